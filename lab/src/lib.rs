@@ -1,0 +1,1 @@
+//! Throw-away lab hosts (see ../shared/specs/lab.md).

@@ -1,0 +1,1 @@
+//! Idempotent modules (gather → diff → apply). Filled by the engine issue.
