@@ -1,0 +1,17 @@
+//! SSH transport: one multiplexed master connection per host, reused by every command.
+//!
+//! Built on the `openssh` crate, which drives the system `ssh`: the user's
+//! `~/.ssh/config`, agent, `ProxyJump` and known-hosts files apply as they do
+//! for a plain `ssh` command. Scripts travel on the remote shell's stdin
+//! (`sh -s`), so nothing but a POSIX shell is needed on the target and no
+//! value is ever spliced into a remote command line.
+
+mod error;
+mod pool;
+mod quote;
+mod target;
+
+pub use error::{TransportError, TransportErrorKind};
+pub use pool::{Connection, Output, Pool, PoolOptions};
+pub use quote::quote;
+pub use target::{HostKeyPolicy, Target};

@@ -1,0 +1,347 @@
+//! Connections to many hosts, opened and used with bounded concurrency.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::error::TransportError;
+use super::target::{HostKeyPolicy, Target};
+
+/// How the pool connects and runs.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Hosts worked on at once; `None` means all of them.
+    pub concurrency: Option<usize>,
+    /// Where ssh's control sockets live; default `$XDG_RUNTIME_DIR/kprov` or `/tmp/kprov-<uid>`.
+    pub control_dir: Option<PathBuf>,
+    /// Ceiling for one remote command unless the caller gives its own.
+    pub command_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            concurrency: None,
+            control_dir: None,
+            command_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What a remote script produced.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Exit code; `None` when the remote process was killed by a signal.
+    pub exit_code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// True when the script exited with status 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+/// One host's master connection; every command is a new channel over it.
+#[derive(Debug)]
+pub struct Connection {
+    target: Target,
+    session: Session,
+    default_timeout: Duration,
+}
+
+impl Connection {
+    /// Opens the master connection to `target`, with control sockets under `control_dir`.
+    pub async fn open(
+        target: Target,
+        control_dir: &Path,
+        default_timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        let mut builder = SessionBuilder::default();
+        builder
+            .user(target.user.clone())
+            .port(target.port)
+            .connect_timeout(target.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(control_dir)
+            // A crashed kprov leaves no master behind for long.
+            .control_persist(openssh::ControlPersist::IdleFor(
+                std::num::NonZeroUsize::new(300).unwrap_or(std::num::NonZeroUsize::MIN),
+            ))
+            .known_hosts_check(match target.host_key_policy {
+                HostKeyPolicy::Strict => KnownHosts::Strict,
+                HostKeyPolicy::AcceptNew => KnownHosts::Add,
+                HostKeyPolicy::Off => KnownHosts::Accept,
+            });
+        if let Some(key) = &target.identity_file {
+            builder.keyfile(key);
+        }
+        if let Some(file) = &target.known_hosts_file {
+            builder.user_known_hosts_file(file);
+        }
+        let destination = destination(&target);
+        let connect = builder.connect_mux(&target.address);
+        // ssh's ConnectTimeout covers the TCP connect only; bound the whole handshake too.
+        let limit = target.connect_timeout + Duration::from_secs(5);
+        let session = match tokio::time::timeout(limit, connect).await {
+            Err(_) => {
+                return Err(TransportError::from_ssh(
+                    &target.name,
+                    &destination,
+                    &format!("connection timed out after {} s", limit.as_secs()),
+                ))
+            }
+            Ok(Err(err)) => {
+                return Err(TransportError::from_ssh(
+                    &target.name,
+                    &destination,
+                    &error_text(&err),
+                ))
+            }
+            Ok(Ok(session)) => session,
+        };
+        tracing::debug!(host = %target.name, "ssh master connected");
+        Ok(Connection {
+            target,
+            session,
+            default_timeout,
+        })
+    }
+
+    /// The host this connection reaches.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Runs `script` with the remote POSIX shell (`sh -s`, through `sudo -n` when the
+    /// host says `become`), feeding the script on stdin. `timeout` defaults to the pool's.
+    pub async fn run(
+        &self,
+        script: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Output, TransportError> {
+        let limit = timeout.unwrap_or(self.default_timeout);
+        let host = &self.target.name;
+        let work = async {
+            let mut command = if self.target.become_root {
+                let mut c = self.session.command("sudo");
+                c.args(["-n", "--", "sh", "-s"]);
+                c
+            } else {
+                let mut c = self.session.command("sh");
+                c.arg("-s");
+                c
+            };
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await
+                .map_err(|e| TransportError::connection(host, error_text(&e)))?;
+            if let Some(mut stdin) = child.stdin().take() {
+                stdin
+                    .write_all(script.as_bytes())
+                    .await
+                    .map_err(|e| TransportError::connection(host, e))?;
+                stdin
+                    .shutdown()
+                    .await
+                    .map_err(|e| TransportError::connection(host, e))?;
+            }
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| TransportError::connection(host, error_text(&e)))?;
+            Ok(Output {
+                exit_code: out.status.code(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::command_timeout(host, limit)),
+        }
+    }
+
+    /// Closes the master connection.
+    pub async fn close(self) {
+        if let Err(err) = self.session.close().await {
+            tracing::debug!(host = %self.target.name, %err, "closing ssh master");
+        }
+    }
+}
+
+/// Open connections to a set of hosts, in inventory order.
+#[derive(Debug)]
+pub struct Pool {
+    connections: Vec<Arc<Connection>>,
+    limit: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// Connects to every target at once (bounded by `options.concurrency`).
+    /// Returns the pool of hosts that answered and the errors of those that did not.
+    pub async fn connect(
+        targets: Vec<Target>,
+        options: &PoolOptions,
+    ) -> (Pool, Vec<TransportError>) {
+        let control_dir = match control_dir(options.control_dir.as_deref()) {
+            Ok(dir) => dir,
+            Err(err) => {
+                let errors = targets
+                    .iter()
+                    .map(|t| TransportError::connection(&t.name, &err))
+                    .collect();
+                return (Pool::empty(options), errors);
+            }
+        };
+        let limit = Arc::new(Semaphore::new(permits(options.concurrency, targets.len())));
+        let mut set = JoinSet::new();
+        for (index, target) in targets.into_iter().enumerate() {
+            let limit = limit.clone();
+            let control_dir = control_dir.clone();
+            let timeout = options.command_timeout;
+            set.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (index, Connection::open(target, &control_dir, timeout).await)
+            });
+        }
+        let mut opened = Vec::new();
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((index, Ok(conn))) => opened.push((index, Arc::new(conn))),
+                Ok((index, Err(err))) => errors.push((index, err)),
+                Err(join) => tracing::error!(%join, "connection task panicked"),
+            }
+        }
+        opened.sort_by_key(|(i, _)| *i);
+        errors.sort_by_key(|(i, _)| *i);
+        let pool = Pool {
+            connections: opened.into_iter().map(|(_, c)| c).collect(),
+            limit: Arc::new(Semaphore::new(permits(options.concurrency, usize::MAX))),
+        };
+        (pool, errors.into_iter().map(|(_, e)| e).collect())
+    }
+
+    fn empty(options: &PoolOptions) -> Pool {
+        Pool {
+            connections: Vec::new(),
+            limit: Arc::new(Semaphore::new(permits(options.concurrency, 1))),
+        }
+    }
+
+    /// The connected hosts, in inventory order.
+    pub fn connections(&self) -> &[Arc<Connection>] {
+        &self.connections
+    }
+
+    /// Runs `work` for every connected host with bounded concurrency; results come back
+    /// in inventory order, labelled with the host name.
+    pub async fn for_each<F, Fut, T>(&self, work: F) -> Vec<(String, T)>
+    where
+        F: Fn(Arc<Connection>) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        for (index, conn) in self.connections.iter().enumerate() {
+            let name = conn.target().name.clone();
+            let limit = self.limit.clone();
+            let fut = work(conn.clone());
+            set.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (index, name, fut.await)
+            });
+        }
+        let mut results = Vec::with_capacity(self.connections.len());
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(done) => results.push(done),
+                Err(join) => tracing::error!(%join, "host task panicked"),
+            }
+        }
+        results.sort_by_key(|(i, _, _)| *i);
+        results.into_iter().map(|(_, n, t)| (n, t)).collect()
+    }
+
+    /// Closes every master connection.
+    pub async fn close(self) {
+        let mut set = JoinSet::new();
+        for conn in self.connections {
+            if let Ok(conn) = Arc::try_unwrap(conn) {
+                set.spawn(conn.close());
+            }
+        }
+        while set.join_next().await.is_some() {}
+    }
+}
+
+fn permits(concurrency: Option<usize>, hosts: usize) -> usize {
+    concurrency
+        .unwrap_or(hosts)
+        .clamp(1, Semaphore::MAX_PERMITS)
+}
+
+/// `user@address` (port when not 22), as a user would type it to try by hand.
+fn destination(target: &Target) -> String {
+    if target.port == 22 {
+        format!("{}@{}", target.user, target.address)
+    } else {
+        format!("-p {} {}@{}", target.port, target.user, target.address)
+    }
+}
+
+/// The whole chain of an openssh error as one line (ssh's own words are in the source).
+fn error_text(err: &openssh::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Creates (mode 0700) and returns the directory for ssh control sockets.
+fn control_dir(configured: Option<&Path>) -> Result<PathBuf, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = match configured {
+        Some(dir) => dir.to_path_buf(),
+        None => match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(run) => PathBuf::from(run).join("kprov"),
+            None => PathBuf::from(format!("/tmp/kprov-{}", current_uid())),
+        },
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create control directory {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(&dir)
+        .map_err(|e| format!("cannot read control directory {}: {e}", dir.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    }
+    Ok(dir)
+}
+
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of /proc/self is our real uid; avoids a libc dependency for one call.
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+}
