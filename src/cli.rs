@@ -1,0 +1,161 @@
+//! Command-line interface: what a user can type, with help they can learn from.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Bring plain Linux hosts up as a Kubernetes cluster, over SSH, with no agent to install first.
+///
+/// kprov reads an inventory of hosts (`-i hosts.yaml`) and a cluster spec (`cluster.yaml`),
+/// plans idempotent tasks per host and pushes them over SSH. `kprov plan` previews every
+/// change with diffs; `kprov apply` makes it so; a second apply changes nothing.
+///
+/// Try it without machines: `kprov lab up` starts throw-away hosts on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "kprov", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Only these hosts or groups (comma-separated names), e.g. `--limit node1,masters`.
+    #[arg(long, global = true, value_name = "HOSTS|GROUPS")]
+    pub limit: Option<String>,
+    /// Output format: `human` for people, `json` for CI and scripts (on stdout).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// More detail in logs (-v, -vv, -vvv); logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the hosts match the cluster spec (changes hosts).
+    Apply(RunArgs),
+    /// Show, host by host, what `apply` would change, with diffs; changes nothing.
+    Plan(PlanArgs),
+    /// Check the cluster spec and inventory, report every problem with file:line:column.
+    Validate(RunArgs),
+    /// Print the JSON Schema of a file format, for editor completion and checks.
+    Schema {
+        /// Which file format.
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
+    /// Gather and show facts about every host (OS, addresses, memory, cgroups, runtime …).
+    Facts(InventoryArgs),
+    /// Throw-away lab hosts on this machine: namespaces, own root filesystem, systemd, sshd.
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Print a shell completion script, e.g. `kprov completions bash > /etc/bash_completion.d/kprov`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The inventory flag.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Inventory file (hosts.yaml): hosts, groups `masters`/`nodes`, SSH settings.
+    /// kprov's own shape or Ansible's YAML inventory (kubespray group names work).
+    #[arg(short, long, value_name = "INVENTORY")]
+    pub inventory: PathBuf,
+}
+
+/// A cluster spec plus an inventory.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Cluster spec (cluster.yaml).
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+}
+
+/// `plan` flags.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Exit 2 when there are changes, 0 when there are none (for CI drift checks).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// File formats with a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// The cluster spec (cluster.yaml).
+    Spec,
+    /// The inventory (hosts.yaml).
+    Inventory,
+}
+
+/// `kprov lab …`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start lab hosts (idempotent) and print the path of their inventory.
+    Up {
+        /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=60))]
+        hosts: u16,
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Stop the lab and remove everything it made (the cached base image stays).
+    Down {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Show the lab's hosts, addresses, state and inventory path.
+    Status {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Open a shell on a lab host, or run one command there, like `vagrant ssh`.
+    Ssh {
+        /// Host name, e.g. `master` or `node1`.
+        host: String,
+        /// Command to run instead of an interactive shell.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+        #[command(flatten)]
+        name: LabName,
+    },
+}
+
+/// Which lab.
+#[derive(Debug, Args)]
+pub struct LabName {
+    /// Lab name; several labs can run side by side.
+    #[arg(long, default_value = "kprov", value_name = "NAME")]
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,45 @@
+//! From an inventory file to SSH targets, bringing a lab up on demand.
+
+use std::path::Path;
+
+use anyhow::Context;
+use kprov_engine::inventory::{self, HostKeyChecking, Inventory};
+use kprov_engine::transport::{HostKeyPolicy, Target};
+
+/// Loads the inventory at `path`. An inventory that says `lab: {…}` instead of listing
+/// hosts brings that lab up (idempotent) and yields the inventory the lab wrote.
+pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
+    let inv = inventory::load(path)?;
+    let Some(lab) = inv.lab.clone() else {
+        return Ok(inv);
+    };
+    tracing::info!(lab = %lab.name, hosts = lab.hosts, "inventory asks for a lab; bringing it up");
+    let options = kprov_lab::UpOptions {
+        name: lab.name.clone(),
+        hosts: lab.hosts,
+    };
+    let status = tokio::task::spawn_blocking(move || kprov_lab::up(&options))
+        .await
+        .context("lab start-up task failed")?
+        .with_context(|| format!("bringing up lab `{}` for {}", lab.name, path.display()))?;
+    Ok(inventory::load(&status.inventory)?)
+}
+
+/// SSH targets for the hosts `--limit` selects (all when `None`), in inventory order.
+pub fn targets(inv: &Inventory, limit: Option<&str>) -> anyhow::Result<Vec<Target>> {
+    Ok(inv.select(limit)?.into_iter().map(|host| Target {
+        name: host.name.clone(),
+        address: host.address.clone(),
+        port: host.port,
+        user: host.user.clone(),
+        identity_file: host.identity_file.clone(),
+        become_root: host.become_,
+        host_key_policy: match host.host_key_checking {
+            HostKeyChecking::Strict => HostKeyPolicy::Strict,
+            HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
+            HostKeyChecking::Off => HostKeyPolicy::Off,
+        },
+        known_hosts_file: host.known_hosts_file.clone(),
+        connect_timeout: host.connect_timeout,
+    }).collect())
+}
