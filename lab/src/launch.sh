@@ -1,0 +1,51 @@
+#!/bin/sh
+# kprov lab host launcher. Stage "outer" runs on the machine inside the host's network
+# namespace; stage "inner" runs as PID 1 of the host's new PID namespace and execs systemd.
+set -eu
+stage=$1; shift
+case "$stage" in
+outer)
+    procs=$1
+    # Join the host's own cgroups first, so the cgroup namespace created next is rooted there.
+    for f in $procs; do echo $$ > "$f"; done
+    exec unshare --mount --uts --ipc --pid --cgroup --fork --propagation private \
+        sh "$0" inner "$@"
+    ;;
+inner)
+    shift # cgroup.procs list, used by the outer stage only
+    lower=$1 upper=$2 work=$3 r=$4 host=$5 controllers=$6 container=$7
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$r"
+    mount -t proc -o nosuid,nodev,noexec proc "$r/proc"
+    mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys"
+    mount -t tmpfs -o mode=755,nosuid,nodev,noexec tmpfs "$r/sys/fs/cgroup"
+    mkdir "$r/sys/fs/cgroup/systemd" "$r/sys/fs/cgroup/unified"
+    mount -t cgroup -o none,name=systemd,nosuid,nodev,noexec cgroup "$r/sys/fs/cgroup/systemd"
+    mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$r/sys/fs/cgroup/unified"
+    for c in $controllers; do
+        mkdir "$r/sys/fs/cgroup/$c"
+        mount -t cgroup -o "$c,nosuid,nodev,noexec" cgroup "$r/sys/fs/cgroup/$c"
+    done
+    mount -o remount,ro,nosuid,nodev,noexec,mode=755 "$r/sys/fs/cgroup"
+    mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$r/run"
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/tmp"
+    mount -t tmpfs -o mode=755,nosuid tmpfs "$r/dev"
+    for d in null zero full random urandom tty; do
+        touch "$r/dev/$d"
+        mount --bind "/dev/$d" "$r/dev/$d"
+    done
+    mkdir "$r/dev/pts" "$r/dev/shm"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$r/dev/pts"
+    ln -s pts/ptmx "$r/dev/ptmx"
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/dev/shm"
+    ln -s /proc/self/fd "$r/dev/fd"
+    ln -s /proc/self/fd/0 "$r/dev/stdin"
+    ln -s /proc/self/fd/1 "$r/dev/stdout"
+    ln -s /proc/self/fd/2 "$r/dev/stderr"
+    hostname "$host"
+    cd "$r"
+    exec env -i container="$container" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        chroot "$r" /lib/systemd/systemd
+    ;;
+esac
+echo "unknown stage $stage" >&2
+exit 2
