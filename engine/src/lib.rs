@@ -6,8 +6,10 @@
 //! - [`transport`]: multiplexed SSH to hosts, with quoting and classified errors.
 //! - [`facts`]: one round trip per host to learn what it is.
 
+pub mod diagnostic;
 pub mod facts;
 pub mod inventory;
+pub mod schema;
 pub mod spec;
 pub mod transport;
 pub mod validate;

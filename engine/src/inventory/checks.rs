@@ -1,0 +1,143 @@
+//! Semantic checks of a resolved inventory: host names, addresses, the `masters` group, lab.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::resolve::{Draft, Shape};
+use super::{Inventory, MASTERS};
+use crate::diagnostic::Diagnostic;
+use crate::validate::formats;
+
+/// Every semantic problem of `inventory` (resolved from `draft`).
+pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
+    let source = &inventory.source;
+    let mut out = Vec::new();
+    let hosts_key = match draft.shape {
+        Shape::Kprov => "hosts:",
+        Shape::Ansible => "all.hosts:",
+    };
+    if let Some((_, lab_pointer)) = &draft.lab {
+        if !draft.hosts.is_empty() {
+            out.push(source.at_key(
+                lab_pointer,
+                "`lab:` and `hosts:` cannot be combined",
+                Some("remove `hosts:` to let kprov create lab hosts, or remove `lab:` to use your own".into()),
+            ));
+        }
+        return out;
+    }
+    if draft.hosts.is_empty() {
+        out.push(source.at_key(
+            draft.hosts_pointer.as_deref().unwrap_or(""),
+            "the inventory lists no hosts",
+            Some(format!(
+                "add hosts under `{hosts_key}`, or use `lab: {{ hosts: 3 }}` for throw-away lab hosts"
+            )),
+        ));
+        return out;
+    }
+    host_names(draft, inventory, &mut out);
+    addresses(inventory, &mut out);
+    masters(draft, inventory, &mut out);
+    out
+}
+
+fn host_names(draft: &Draft, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
+    for host in &draft.hosts {
+        if !formats::is_dns_label(&host.name) {
+            let fixed = host.name.to_lowercase().replace(['_', '.', ' '], "-");
+            let hint = if formats::is_dns_label(&fixed) {
+                format!("rename it, e.g. `{fixed}` (the name becomes the Kubernetes node name)")
+            } else {
+                "use lowercase letters, digits and '-' (the name becomes the Kubernetes node name)"
+                    .into()
+            };
+            out.push(inventory.source.at_key(
+                &host.pointer,
+                format!(
+                    "invalid host name `{}`: expected {}",
+                    host.name,
+                    formats::describe(formats::DNS_LABEL)
+                ),
+                Some(hint),
+            ));
+        }
+    }
+}
+
+/// The canonical form of an address for comparisons (IPs parsed, names lower-cased).
+fn canonical_address(address: &str) -> String {
+    match address.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => address.to_lowercase(),
+    }
+}
+
+fn addresses(inventory: &Inventory, out: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for host in &inventory.hosts {
+        let valid =
+            formats::is_ip(&host.address) || formats::is_dns_name(&host.address.to_lowercase());
+        if !valid {
+            out.push(
+                inventory.at_host_address(
+                    &host.name,
+                    format!("`{}` is neither an IP address nor a DNS name", host.address),
+                    Some(
+                        "write an address such as 192.168.1.10 or a name such as node1.example.com"
+                            .into(),
+                    ),
+                ),
+            );
+            continue;
+        }
+        let key = canonical_address(&host.address);
+        match seen.get(key.as_str()) {
+            Some(first) => out.push(inventory.at_host_address(
+                &host.name,
+                format!("address {} is also used by host `{first}`", host.address),
+                Some("every host needs its own address; fix the copy-pasted one".into()),
+            )),
+            None => {
+                seen.insert(key, &host.name);
+            }
+        }
+    }
+}
+
+fn masters(draft: &Draft, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
+    let written = draft.written_name(MASTERS);
+    let first_host = inventory
+        .hosts
+        .first()
+        .map_or("master", |h| h.name.as_str());
+    let group = draft.groups.iter().find(|g| g.name == MASTERS);
+    let has_members = inventory.groups.get(MASTERS).is_some_and(|m| !m.is_empty());
+    match group {
+        None => {
+            let (message, hint) = match draft.shape {
+                Shape::Kprov => (
+                    "no `masters` group: at least one host must run the control plane".to_string(),
+                    format!("add `masters: {{ hosts: [{first_host}] }}` under `groups:`"),
+                ),
+                Shape::Ansible => (
+                    format!("no `{written}` group: at least one host must run the control plane"),
+                    format!(
+                        "add `{written}: {{ hosts: {{ {first_host}: }} }}` under `all.children:`"
+                    ),
+                ),
+            };
+            out.push(
+                inventory
+                    .source
+                    .at_key(&draft.groups_pointer, message, Some(hint)),
+            );
+        }
+        Some(group) if !has_members => out.push(inventory.source.at_key(
+            &group.pointer,
+            format!("group `{written}` has no hosts: at least one host must run the control plane"),
+            Some(format!("list a host in it, e.g. `{first_host}`")),
+        )),
+        Some(_) => {}
+    }
+}

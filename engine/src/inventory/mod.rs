@@ -1,0 +1,203 @@
+//! The host inventory (`hosts.yaml`): kprov's own shape or Ansible's YAML inventory (with
+//! kubespray's group names), resolved into one model of ordered hosts with their effective
+//! connection settings, groups and merged variables.
+
+mod ansible;
+mod checks;
+pub mod file;
+mod kprov;
+mod resolve;
+mod select;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::validate::{self, SourceMap};
+
+/// The control-plane group every inventory needs.
+pub const MASTERS: &str = "masters";
+/// The worker group.
+pub const NODES: &str = "nodes";
+
+/// A resolved inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    /// Hosts in file order.
+    pub hosts: Vec<Host>,
+    /// Every group (children resolved) with its member host names in host order.
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Variables for all hosts (the `vars:` section, or Ansible's `all.vars`).
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Set when the inventory asks for a lab instead of listing hosts.
+    pub lab: Option<LabRequest>,
+    /// Where each value came from.
+    source: SourceMap,
+    /// JSON pointers of each host's entry and address, for diagnostics.
+    origins: BTreeMap<String, HostOrigin>,
+}
+
+/// Where a host was defined, as JSON pointers into the inventory file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct HostOrigin {
+    pub(crate) entry: String,
+    pub(crate) address: String,
+}
+
+/// A lab kprov brings up on demand (`lab: { name, hosts }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabRequest {
+    /// Lab name (default `kprov`).
+    pub name: String,
+    /// Number of hosts (default 3).
+    pub hosts: u32,
+}
+
+/// One host with its effective connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// Inventory name (a DNS-1123 label; becomes the node name).
+    pub name: String,
+    /// IP address or DNS name to connect to.
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// Remote user.
+    pub user: String,
+    /// Private key, if one is configured.
+    pub identity_file: Option<PathBuf>,
+    /// Run remote commands through `sudo -n`.
+    pub become_: bool,
+    /// Host key policy.
+    pub host_key_checking: HostKeyChecking,
+    /// known_hosts file, if not the user's own.
+    pub known_hosts_file: Option<PathBuf>,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Groups this host belongs to (directly or through `children`), sorted.
+    pub groups: Vec<String>,
+    /// Merged variables: all < group < host.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Host {
+    /// True when the host is in group `name`.
+    pub fn in_group(&self, name: &str) -> bool {
+        self.groups.iter().any(|g| g == name)
+    }
+}
+
+/// How SSH treats unknown or changed host keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyChecking {
+    /// Refuse unknown and changed keys (default).
+    #[default]
+    Strict,
+    /// Record unknown keys, refuse changed ones.
+    AcceptNew,
+    /// Accept any key (only for throw-away labs).
+    Off,
+}
+
+impl HostKeyChecking {
+    /// The value of ssh's `StrictHostKeyChecking` option.
+    pub fn ssh_option(self) -> &'static str {
+        match self {
+            HostKeyChecking::Strict => "yes",
+            HostKeyChecking::AcceptNew => "accept-new",
+            HostKeyChecking::Off => "no",
+        }
+    }
+}
+
+impl Inventory {
+    /// The hosts in group `name`, in inventory order.
+    pub fn group(&self, name: &str) -> Vec<&Host> {
+        self.hosts.iter().filter(|h| h.in_group(name)).collect()
+    }
+
+    /// The control-plane hosts.
+    pub fn masters(&self) -> Vec<&Host> {
+        self.group(MASTERS)
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Where each value came from (for diagnostics pointing into the inventory file).
+    pub fn source(&self) -> &SourceMap {
+        &self.source
+    }
+
+    /// A diagnostic pointing at where host `name`'s address is written.
+    pub fn at_host_address(
+        &self,
+        name: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Diagnostic {
+        let pointer = self
+            .origins
+            .get(name)
+            .map(|o| o.address.as_str())
+            .unwrap_or("");
+        let mut diagnostic = self.source.at_value(pointer, message, hint);
+        if !self.source.contains(pointer) {
+            diagnostic.key = self.source.dotted(pointer);
+        }
+        diagnostic
+    }
+
+    /// The hosts a `--limit` expression selects: comma-separated host or group names (`all`
+    /// selects everything); `None` selects all hosts. Unknown names are errors.
+    pub fn select(&self, limit: Option<&str>) -> Result<Vec<&Host>, Diagnostics> {
+        select::select(self, limit)
+    }
+}
+
+/// Loads and validates an inventory file, reporting every problem in it at once.
+pub fn load(path: &Path) -> Result<Inventory, Diagnostics> {
+    from_str(path, &validate::read(path)?)
+}
+
+/// Parses an inventory from text; `path` only names it in diagnostics.
+pub fn from_str(path: &Path, text: &str) -> Result<Inventory, Diagnostics> {
+    let is_ansible = matches!(
+        validate::yaml::parse(path, text),
+        Ok((ref doc, _)) if doc.value.get("all").is_some()
+    );
+    let schema = if is_ansible {
+        crate::schema::ansible_inventory_schema()
+    } else {
+        crate::schema::kprov_inventory_schema()
+    };
+    let loaded = validate::load_text(path, text, &schema)?;
+    let mut diagnostics = loaded.diagnostics;
+    let draft = if is_ansible {
+        ansible::draft(&loaded.value, &loaded.map)
+    } else {
+        match validate::typed::<file::KprovInventoryFile>(&loaded.value, &loaded.map) {
+            Ok(parsed) => Ok(kprov::draft(parsed, &loaded.map)),
+            Err(error) => Err(vec![error]),
+        }
+    };
+    let draft = match draft {
+        Ok(draft) => draft,
+        Err(errors) => {
+            if diagnostics.is_empty() {
+                diagnostics.0.extend(errors);
+            }
+            return Err(diagnostics.sorted());
+        }
+    };
+    let (inventory, problems) = resolve::resolve(draft, loaded.map);
+    diagnostics.0.extend(problems);
+    diagnostics.into_result(inventory)
+}

@@ -1,0 +1,358 @@
+//! Turns either inventory shape (as a [`Draft`]) into the resolved [`Inventory`]: group
+//! membership through `children`, merged variables, effective connection settings.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{checks, Host, HostKeyChecking, HostOrigin, Inventory, LabRequest};
+use crate::diagnostic::Diagnostic;
+use crate::validate::{closest, SourceMap};
+
+/// Which file shape a draft came from (decides group names in messages and where
+/// connection settings live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Kprov,
+    Ansible,
+}
+
+/// Connection settings; `None` means "inherit".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Overrides {
+    pub(crate) port: Option<u16>,
+    pub(crate) user: Option<String>,
+    pub(crate) identity_file: Option<PathBuf>,
+    pub(crate) become_: Option<bool>,
+    pub(crate) host_key_checking: Option<HostKeyChecking>,
+    pub(crate) known_hosts_file: Option<PathBuf>,
+    pub(crate) connect_timeout: Option<u64>,
+}
+
+/// Effective connection defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Defaults {
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) identity_file: Option<PathBuf>,
+    pub(crate) become_: bool,
+    pub(crate) host_key_checking: HostKeyChecking,
+    pub(crate) known_hosts_file: Option<PathBuf>,
+    pub(crate) connect_timeout: u64,
+}
+
+/// A host as written in the file.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftHost {
+    pub(crate) name: String,
+    /// Pointer to the host's entry (its first appearance).
+    pub(crate) pointer: String,
+    /// The address and the pointer to where it is written.
+    pub(crate) address: Option<(String, String)>,
+    pub(crate) overrides: Overrides,
+    pub(crate) vars: Map<String, Value>,
+}
+
+/// A group as written in the file (Ansible definitions already merged by name).
+#[derive(Debug, Clone)]
+pub(crate) struct DraftGroup {
+    /// kprov's name (`masters` for Ansible's `kube_control_plane`).
+    pub(crate) name: String,
+    /// The name as written in the file.
+    pub(crate) written: String,
+    pub(crate) pointer: String,
+    /// Member host names with the pointer of each mention.
+    pub(crate) members: Vec<(String, String)>,
+    /// Child group names (as written) with the pointer of each mention.
+    pub(crate) children: Vec<(String, String)>,
+    pub(crate) vars: Map<String, Value>,
+}
+
+/// An inventory file before resolution.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    pub(crate) shape: Shape,
+    pub(crate) vars: Map<String, Value>,
+    pub(crate) defaults: Defaults,
+    pub(crate) hosts: Vec<DraftHost>,
+    pub(crate) groups: Vec<DraftGroup>,
+    /// The lab request and the pointer of its `lab:` key.
+    pub(crate) lab: Option<(LabRequest, String)>,
+    /// Pointer of the `hosts:` section, when written.
+    pub(crate) hosts_pointer: Option<String>,
+    /// Pointer of the groups section (`groups` / `all.children`).
+    pub(crate) groups_pointer: String,
+}
+
+impl Draft {
+    /// The name users wrote for kprov group `name` in this shape.
+    pub(crate) fn written_name(&self, name: &str) -> String {
+        self.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.written.clone())
+            .unwrap_or_else(|| match (self.shape, name) {
+                (Shape::Ansible, super::MASTERS) => super::ansible::CONTROL_PLANE.to_string(),
+                (Shape::Ansible, super::NODES) => super::ansible::WORKERS.to_string(),
+                _ => name.to_string(),
+            })
+    }
+}
+
+/// Resolves `draft`; problems are returned alongside a best-effort inventory.
+pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Diagnostic>) {
+    let mut problems = Vec::new();
+    draft.hosts.sort_by_key(|h| source.key_position(&h.pointer));
+    let host_names: BTreeSet<&str> = draft.hosts.iter().map(|h| h.name.as_str()).collect();
+    let groups: HashMap<&str, &DraftGroup> = draft
+        .groups
+        .iter()
+        .map(|g| (g.written.as_str(), g))
+        .collect();
+
+    // Direct members and children, checked.
+    let mut direct: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut children: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for group in &draft.groups {
+        let members = direct.entry(group.name.clone()).or_default();
+        for (member, pointer) in &group.members {
+            if host_names.contains(member.as_str()) {
+                members.insert(member.clone());
+            } else {
+                let hint = closest(member, host_names.iter().copied())
+                    .map(|best| format!("did you mean `{best}`?"))
+                    .or_else(|| Some("define the host under `hosts:` first".into()));
+                problems.push(source.at_value(
+                    pointer,
+                    format!("unknown host `{member}` in group `{}`", group.written),
+                    hint,
+                ));
+            }
+        }
+        let kids = children.entry(group.name.clone()).or_default();
+        for (child, pointer) in &group.children {
+            match groups.get(child.as_str()) {
+                Some(found) => kids.push((found.name.clone(), pointer.clone())),
+                None => {
+                    let hint = closest(child, groups.keys().copied())
+                        .map(|best| format!("did you mean `{best}`?"))
+                        .or_else(|| {
+                            Some("define the group first, or remove it from `children`".into())
+                        });
+                    problems.push(source.at_value(
+                        pointer,
+                        format!(
+                            "unknown group `{child}` in the children of `{}`",
+                            group.written
+                        ),
+                        hint,
+                    ));
+                }
+            }
+        }
+    }
+    problems.extend(cycles(&draft, &children, &source));
+
+    // Effective membership, through children.
+    let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for name in direct.keys() {
+        let mut seen = BTreeSet::new();
+        let mut collected = BTreeSet::new();
+        collect(name, &direct, &children, &mut seen, &mut collected);
+        members.insert(name.clone(), collected);
+    }
+    let depth = depths(&draft, &children);
+
+    let mut hosts = Vec::new();
+    let mut origins = BTreeMap::new();
+    for draft_host in &draft.hosts {
+        let mut groups_of: Vec<String> = members
+            .iter()
+            .filter(|(_, m)| m.contains(&draft_host.name))
+            .map(|(g, _)| g.clone())
+            .collect();
+        // Merge order: all < groups (shallow first, then by name) < host.
+        let mut ordered = groups_of.clone();
+        ordered.sort_by_key(|g| (depth.get(g).copied().unwrap_or(1), g.clone()));
+        let mut vars = draft.vars.clone();
+        for group in &ordered {
+            for g in draft.groups.iter().filter(|d| &d.name == group) {
+                vars.extend(g.vars.clone());
+            }
+        }
+        vars.extend(draft_host.vars.clone());
+        let mut overrides = draft_host.overrides.clone();
+        let mut address = draft_host.address.clone().map(|(a, _)| a);
+        if draft.shape == Shape::Ansible {
+            let (from_vars, ansible_host) = super::ansible::take_connection(&mut vars);
+            overrides = from_vars;
+            address = ansible_host.or(address);
+        }
+        let address = address.unwrap_or_else(|| draft_host.name.clone());
+        let address_pointer = draft_host
+            .address
+            .as_ref()
+            .map(|(_, pointer)| pointer.clone())
+            .unwrap_or_else(|| draft_host.pointer.clone());
+        groups_of.sort();
+        let d = &draft.defaults;
+        hosts.push(Host {
+            name: draft_host.name.clone(),
+            address,
+            port: overrides.port.unwrap_or(d.port),
+            user: overrides.user.clone().unwrap_or_else(|| d.user.clone()),
+            identity_file: overrides
+                .identity_file
+                .clone()
+                .or_else(|| d.identity_file.clone()),
+            become_: overrides.become_.unwrap_or(d.become_),
+            host_key_checking: overrides.host_key_checking.unwrap_or(d.host_key_checking),
+            known_hosts_file: overrides
+                .known_hosts_file
+                .clone()
+                .or_else(|| d.known_hosts_file.clone()),
+            connect_timeout: Duration::from_secs(
+                overrides.connect_timeout.unwrap_or(d.connect_timeout),
+            ),
+            groups: groups_of,
+            vars,
+        });
+        origins.insert(
+            draft_host.name.clone(),
+            HostOrigin {
+                entry: draft_host.pointer.clone(),
+                address: address_pointer,
+            },
+        );
+    }
+
+    let groups: BTreeMap<String, Vec<String>> = members
+        .iter()
+        .map(|(group, set)| {
+            let ordered = hosts
+                .iter()
+                .filter(|h| set.contains(&h.name))
+                .map(|h| h.name.clone())
+                .collect();
+            (group.clone(), ordered)
+        })
+        .collect();
+    let inventory = Inventory {
+        hosts,
+        groups,
+        vars: global_vars(&draft),
+        lab: draft.lab.as_ref().map(|(lab, _)| lab.clone()),
+        source,
+        origins,
+    };
+    problems.extend(checks::check(&draft, &inventory));
+    (inventory, problems)
+}
+
+/// The global variables, without Ansible's connection variables.
+fn global_vars(draft: &Draft) -> Map<String, Value> {
+    let mut vars = draft.vars.clone();
+    if draft.shape == Shape::Ansible {
+        super::ansible::take_connection(&mut vars);
+    }
+    vars
+}
+
+fn collect(
+    group: &str,
+    direct: &BTreeMap<String, BTreeSet<String>>,
+    children: &BTreeMap<String, Vec<(String, String)>>,
+    seen: &mut BTreeSet<String>,
+    out: &mut BTreeSet<String>,
+) {
+    if !seen.insert(group.to_string()) {
+        return;
+    }
+    if let Some(members) = direct.get(group) {
+        out.extend(members.iter().cloned());
+    }
+    for (child, _) in children.get(group).into_iter().flatten() {
+        collect(child, direct, children, seen, out);
+    }
+}
+
+/// Depth of each group below the top (1 = not anyone's child), for the variable merge order.
+fn depths(
+    draft: &Draft,
+    children: &BTreeMap<String, Vec<(String, String)>>,
+) -> HashMap<String, usize> {
+    let mut depth: HashMap<String, usize> =
+        draft.groups.iter().map(|g| (g.name.clone(), 1)).collect();
+    // Relax edges; bounded by the number of groups, so cycles cannot loop forever.
+    for _ in 0..draft.groups.len() {
+        let mut changed = false;
+        for (parent, kids) in children {
+            let parent_depth = depth.get(parent).copied().unwrap_or(1);
+            for (kid, _) in kids {
+                let entry = depth.entry(kid.clone()).or_insert(1);
+                if *entry < parent_depth + 1 {
+                    *entry = parent_depth + 1;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    depth
+}
+
+/// A diagnostic for every `children` entry that closes a cycle.
+fn cycles(
+    draft: &Draft,
+    children: &BTreeMap<String, Vec<(String, String)>>,
+    source: &SourceMap,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (parent, kids) in children {
+        for (kid, pointer) in kids {
+            if let Some(path) = path_between(kid, parent, children, &mut BTreeSet::new()) {
+                let mut chain = vec![draft.written_name(parent)];
+                chain.extend(path.iter().map(|g| draft.written_name(g)));
+                problems.push(source.at_value(
+                    pointer,
+                    format!(
+                        "group `{}` contains itself through `children` ({})",
+                        draft.written_name(parent),
+                        chain.join(" → ")
+                    ),
+                    Some(format!(
+                        "remove `{}` from these children",
+                        draft.written_name(kid)
+                    )),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The chain of groups from `from` to `to` through `children`, if any.
+fn path_between(
+    from: &str,
+    to: &str,
+    children: &BTreeMap<String, Vec<(String, String)>>,
+    seen: &mut BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if from == to {
+        return Some(vec![from.to_string()]);
+    }
+    if !seen.insert(from.to_string()) {
+        return None;
+    }
+    for (kid, _) in children.get(from).into_iter().flatten() {
+        if let Some(mut rest) = path_between(kid, to, children, seen) {
+            rest.insert(0, from.to_string());
+            return Some(rest);
+        }
+    }
+    None
+}

@@ -1,0 +1,254 @@
+//! Semantic checks of a cluster spec that the JSON Schema cannot express.
+
+use super::cni::CniPlugin;
+use super::os::REQUIRED_SYSCTLS;
+use super::values::{Cidr, MAX_MINOR, MIN_MINOR};
+use super::ClusterSpec;
+use crate::diagnostic::Diagnostic;
+use crate::validate::formats;
+use crate::validate::net::{host_bits_hint, overlaps};
+
+/// Every semantic problem of `spec`.
+pub(super) fn check(spec: &ClusterSpec) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    version(spec, &mut out);
+    networks(spec, &mut out);
+    control_plane(spec, &mut out);
+    cni(spec, &mut out);
+    runtime(spec, &mut out);
+    packages(spec, &mut out);
+    sysctls(spec, &mut out);
+    out
+}
+
+fn version(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    let version = spec.kubernetes_version;
+    if !version.is_supported() {
+        out.push(spec.source.at_value(
+            "/kubernetes_version",
+            format!("Kubernetes {version} is not supported (kprov supports 1.{MIN_MINOR} to 1.{MAX_MINOR})"),
+            Some(format!("use a release from 1.{MIN_MINOR}.0 to 1.{MAX_MINOR}.x, e.g. \"1.{MAX_MINOR}.0\"")),
+        ));
+    }
+}
+
+fn cidr_host_bits(spec: &ClusterSpec, pointer: &str, cidr: Cidr, out: &mut Vec<Diagnostic>) {
+    if let Some(hint) = host_bits_hint(cidr.0) {
+        out.push(spec.source.at_value(
+            pointer,
+            format!("`{cidr}` has host bits set; a network address is expected"),
+            Some(hint),
+        ));
+    }
+}
+
+fn networks(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    let net = &spec.networking;
+    cidr_host_bits(spec, "/networking/pod_cidr", net.pod_cidr, out);
+    cidr_host_bits(spec, "/networking/service_cidr", net.service_cidr, out);
+    if overlaps(net.pod_cidr.0, net.service_cidr.0) {
+        // Point at whichever of the two the user wrote (the service CIDR when both).
+        let pointer = if spec.source.contains("/networking/service_cidr") {
+            "/networking/service_cidr"
+        } else {
+            "/networking/pod_cidr"
+        };
+        out.push(spec.source.at_value(
+            pointer,
+            format!(
+                "pod_cidr {} and service_cidr {} overlap",
+                net.pod_cidr, net.service_cidr
+            ),
+            Some("choose two separate networks, e.g. pod_cidr 10.244.0.0/16 and service_cidr 10.96.0.0/12".into()),
+        ));
+    }
+    let service = net.service_cidr.0;
+    if service.max_prefix_len() - service.prefix_len() < 4 {
+        out.push(spec.source.at_value(
+            "/networking/service_cidr",
+            format!("service_cidr {service} is too small: the DNS Service needs the 10th address"),
+            Some("use a network with at least 16 addresses, e.g. 10.96.0.0/12".into()),
+        ));
+    }
+    if net.pod_cidr.0.addr().is_ipv4() != net.service_cidr.0.addr().is_ipv4() {
+        out.push(spec.source.at_value(
+            "/networking/service_cidr",
+            "pod_cidr and service_cidr must both be IPv4 or both be IPv6",
+            None,
+        ));
+    }
+}
+
+fn is_host_name_or_ip(s: &str) -> bool {
+    formats::is_ip(s) || formats::is_dns_name(s.strip_prefix("*.").unwrap_or(s))
+}
+
+fn control_plane(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    let cp = &spec.control_plane;
+    for (i, san) in cp.cert_sans.iter().enumerate() {
+        if !is_host_name_or_ip(san) {
+            out.push(spec.source.at_value(
+                &format!("/control_plane/cert_sans/{i}"),
+                format!("`{san}` is neither an IP address nor a DNS name"),
+                Some("use names like api.example.com or addresses like 192.168.1.10".into()),
+            ));
+        }
+    }
+    if let Some(endpoint) = &cp.endpoint {
+        if !valid_endpoint(endpoint) {
+            out.push(spec.source.at_value(
+                "/control_plane/endpoint",
+                format!("`{endpoint}` is not a valid endpoint"),
+                Some("write `host` or `host:port`, e.g. api.example.com:6443 or 192.168.1.10:6443 ([v6]:port for IPv6)".into()),
+            ));
+        }
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn valid_endpoint(endpoint: &str) -> bool {
+    if let Ok(socket) = endpoint.parse::<std::net::SocketAddr>() {
+        return socket.port() != 0;
+    }
+    if let Some(inner) = endpoint.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let (host, port) = match endpoint.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (endpoint, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p != 0));
+    port_ok && is_host_name_or_ip(host) && !host.starts_with("*.")
+}
+
+fn cni(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    let selected = spec.cni.plugin;
+    for plugin in [CniPlugin::Flannel, CniPlugin::Calico, CniPlugin::Bridge] {
+        let pointer = format!("/cni/{}", plugin.key());
+        if plugin != selected && spec.source.contains(&pointer) {
+            out.push(spec.source.at_key(
+                &pointer,
+                format!(
+                    "options for `{}` are given but cni.plugin is `{}`",
+                    plugin.key(),
+                    selected.key()
+                ),
+                Some(format!(
+                    "set `plugin: {}` or remove the `{}:` section",
+                    plugin.key(),
+                    plugin.key()
+                )),
+            ));
+        }
+    }
+    let bridge = &spec.cni.bridge;
+    if selected == CniPlugin::Bridge {
+        let pod = spec.networking.pod_cidr.0;
+        if bridge.node_cidr_mask <= pod.prefix_len() || bridge.node_cidr_mask > pod.max_prefix_len()
+        {
+            out.push(spec.source.at_value(
+                "/cni/bridge/node_cidr_mask",
+                format!(
+                    "node_cidr_mask /{} does not split pod_cidr {pod} into per-host networks",
+                    bridge.node_cidr_mask
+                ),
+                Some(format!(
+                    "use a prefix longer than /{}, e.g. /24",
+                    pod.prefix_len()
+                )),
+            ));
+        }
+        for (i, route) in bridge.routes.iter().enumerate() {
+            cidr_host_bits(
+                spec,
+                &format!("/cni/bridge/routes/{i}/destination"),
+                route.destination,
+                out,
+            );
+        }
+    }
+}
+
+fn runtime(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    for (registry, endpoints) in &spec.runtime.registry_mirrors {
+        let base = crate::validate::source_map::pointer_join("/runtime/registry_mirrors", registry);
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                out.push(spec.source.at_value(
+                    &format!("{base}/{i}"),
+                    format!("mirror endpoint `{endpoint}` is not an http:// or https:// URL"),
+                    Some(format!("write it as https://{endpoint}")),
+                ));
+            }
+        }
+    }
+    for (registry, config) in &spec.runtime.registries {
+        let base = crate::validate::source_map::pointer_join("/runtime/registries", registry);
+        if config.cert_file.is_some() != config.key_file.is_some() {
+            let (given, missing) = if config.cert_file.is_some() {
+                ("cert_file", "key_file")
+            } else {
+                ("key_file", "cert_file")
+            };
+            out.push(spec.source.at_key(
+                &format!("{base}/{given}"),
+                format!("`{given}` is set without `{missing}`"),
+                Some("mutual TLS needs both the client certificate and its key".into()),
+            ));
+        }
+    }
+}
+
+fn packages(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    let p = &spec.packages;
+    if p.offline_repository.is_some() {
+        for (key, set) in [
+            ("apt_mirror", p.apt_mirror.is_some()),
+            ("yum_mirror", p.yum_mirror.is_some()),
+            ("kubernetes_repository", p.kubernetes_repository.is_some()),
+        ] {
+            if set {
+                out.push(spec.source.at_key(
+                    &format!("/packages/{key}"),
+                    format!("`{key}` cannot be combined with `offline_repository`"),
+                    Some(
+                        "the offline repository serves every package; remove one of the two".into(),
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn sysctls(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    for key in REQUIRED_SYSCTLS {
+        if let Some(value) = spec.os.sysctls.get(key) {
+            if value.to_string() != "1" {
+                out.push(spec.source.at_value(
+                    &crate::validate::source_map::pointer_join("/os/sysctls", key),
+                    format!("`{key}` must be 1 for Kubernetes networking, not {value}"),
+                    Some(format!(
+                        "remove `{key}` (kprov sets it to 1) or set it to 1"
+                    )),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert!(valid_endpoint("api.example.com"));
+        assert!(valid_endpoint("api.example.com:6443"));
+        assert!(valid_endpoint("10.0.0.1:6443"));
+        assert!(valid_endpoint("[fd00::1]:6443"));
+        assert!(valid_endpoint("[fd00::1]"));
+        assert!(!valid_endpoint("api.example.com:0"));
+        assert!(!valid_endpoint("api example"));
+        assert!(!valid_endpoint("https://api:6443"));
+    }
+}

@@ -1,0 +1,203 @@
+//! The cluster spec (`cluster.yaml`): what cluster to build. Defaults follow the manual kubeadm
+//! procedure (pod 10.244.0.0/16, service 10.96.0.0/12, cluster.local, registry.k8s.io,
+//! pause 3.9, systemd cgroups, port 6443).
+
+mod checks;
+pub mod cni;
+pub mod os;
+pub mod packages;
+pub mod runtime;
+pub mod values;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use cni::{Cni, CniPlugin};
+pub use os::OsPreparation;
+pub use packages::Packages;
+pub use runtime::{CgroupDriver, Runtime, RuntimeKind};
+pub use values::{Cidr, KubernetesVersion, Secret};
+
+use crate::diagnostic::Diagnostics;
+use crate::validate::{self, SourceMap};
+
+/// Default pause image tag.
+pub const PAUSE_TAG: &str = "3.9";
+
+/// A cluster spec (`cluster.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Kubernetes version to install, quoted, e.g. "1.28.2" (1.28 to 1.31 are supported).
+    pub kubernetes_version: KubernetesVersion,
+    /// API server endpoint, advertise address, port and certificate names.
+    #[serde(default)]
+    pub control_plane: ControlPlane,
+    /// Pod and service networks and the cluster DNS domain.
+    #[serde(default)]
+    pub networking: Networking,
+    /// Registry (and path) of the control-plane images: kube-apiserver, etcd, coredns, pause.
+    #[serde(default = "default_image_repository")]
+    pub image_repository: String,
+    /// Container runtime.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// Package sources: distribution mirrors, Kubernetes repository, offline repository.
+    #[serde(default)]
+    pub packages: Packages,
+    /// Pod network plugin.
+    #[serde(default)]
+    pub cni: Cni,
+    /// Operating system preparation.
+    #[serde(default)]
+    pub os: OsPreparation,
+    /// Where each value came from (for diagnostics).
+    #[serde(skip)]
+    #[schemars(skip)]
+    source: SourceMap,
+}
+
+/// The control-plane endpoint settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlPlane {
+    /// Stable address clients use for the API server (`host` or `host:port`, e.g. a load
+    /// balancer). Default: the advertise address and bind port.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// IP address the API server advertises; must be the address of a host in `masters`.
+    /// Default: the first master's address.
+    #[serde(default)]
+    pub advertise_address: Option<IpAddr>,
+    /// Port the API server listens on.
+    #[serde(default = "default_bind_port")]
+    #[schemars(range(min = 1))]
+    pub bind_port: u16,
+    /// Extra subject alternative names (DNS names or IP addresses) for the API server
+    /// certificate.
+    #[serde(default)]
+    pub cert_sans: Vec<String>,
+}
+
+impl Default for ControlPlane {
+    fn default() -> Self {
+        ControlPlane {
+            endpoint: None,
+            advertise_address: None,
+            bind_port: default_bind_port(),
+            cert_sans: Vec::new(),
+        }
+    }
+}
+
+/// Cluster networks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Networking {
+    /// Network pods get their addresses from.
+    #[serde(default = "default_pod_cidr")]
+    pub pod_cidr: Cidr,
+    /// Network of Service cluster IPs (the first address is the `kubernetes` Service, the
+    /// tenth the DNS Service).
+    #[serde(default = "default_service_cidr")]
+    pub service_cidr: Cidr,
+    /// Cluster DNS domain.
+    #[serde(default = "default_dns_domain")]
+    #[schemars(extend("format" = "dns-name"))]
+    pub dns_domain: String,
+    /// kube-proxy mode: `iptables` (default) or `ipvs`.
+    #[serde(default)]
+    pub kube_proxy_mode: KubeProxyMode,
+}
+
+impl Default for Networking {
+    fn default() -> Self {
+        Networking {
+            pod_cidr: default_pod_cidr(),
+            service_cidr: default_service_cidr(),
+            dns_domain: default_dns_domain(),
+            kube_proxy_mode: KubeProxyMode::default(),
+        }
+    }
+}
+
+/// kube-proxy modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KubeProxyMode {
+    /// iptables rules.
+    #[default]
+    Iptables,
+    /// IPVS (hosts need `ipvsadm` and `ipset`).
+    Ipvs,
+}
+
+fn default_image_repository() -> String {
+    "registry.k8s.io".into()
+}
+
+fn default_bind_port() -> u16 {
+    6443
+}
+
+fn default_pod_cidr() -> Cidr {
+    Cidr(ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+        [10, 244, 0, 0].into(),
+        16,
+    )))
+}
+
+fn default_service_cidr() -> Cidr {
+    Cidr(ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+        [10, 96, 0, 0].into(),
+        12,
+    )))
+}
+
+fn default_dns_domain() -> String {
+    "cluster.local".into()
+}
+
+impl ClusterSpec {
+    /// The pause image: `runtime.sandbox_image`, else `<image_repository>/pause:3.9`.
+    pub fn sandbox_image(&self) -> String {
+        self.runtime
+            .sandbox_image
+            .clone()
+            .unwrap_or_else(|| format!("{}/pause:{PAUSE_TAG}", self.image_repository))
+    }
+
+    /// Where each value of the spec came from; use it to point diagnostics (e.g. from host
+    /// facts) at `cluster.yaml`: `spec.source().at_value("/control_plane/advertise_address", …)`.
+    pub fn source(&self) -> &SourceMap {
+        &self.source
+    }
+}
+
+/// Loads and validates `cluster.yaml`, reporting every problem in the file at once.
+pub fn load(path: &Path) -> Result<ClusterSpec, Diagnostics> {
+    from_str(path, &validate::read(path)?)
+}
+
+/// Parses a spec from text (for tests and tools); `path` only names it in diagnostics.
+pub fn from_str(path: &Path, text: &str) -> Result<ClusterSpec, Diagnostics> {
+    let schema = crate::schema::spec_schema();
+    let loaded = validate::load_text(path, text, &schema)?;
+    let mut diagnostics = loaded.diagnostics;
+    match validate::typed::<ClusterSpec>(&loaded.value, &loaded.map) {
+        Ok(mut spec) => {
+            spec.source = loaded.map;
+            diagnostics.0.extend(checks::check(&spec));
+            diagnostics.into_result(spec)
+        }
+        Err(error) => {
+            if diagnostics.is_empty() {
+                diagnostics.0.push(error);
+            }
+            Err(diagnostics.sorted())
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Checks a YAML document against its JSON Schema and turns every violation into a friendly
+//! diagnostic at the right line and column.
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{JsonType, ValidationError};
+use serde_json::Value;
+
+use super::formats;
+use super::source_map::{pointer_join, SourceMap};
+use super::suggest::closest;
+use crate::diagnostic::Diagnostic;
+
+/// Every schema violation of `instance`, described for humans.
+pub(crate) fn check(schema: &Value, instance: &Value, map: &SourceMap) -> Vec<Diagnostic> {
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .with_format(formats::CIDR, formats::is_cidr)
+        .with_format(formats::IP, formats::is_ip)
+        .with_format(formats::DNS_LABEL, formats::is_dns_label)
+        .with_format(formats::DNS_NAME, formats::is_dns_name)
+        .with_format(formats::KUBERNETES_VERSION, |s| {
+            formats::parse_version(s).is_some()
+        })
+        .with_format(formats::REPOSITORY_URL, formats::is_repository_url)
+        .build(schema);
+    let validator = match validator {
+        Ok(validator) => validator,
+        Err(error) => {
+            // A bug in kprov's own schema, not in the user's file.
+            return vec![map.at_value(
+                "",
+                format!("internal error: invalid schema: {error}"),
+                None,
+            )];
+        }
+    };
+    let describer = Describer { schema, map };
+    validator
+        .iter_errors(instance)
+        .flat_map(|error| describer.describe(&error))
+        .collect()
+}
+
+struct Describer<'a> {
+    schema: &'a Value,
+    map: &'a SourceMap,
+}
+
+impl Describer<'_> {
+    fn describe(&self, error: &ValidationError<'_>) -> Vec<Diagnostic> {
+        let pointer = error.instance_path().as_str().to_string();
+        let instance = error.instance().as_ref();
+        let map = self.map;
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = self.allowed_keys(error.schema_path().as_str());
+                unexpected
+                    .iter()
+                    .map(|key| {
+                        let names = allowed.iter().map(String::as_str);
+                        let message = match closest(key, names) {
+                            Some(best) => format!("unknown key `{key}` — did you mean `{best}`?"),
+                            None => format!("unknown key `{key}`"),
+                        };
+                        let hint = (!allowed.is_empty())
+                            .then(|| format!("allowed keys here: {}", allowed.join(", ")));
+                        map.at_key(&pointer_join(&pointer, key), message, hint)
+                    })
+                    .collect()
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let at = map.key_position(&pointer);
+                vec![Diagnostic {
+                    file: map.file().to_path_buf(),
+                    line: at.line,
+                    column: at.column,
+                    key: map.dotted(&pointer_join(&pointer, name)),
+                    message: format!("missing required key `{name}`"),
+                    hint: Some(self.required_hint(error.schema_path().as_str(), name)),
+                }]
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected: Vec<JsonType> = match kind {
+                    TypeKind::Single(t) => vec![*t],
+                    TypeKind::Multiple(set) => set.iter().collect(),
+                };
+                vec![self.type_mismatch(&pointer, instance, &expected)]
+            }
+            ValidationErrorKind::Enum { options } => {
+                let options: Vec<Value> = options.as_array().cloned().unwrap_or_default();
+                vec![self.not_one_of(&pointer, instance, &options)]
+            }
+            ValidationErrorKind::Constant { expected_value } => {
+                vec![self.not_one_of(&pointer, instance, std::slice::from_ref(expected_value))]
+            }
+            ValidationErrorKind::OneOfNotValid { context }
+            | ValidationErrorKind::AnyOf { context } => {
+                self.no_branch_matched(&pointer, instance, context)
+            }
+            ValidationErrorKind::Format { format } => {
+                vec![self.bad_format(&pointer, instance, format)]
+            }
+            ValidationErrorKind::Minimum { limit }
+            | ValidationErrorKind::ExclusiveMinimum { limit } => {
+                vec![map.at_value(
+                    &pointer,
+                    format!(
+                        "{} is too small (the minimum is {limit})",
+                        show(instance, map.raw(&pointer))
+                    ),
+                    self.port_hint(&pointer),
+                )]
+            }
+            ValidationErrorKind::Maximum { limit }
+            | ValidationErrorKind::ExclusiveMaximum { limit } => {
+                vec![map.at_value(
+                    &pointer,
+                    format!(
+                        "{} is too large (the maximum is {limit})",
+                        show(instance, map.raw(&pointer))
+                    ),
+                    self.port_hint(&pointer),
+                )]
+            }
+            ValidationErrorKind::MinItems { limit } => vec![map.at_value(
+                &pointer,
+                format!("the list needs at least {limit} item(s)"),
+                None,
+            )],
+            ValidationErrorKind::MinLength { limit } => vec![map.at_value(
+                &pointer,
+                format!("the value needs at least {limit} character(s)"),
+                None,
+            )],
+            _ => vec![map.at_value(&pointer, error.to_string(), None)],
+        }
+    }
+
+    fn port_hint(&self, pointer: &str) -> Option<String> {
+        (pointer.ends_with("port") || pointer.ends_with("ansible_port"))
+            .then(|| "a TCP port is a number from 1 to 65535".to_string())
+    }
+
+    fn type_mismatch(&self, pointer: &str, instance: &Value, expected: &[JsonType]) -> Diagnostic {
+        let raw = self.map.raw(pointer);
+        let mut names: Vec<&str> = expected
+            .iter()
+            .filter(|t| **t != JsonType::Null || expected.len() == 1)
+            .map(|t| type_name(*t))
+            .collect();
+        names.dedup();
+        let message = format!(
+            "expected {}, found {}",
+            names.join(" or "),
+            show(instance, raw)
+        );
+        let wants_string = expected.contains(&JsonType::String);
+        let hint = if pointer == "/kubernetes_version" && !instance.is_string() {
+            Some(format!(
+                "quote the version and give all three parts: kubernetes_version: \"{}\"",
+                full_version(raw.unwrap_or("1.28.2"))
+            ))
+        } else if wants_string && (instance.is_number() || instance.is_boolean()) {
+            Some(format!(
+                "put the value in quotes: \"{}\"",
+                raw.map(str::to_string)
+                    .unwrap_or_else(|| instance.to_string())
+            ))
+        } else if instance.is_null() && expected.contains(&JsonType::Object) {
+            Some("give the section its entries, or remove the key to use the defaults".into())
+        } else if expected.contains(&JsonType::Array) && !instance.is_array() {
+            Some("write a list: `[a, b]` or one `- item` per line".into())
+        } else {
+            None
+        };
+        self.map.at_value(pointer, message, hint)
+    }
+
+    fn not_one_of(&self, pointer: &str, instance: &Value, options: &[Value]) -> Diagnostic {
+        let names: Vec<String> = options
+            .iter()
+            .map(|o| {
+                o.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| o.to_string())
+            })
+            .collect();
+        let listed = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let hint = instance
+            .as_str()
+            .and_then(|s| closest(s, names.iter().map(String::as_str)))
+            .map(|best| format!("did you mean `{best}`?"));
+        self.map.at_value(
+            pointer,
+            format!(
+                "{} is not a valid value; expected one of {listed}",
+                show(instance, self.map.raw(pointer))
+            ),
+            hint,
+        )
+    }
+
+    fn bad_format(&self, pointer: &str, instance: &Value, format: &str) -> Diagnostic {
+        let text = instance.as_str().unwrap_or_default();
+        let hint = match format {
+            formats::DNS_LABEL => {
+                let fixed = text.to_lowercase().replace(['_', '.', ' '], "-");
+                formats::is_dns_label(&fixed).then(|| format!("did you mean `{fixed}`?"))
+            }
+            formats::KUBERNETES_VERSION => Some(format!(
+                "write kubernetes_version: \"{}\"",
+                full_version(text)
+            )),
+            formats::CIDR => {
+                Some("write the network address and prefix length, e.g. 10.244.0.0/16".into())
+            }
+            _ => None,
+        };
+        self.map.at_value(
+            pointer,
+            format!("`{text}` is not {}", formats::describe(format)),
+            hint,
+        )
+    }
+
+    fn no_branch_matched(
+        &self,
+        pointer: &str,
+        instance: &Value,
+        branches: &[Vec<ValidationError<'static>>],
+    ) -> Vec<Diagnostic> {
+        let shallow = |e: &ValidationError<'_>| {
+            e.instance_path().as_str() == pointer
+                && matches!(
+                    e.kind(),
+                    ValidationErrorKind::Type { .. }
+                        | ValidationErrorKind::Constant { .. }
+                        | ValidationErrorKind::Enum { .. }
+                )
+        };
+        let deep: Vec<&Vec<ValidationError<'static>>> = branches
+            .iter()
+            .filter(|errors| !errors.iter().all(shallow))
+            .collect();
+        if let Some(best) = deep.iter().min_by_key(|errors| errors.len()) {
+            return best.iter().flat_map(|e| self.describe(e)).collect();
+        }
+        // Every branch rejected the value's shape: list what would have been accepted.
+        let mut constants = Vec::new();
+        let mut types = Vec::new();
+        for error in branches.iter().flatten() {
+            match error.kind() {
+                ValidationErrorKind::Constant { expected_value } => {
+                    constants.push((**expected_value).clone())
+                }
+                ValidationErrorKind::Enum { options } => {
+                    constants.extend(options.as_array().cloned().unwrap_or_default())
+                }
+                ValidationErrorKind::Type { kind } => match kind {
+                    TypeKind::Single(t) => types.push(*t),
+                    TypeKind::Multiple(set) => types.extend(set.iter()),
+                },
+                _ => {}
+            }
+        }
+        if !constants.is_empty() {
+            return vec![self.not_one_of(pointer, instance, &constants)];
+        }
+        types.sort_by_key(|t| type_name(*t));
+        types.dedup();
+        vec![self.type_mismatch(pointer, instance, &types)]
+    }
+
+    /// The property names the object schema at `schema_path`'s parent allows.
+    fn allowed_keys(&self, schema_path: &str) -> Vec<String> {
+        let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
+        let Some(object) = self.resolve(parent) else {
+            return Vec::new();
+        };
+        object
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn required_hint(&self, schema_path: &str, name: &str) -> String {
+        let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
+        let example = self
+            .resolve(parent)
+            .and_then(|o| o.pointer(&format!("/properties/{name}")))
+            .map(|p| self.deref(p))
+            .and_then(|p| p.pointer("/examples/0"))
+            .map(|e| e.to_string());
+        match example {
+            Some(example) => format!("add `{name}: {example}`"),
+            None => format!("add `{name}:` here"),
+        }
+    }
+
+    /// The schema node at a keyword location, following `$ref`s on the way.
+    fn resolve(&self, path: &str) -> Option<&Value> {
+        let mut current = self.schema;
+        for segment in path.split('/').skip(1) {
+            let segment = segment.replace("~1", "/").replace("~0", "~");
+            if segment == "$ref" {
+                current = self.deref(current);
+                continue;
+            }
+            current = self.deref(current);
+            current = match current {
+                Value::Object(map) => map.get(&segment)?,
+                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(self.deref(current))
+    }
+
+    fn deref<'v>(&'v self, mut node: &'v Value) -> &'v Value {
+        for _ in 0..16 {
+            match node
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+            {
+                Some(target) => match self.schema.pointer(target) {
+                    Some(next) => node = next,
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        node
+    }
+}
+
+fn type_name(t: JsonType) -> &'static str {
+    match t {
+        JsonType::Object => "a mapping",
+        JsonType::Array => "a list",
+        JsonType::String => "a string",
+        JsonType::Integer => "a whole number",
+        JsonType::Number => "a number",
+        JsonType::Boolean => "true or false",
+        JsonType::Null => "no value",
+    }
+}
+
+/// The value as the user wrote it, for messages.
+fn show(value: &Value, raw: Option<&str>) -> String {
+    match value {
+        Value::Null => "an empty value".into(),
+        Value::Object(_) => "a mapping".into(),
+        Value::Array(_) => "a list".into(),
+        Value::String(s) => format!("the string `{s}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!(
+            "the number `{}`",
+            raw.map(str::to_string).unwrap_or_else(|| n.to_string())
+        ),
+    }
+}
+
+/// `1.28` → `1.28.0`; anything else unchanged.
+fn full_version(text: &str) -> String {
+    let parts = text.trim_start_matches('v').split('.').count();
+    if parts == 2 {
+        format!("{}.0", text.trim_start_matches('v'))
+    } else {
+        text.to_string()
+    }
+}
