@@ -33,6 +33,19 @@ inner)
         touch "$r/dev/$d"
         mount --bind "/dev/$d" "$r/dev/$d"
     done
+    # Devices nested containers and CNI plugins use, when the machine has them.
+    for d in net/tun fuse kmsg; do
+        if [ -c "/dev/$d" ]; then
+            mkdir -p "$(dirname "$r/dev/$d")"
+            touch "$r/dev/$d"
+            mount --bind "/dev/$d" "$r/dev/$d"
+        fi
+    done
+    # The machine's kernel modules (read-only), so modprobe inside finds them.
+    if [ -d /lib/modules ]; then
+        mkdir -p "$r/lib/modules"
+        mount --rbind -o ro /lib/modules "$r/lib/modules"
+    fi
     mkdir "$r/dev/pts" "$r/dev/shm"
     mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$r/dev/pts"
     ln -s pts/ptmx "$r/dev/ptmx"

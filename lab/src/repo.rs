@@ -25,6 +25,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "ipvsadm",
     "ebtables",
     "ethtool",
+    // Static busybox: a one-file userland for test containers inside lab hosts.
+    "busybox-static",
 ];
 
 const MARKER: &str = ".kprov-packages";

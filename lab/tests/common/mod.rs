@@ -34,6 +34,30 @@ pub fn ssh(lab: &str, host: &str, command: &[&str]) -> Output {
         .expect("run ssh")
 }
 
+/// Runs `command` on `host` with `input` as its stdin; panics with stderr when it fails.
+pub fn ssh_with_input(lab: &str, host: &str, command: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    let argv = kprov_lab::ssh_argv(lab, host, &command).expect("ssh argv");
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ssh");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ssh {host} {command:?} failed: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `command` on `host` and returns its stdout; panics with stderr when it fails.
 pub fn ssh_ok(lab: &str, host: &str, command: &[&str]) -> String {
     let out = ssh(lab, host, command);
