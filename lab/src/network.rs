@@ -1,6 +1,6 @@
 //! The lab network: a bridge on the machine and one veth pair per host into its namespace.
 
-use crate::cmd::Cmd;
+use crate::cmd::{have_tool, Cmd};
 use crate::error::LabError;
 use crate::layout::{HostLayout, Layout};
 
@@ -21,12 +21,58 @@ pub(crate) fn ensure_bridge(layout: &Layout) -> Result<(), LabError> {
     Cmd::new(["ip", "link", "set", &bridge, "up"])
         .hint(IP_HINT)
         .run()?;
-    Ok(())
+    allow_forwarding(&bridge)
+}
+
+/// With `br_netfilter` loaded, frames between two ports of a bridge pass the iptables
+/// FORWARD chain; a DROP policy there (Docker sets one) would cut hosts off from each
+/// other. One ACCEPT rule for traffic within the lab bridge prevents that.
+fn allow_forwarding(bridge: &str) -> Result<(), LabError> {
+    if !have_tool("iptables") {
+        return Ok(());
+    }
+    let rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"];
+    let check: Vec<&str> = ["iptables", "-w", "-C"]
+        .iter()
+        .chain(&rule)
+        .copied()
+        .collect();
+    if Cmd::new(check).run().is_ok() {
+        return Ok(());
+    }
+    let insert: Vec<&str> = ["iptables", "-w", "-I"]
+        .iter()
+        .chain(&rule)
+        .copied()
+        .collect();
+    Cmd::new(insert)
+        .hint("could not let traffic pass within the lab bridge; check `iptables -S FORWARD`")
+        .run()
+        .map(drop)
+}
+
+/// Removes the rule [`allow_forwarding`] added (every copy of it).
+fn remove_forwarding(bridge: &str) {
+    if !have_tool("iptables") {
+        return;
+    }
+    let rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"];
+    let delete: Vec<&str> = ["iptables", "-w", "-D"]
+        .iter()
+        .chain(&rule)
+        .copied()
+        .collect();
+    for _ in 0..16 {
+        if Cmd::new(delete.clone()).run().is_err() {
+            break;
+        }
+    }
 }
 
 /// Removes the lab bridge if present.
 pub(crate) fn remove_bridge(layout: &Layout) -> Result<(), LabError> {
     let bridge = layout.bridge();
+    remove_forwarding(&bridge);
     if link_exists(&bridge) {
         Cmd::new(["ip", "link", "del", &bridge])
             .hint(IP_HINT)

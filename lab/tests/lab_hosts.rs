@@ -54,6 +54,11 @@ fn three_host_lab_boots_serves_packages_and_goes_away() {
     );
     assert_eq!(banner, "SSH-2.0");
 
+    // Traffic within the bridge passes the machine's firewall even with a DROP policy.
+    if common::have_iptables() {
+        assert!(common::forward_rule_present(&status.bridge));
+    }
+
     // A file written on one host is absent on the others and on the machine.
     let marker = format!("/root/kprov-lab-marker-{name}");
     ssh_ok(
@@ -174,6 +179,25 @@ fn up_repairs_a_crashed_host_and_down_cleans_a_crashed_lab() {
         "node1 restarted"
     );
     ssh_ok(&name, "node1", &["test", "-e", "/root/survives-restart"]);
+
+    // More hosts: node2 joins, the others keep running; fewer: node2 goes again.
+    let grown = kprov_lab::up(&UpOptions {
+        name: name.clone(),
+        hosts: 3,
+    })
+    .expect("growing up");
+    assert!(grown.all_ready());
+    assert_eq!(
+        grown.hosts[..2].iter().map(|h| h.pid).collect::<Vec<_>>(),
+        repaired.hosts.iter().map(|h| h.pid).collect::<Vec<_>>()
+    );
+    assert_eq!(ssh_ok(&name, "node2", &["hostname"]).trim(), "node2");
+    let node2_pid = grown.hosts[2].pid.unwrap();
+    let shrunk = kprov_lab::up(&opts).expect("shrinking up");
+    assert_eq!(shrunk.hosts.len(), 2);
+    assert!(!alive(node2_pid), "node2 still runs");
+    let inventory = std::fs::read_to_string(&shrunk.inventory).unwrap();
+    assert!(!inventory.contains("node2"), "{inventory}");
 
     // The whole lab crashes (every process killed, state left behind): down still cleans up.
     let repo_pid = repo_pid(&name);

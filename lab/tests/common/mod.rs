@@ -140,8 +140,28 @@ pub fn assert_gone(status: &LabStatus, repo_pid: Option<u32>) {
             "veth {link} remains"
         );
     }
+    assert!(
+        !forward_rule_present(&status.bridge),
+        "iptables FORWARD rule for {} remains",
+        status.bridge
+    );
     let routes = Command::new("ip").args(["-4", "route"]).output().unwrap();
     let routes = String::from_utf8_lossy(&routes.stdout);
     let net = format!("172.30.{third}.0/24");
     assert!(!routes.contains(&net), "route to {net} remains: {routes}");
+}
+
+/// Whether the machine's iptables lets traffic pass within `bridge` (false without iptables).
+pub fn forward_rule_present(bridge: &str) -> bool {
+    Command::new("iptables")
+        .args([
+            "-w", "-C", "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether the machine has iptables.
+pub fn have_iptables() -> bool {
+    Command::new("iptables").arg("--version").output().is_ok()
 }
