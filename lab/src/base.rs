@@ -103,6 +103,11 @@ fn customize(root: &Path) -> Result<(), LabError> {
     let _ = std::fs::remove_file(&dbus_id);
     std::os::unix::fs::symlink("/etc/machine-id", &dbus_id)
         .map_err(LabError::io("create symlink", &dbus_id))?;
+    write_atomic(
+        &root.join("etc/resolv.conf"),
+        crate::rootfs::RESOLV_CONF.as_bytes(),
+        0o644,
+    )?;
     // Lab hosts have no internet: only the lab repository (written per host) is a source.
     let sources = root.join("etc/apt/sources.list");
     let _ = std::fs::remove_file(&sources);

@@ -170,6 +170,30 @@ pub(crate) fn serve(repo: &Path, address: Ipv4Addr, log: &Path) -> Result<u32, L
     spawn_detached(&argv, log)
 }
 
+/// Waits until the server started by [`serve`] accepts connections.
+pub(crate) fn wait_serving(pid: u32, address: Ipv4Addr, log: &Path) -> Result<(), LabError> {
+    let target = std::net::SocketAddr::from((address, REPO_PORT));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let timeout = std::time::Duration::from_millis(200);
+        if std::net::TcpStream::connect_timeout(&target, timeout).is_ok() {
+            return Ok(());
+        }
+        if !is_server(pid, address) || std::time::Instant::now() > deadline {
+            return Err(LabError::Command {
+                command: format!("busybox httpd -p {target}"),
+                status: "not serving".to_string(),
+                stderr: std::fs::read_to_string(log).unwrap_or_default(),
+                hint: format!(
+                    "the lab's apt repository server did not start; is port {REPO_PORT} on {address} taken? (log: {})",
+                    log.display()
+                ),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Whether `pid` is the repository server of the lab with bridge address `address`.
 pub(crate) fn is_server(pid: u32, address: Ipv4Addr) -> bool {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

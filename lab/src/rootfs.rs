@@ -9,6 +9,10 @@ use crate::error::LabError;
 use crate::fsutil::{create_dir_mode, remove_tree, write_atomic};
 use crate::layout::HostLayout;
 
+/// resolv.conf of lab hosts: no name server (glibc then tries 127.0.0.1, which refuses).
+pub(crate) const RESOLV_CONF: &str =
+    "# Written by kprov lab: lab hosts have no DNS server; names come from /etc/hosts.\noptions timeout:1 attempts:1\n";
+
 /// Prepares the host's upper, work and merged directories. Keeps an existing upper
 /// directory (the host's disk survives a restart) but refreshes what kprov owns in it.
 /// Returns the host's public ed25519 host key (`ssh-ed25519 AAAA…`).
@@ -43,6 +47,13 @@ pub(crate) fn prepare(
         host.address, host.name
     );
     write_atomic(&upper.join("etc/hosts"), hosts.as_bytes(), 0o644)?;
+    // No DNS server is reachable from the lab: fail lookups at once instead of waiting
+    // for the machine's resolver (copied in by debootstrap) to time out.
+    write_atomic(
+        &upper.join("etc/resolv.conf"),
+        RESOLV_CONF.as_bytes(),
+        0o644,
+    )?;
     let machine_id = upper.join("etc/machine-id");
     if !machine_id.exists() {
         write_atomic(

@@ -40,8 +40,10 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
         .repo_pid
         .is_some_and(|pid| repo::is_server(pid, gateway))
     {
-        state.repo_pid = Some(repo::serve(&repo_dir, gateway, &layout.repo_log())?);
+        let pid = repo::serve(&repo_dir, gateway, &layout.repo_log())?;
+        state.repo_pid = Some(pid);
         state.save()?;
+        repo::wait_serving(pid, gateway, &layout.repo_log())?;
     }
 
     // Fewer hosts than last time: the extra ones go.
