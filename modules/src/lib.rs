@@ -1,1 +1,239 @@
-//! Idempotent modules (gather → diff → apply). Filled by the engine issue.
+//! kprov's idempotent modules, pyinfra-style: **gather → diff → apply**.
+//!
+//! A run reaches each host with at most two remote shell invocations per batch of tasks:
+//!
+//! 1. **Gather**: [`gather_script`] joins the [`Module::gather`] fragments of a batch behind
+//!    [`PRELUDE`] into one POSIX sh script. It changes nothing (this is all `kprov plan`
+//!    runs). [`parse_output`] turns its stdout into one [`TaskReport`] per task; its
+//!    [`TaskReport::state`] is the task's [`State`].
+//! 2. **Diff** (local, pure): [`Module::diff`] says [`Diff::Unchanged`], [`Diff::Change`]
+//!    (with text for a unified diff) or [`Diff::Run`] (a command that runs but reports no
+//!    change).
+//! 3. **Apply**: [`apply_script`] joins the [`Module::apply`] fragments of the tasks that must
+//!    change into one script that stops at the first failure. Each fragment re-checks and is
+//!    idempotent on its own; it records `changed` only when it changed something, `fail`
+//!    with a message, or `stale` when the host no longer matches the state its content was
+//!    computed from (modules that edit a file in Rust: `line`, `block`, `hosts`, `swap`,
+//!    `selinux`, `containerd_config`). On `stale` the engine gathers that task again and
+//!    retries from it.
+//!
+//! Wire format, one record per line on stdout:
+//! `KP<TAB>task-id<TAB>kind<TAB>name<TAB>value` where kind is `begin`, `field` (value is
+//! base64), `word` (raw value without tab/newline), `changed`, `fail`/`stale` (base64
+//! message) or `end` (value is the fragment's exit status). Commands' own output goes to
+//! stderr. Every value from YAML reaches the script single-quoted ([`quote`]) or base64.
+//!
+//! Modules are built from YAML arguments with [`build`]; [`arg_schema`] publishes their
+//! JSON schema; [`names`] lists them.
+
+mod error;
+mod report;
+mod script;
+
+mod args;
+mod edit;
+mod managed;
+
+mod apt_repo;
+mod block;
+mod command;
+mod containerd_config;
+mod crictl_config;
+mod directory;
+mod file;
+mod firewall;
+mod hosts;
+mod kernel_module;
+mod line;
+mod package;
+mod selinux;
+mod service;
+mod swap;
+mod sysctl;
+mod yum_repo;
+
+#[cfg(test)]
+mod testutil;
+
+use std::collections::BTreeMap;
+
+pub use error::ModuleError;
+pub use report::{parse_output, TaskReport};
+pub use script::{apply_script, gather_script, quote, PRELUDE};
+
+/// Host facts a module may need; the engine fills it from its facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostContext {
+    /// `debian`, `rhel`, `suse` or `other`.
+    pub os_family: String,
+    /// `apt-get`, `dnf`, `yum`, … or empty when none was found.
+    pub package_manager: String,
+    /// Name of PID 1, e.g. `systemd`.
+    pub init: String,
+}
+
+/// One task's module, built and validated from its YAML arguments.
+pub trait Module: Send + Sync + std::fmt::Debug {
+    /// Module name as written in YAML, e.g. `file`.
+    fn name(&self) -> &'static str;
+    /// POSIX sh fragment (a function body) that inspects the host and prints fields with the
+    /// prelude's `kp_field`/`kp_word`/`kp_field_file`. Changes nothing.
+    fn gather(&self) -> String;
+    /// Decides from the gathered fields. Pure.
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError>;
+    /// POSIX sh fragment (a function body) that makes it so, idempotently: it calls
+    /// `kp_changed` when it changed something and `kp_fail "message"; return` on failure.
+    /// `state` is what gather found; only modules that compute file content from the current
+    /// file use it (and guard against a file changed since with `kp_stale`).
+    fn apply(&self, state: &State) -> String;
+    /// True when diffs hold secrets; such modules already mask them in [`Diff`] texts.
+    fn sensitive(&self) -> bool {
+        false
+    }
+}
+
+/// Fields gathered for one task, decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    pub fields: BTreeMap<String, Vec<u8>>,
+}
+
+impl State {
+    /// The raw bytes of a field.
+    pub fn bytes(&self, name: &str) -> Option<&[u8]> {
+        self.fields.get(name).map(Vec::as_slice)
+    }
+
+    /// A field as text (lossy UTF-8).
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.bytes(name)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// A field as text, or an error naming the missing field.
+    pub fn require(&self, module: &str, name: &str) -> Result<String, ModuleError> {
+        self.text(name)
+            .ok_or_else(|| ModuleError::missing(module, name))
+    }
+
+    /// True when the field is present and equals `1`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.bytes(name) == Some(b"1")
+    }
+}
+
+/// What applying a task would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Diff {
+    /// Already as desired; apply is skipped.
+    Unchanged,
+    /// Apply would change the host. `summary` e.g. `create /etc/sysctl.d/k8s.conf`;
+    /// `before`/`after` are texts for a unified diff (file content), `None` otherwise.
+    Change {
+        summary: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// A command that runs at apply but reports no change (`changed: false`).
+    Run { summary: String },
+}
+
+impl Diff {
+    /// A change without file text.
+    pub fn change(summary: impl Into<String>) -> Diff {
+        Diff::Change {
+            summary: summary.into(),
+            before: None,
+            after: None,
+        }
+    }
+
+    /// True unless [`Diff::Unchanged`].
+    pub fn needs_apply(&self) -> bool {
+        !matches!(self, Diff::Unchanged)
+    }
+}
+
+/// Every module name [`build`] accepts, sorted.
+pub fn names() -> &'static [&'static str] {
+    &[
+        "apt_repo",
+        "block",
+        "command",
+        "containerd_config",
+        "copy",
+        "crictl_config",
+        "directory",
+        "file",
+        "firewall",
+        "hosts",
+        "kernel_module",
+        "line",
+        "package",
+        "selinux",
+        "service",
+        "shell",
+        "swap",
+        "sysctl",
+        "yum_repo",
+    ]
+}
+
+/// Builds a module from its YAML arguments (as JSON; unknown fields are errors).
+pub fn build(
+    name: &str,
+    args: serde_json::Value,
+    ctx: &HostContext,
+) -> Result<Box<dyn Module>, ModuleError> {
+    Ok(match name {
+        "file" | "copy" => Box::new(file::FileModule::build(name, args)?),
+        "directory" => Box::new(directory::Directory::build(args)?),
+        "line" => Box::new(line::Line::build(args)?),
+        "block" => Box::new(block::Block::build(args)?),
+        "hosts" => Box::new(hosts::Hosts::build(args)?),
+        "sysctl" => Box::new(sysctl::Sysctl::build(args)?),
+        "kernel_module" => Box::new(kernel_module::KernelModule::build(args)?),
+        "swap" => Box::new(swap::Swap::build(args)?),
+        "firewall" => Box::new(firewall::Firewall::build(args)?),
+        "selinux" => Box::new(selinux::Selinux::build(args)?),
+        "apt_repo" => Box::new(apt_repo::AptRepo::build(args)?),
+        "yum_repo" => Box::new(yum_repo::YumRepo::build(args)?),
+        "package" => Box::new(package::Package::build(args, ctx)?),
+        "service" => Box::new(service::Service::build(args)?),
+        "command" | "shell" => Box::new(command::Command::build(name, args)?),
+        "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
+        "crictl_config" => Box::new(crictl_config::CrictlConfig::build(args)?),
+        other => {
+            return Err(ModuleError::UnknownModule {
+                name: other.to_string(),
+                hint: args::suggest(other, names()),
+            })
+        }
+    })
+}
+
+/// JSON schema of a module's arguments (for `kprov schema` and editor support).
+pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
+    use schemars::schema_for;
+    Some(match name {
+        "file" | "copy" => schema_for!(file::Args),
+        "directory" => schema_for!(directory::Args),
+        "line" => schema_for!(line::Args),
+        "block" => schema_for!(block::Args),
+        "hosts" => schema_for!(hosts::Args),
+        "sysctl" => schema_for!(sysctl::Args),
+        "kernel_module" => schema_for!(kernel_module::Args),
+        "swap" => schema_for!(swap::Args),
+        "firewall" => schema_for!(firewall::Args),
+        "selinux" => schema_for!(selinux::Args),
+        "apt_repo" => schema_for!(apt_repo::Args),
+        "yum_repo" => schema_for!(yum_repo::Args),
+        "package" => schema_for!(package::Args),
+        "service" => schema_for!(service::Args),
+        "command" => schema_for!(command::CommandArgs),
+        "shell" => schema_for!(command::ShellArgs),
+        "containerd_config" => schema_for!(containerd_config::Args),
+        "crictl_config" => schema_for!(crictl_config::Args),
+        _ => return None,
+    })
+}

@@ -1,0 +1,406 @@
+//! `package`: distribution packages present (optionally at exact versions, held) or absent,
+//! with apt-get (dpkg) or dnf/yum (rpm) as the host's facts say.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::args::{self, Presence};
+use crate::script::quote;
+use crate::{Diff, HostContext, Module, ModuleError, State};
+
+/// Arguments of `package`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Args {
+    /// Package names, optionally with an exact version: `containerd=1.6.20~ds1-1+b1`
+    /// (a trailing `*` matches a version prefix: `kubelet=1.28.2*`).
+    names: Vec<String>,
+    #[serde(default)]
+    state: Presence,
+    /// Hold the packages at their version (apt-mark hold / dnf versionlock), or release them.
+    hold: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    Apt,
+    Dnf,
+    Yum,
+    Unknown,
+}
+
+/// One requested package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spec {
+    name: String,
+    version: Option<String>,
+}
+
+impl Spec {
+    fn matches(&self, installed: &str, rpm: bool) -> bool {
+        match &self.version {
+            None => true,
+            Some(v) => match v.strip_suffix('*') {
+                Some(prefix) => installed.starts_with(prefix),
+                None => installed == v || (rpm && installed.starts_with(&format!("{v}-"))),
+            },
+        }
+    }
+
+    /// Shell `case` pattern for `installed VERSION` output.
+    fn pattern(&self, rpm: bool) -> String {
+        match &self.version {
+            None => "installed\\ *".to_string(),
+            Some(v) => match v.strip_suffix('*') {
+                Some(prefix) => format!("{}*", quote(&format!("installed {prefix}"))),
+                None if rpm => {
+                    let q = quote(&format!("installed {v}"));
+                    format!("{q} | {q}-*")
+                }
+                None => quote(&format!("installed {v}")),
+            },
+        }
+    }
+
+    fn install_arg(&self, manager: Manager) -> String {
+        match (&self.version, manager) {
+            (None, _) => self.name.clone(),
+            (Some(v), Manager::Apt) => format!("{}={v}", self.name),
+            (Some(v), _) => format!("{}-{v}", self.name),
+        }
+    }
+
+    fn display(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}={v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// A built `package` task.
+#[derive(Debug)]
+pub(crate) struct Package {
+    specs: Vec<Spec>,
+    state: Presence,
+    hold: Option<bool>,
+    manager: Manager,
+}
+
+const NAME: &str = "package";
+const DNF_LOCKS: &str = "/etc/dnf/plugins/versionlock.list";
+const YUM_LOCKS: &str = "/etc/yum/pluginconf.d/versionlock.list";
+
+impl Package {
+    pub fn build(args: serde_json::Value, ctx: &HostContext) -> Result<Package, ModuleError> {
+        let a: Args = args::parse(NAME, args)?;
+        if a.names.is_empty() {
+            return Err(ModuleError::args(NAME, "names is empty"));
+        }
+        let mut specs = Vec::new();
+        for raw in &a.names {
+            let (name, version) = match raw.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (raw.clone(), None),
+            };
+            let name_ok = !name.is_empty()
+                && name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '_' | ':'));
+            let version_ok = version.as_deref().is_none_or(|v| {
+                !v.is_empty()
+                    && v.chars().all(|c| {
+                        c.is_ascii_alphanumeric()
+                            || matches!(c, '.' | '+' | '-' | '~' | ':' | '_' | '*')
+                    })
+            });
+            if !name_ok || !version_ok {
+                return Err(ModuleError::args(
+                    NAME,
+                    format!("`{raw}` is not a package name (optionally `name=version`)"),
+                ));
+            }
+            if a.state == Presence::Absent && version.is_some() {
+                return Err(ModuleError::args(
+                    NAME,
+                    format!("`{raw}`: no version with state: absent"),
+                ));
+            }
+            specs.push(Spec { name, version });
+        }
+        let manager = match ctx.package_manager.as_str() {
+            "apt-get" | "apt" => Manager::Apt,
+            "dnf" => Manager::Dnf,
+            "yum" => Manager::Yum,
+            _ => Manager::Unknown,
+        };
+        Ok(Package {
+            specs,
+            state: a.state,
+            hold: a.hold,
+            manager,
+        })
+    }
+
+    fn rpm(&self) -> bool {
+        matches!(self.manager, Manager::Dnf | Manager::Yum)
+    }
+
+    fn lock_file(&self) -> &'static str {
+        if self.manager == Manager::Yum {
+            YUM_LOCKS
+        } else {
+            DNF_LOCKS
+        }
+    }
+
+    /// Shell that sets kp_v to `installed VERSION` (or something else) and kp_held to 1/0.
+    fn query(&self, spec: &Spec) -> String {
+        let n = quote(&spec.name);
+        if self.rpm() {
+            format!(
+                "kp_v=$(rpm -q --qf 'installed %{{VERSION}}-%{{RELEASE}}' -- {n} 2>/dev/null) || kp_v=\n\
+                 kp_held=0\n[ -r {lock} ] && grep -Eq \"^[^#]*\"{re} {lock} && kp_held=1\n",
+                lock = self.lock_file(),
+                re = quote(&format!("{}-[0-9]", regex::escape(&spec.name)))
+            )
+        } else {
+            format!(
+                "kp_q=$(dpkg-query -W -f='${{db:Status-Status}} ${{Version}} ${{db:Status-Want}}' -- {n} 2>/dev/null) || kp_q=\n\
+                 kp_v=${{kp_q% *}}\nkp_held=0\ncase $kp_q in *' hold') kp_held=1 ;; esac\n"
+            )
+        }
+    }
+}
+
+/// Package state as gathered: (installed version, held).
+fn parse_row(row: &str) -> (Option<String>, bool) {
+    let mut parts = row.splitn(2, ' ');
+    let status = parts.next().unwrap_or_default();
+    let rest = parts.next().unwrap_or_default();
+    if status != "installed" {
+        return (None, false);
+    }
+    (Some(rest.to_string()), false)
+}
+
+impl Module for Package {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn gather(&self) -> String {
+        if self.manager == Manager::Unknown {
+            return "kp_fail 'no supported package manager (apt-get, dnf, yum) on this host'\nreturn\n"
+                .to_string();
+        }
+        let mut out = String::new();
+        for (i, spec) in self.specs.iter().enumerate() {
+            out.push_str(&self.query(spec));
+            out.push_str(&format!(
+                "kp_word v.{i} \"$kp_v\"\nkp_word h.{i} \"$kp_held\"\n"
+            ));
+        }
+        out
+    }
+
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        let mut parts = Vec::new();
+        for (i, spec) in self.specs.iter().enumerate() {
+            let (installed, _) = parse_row(&state.require(NAME, &format!("v.{i}"))?);
+            let held = state.flag(&format!("h.{i}"));
+            match (self.state, installed) {
+                (Presence::Present, None) => parts.push(format!("install {}", spec.display())),
+                (Presence::Present, Some(v)) if !spec.matches(&v, self.rpm()) => {
+                    parts.push(format!("install {} (now {v})", spec.display()))
+                }
+                (Presence::Absent, Some(_)) => parts.push(format!("remove {}", spec.name)),
+                _ => {}
+            }
+            match self.hold {
+                Some(true) if !held && self.state == Presence::Present => {
+                    parts.push(format!("hold {}", spec.name))
+                }
+                Some(false) if held => parts.push(format!("unhold {}", spec.name)),
+                _ => {}
+            }
+        }
+        Ok(if parts.is_empty() {
+            Diff::Unchanged
+        } else {
+            Diff::change(parts.join(", "))
+        })
+    }
+
+    fn apply(&self, _state: &State) -> String {
+        if self.manager == Manager::Unknown {
+            return self.gather();
+        }
+        let rpm = self.rpm();
+        let tool = match self.manager {
+            Manager::Apt => "apt-get",
+            Manager::Yum => "yum",
+            _ => "dnf",
+        };
+        let mut out = String::from("export DEBIAN_FRONTEND=noninteractive\nset --\n");
+        // Hold changes come first when releasing, so a held package can move.
+        for spec in &self.specs {
+            out.push_str(&self.query(spec));
+            let n = quote(&spec.name);
+            if self.hold == Some(false) {
+                let unhold = if rpm {
+                    format!("kp_run 'versionlock delete '{n} {tool} versionlock delete {n}")
+                } else {
+                    format!("kp_run 'apt-mark unhold '{n} apt-mark unhold {n}")
+                };
+                out.push_str(&format!(
+                    "if [ \"$kp_held\" = 1 ]; then {unhold} || return; kp_changed; fi\n"
+                ));
+            }
+            match self.state {
+                Presence::Present => out.push_str(&format!(
+                    "case $kp_v in {}) ;; *) set -- \"$@\" {} ;; esac\n",
+                    spec.pattern(rpm),
+                    quote(&spec.install_arg(self.manager))
+                )),
+                Presence::Absent => out.push_str(&format!(
+                    "case $kp_v in installed\\ *) set -- \"$@\" {n} ;; esac\n"
+                )),
+            }
+        }
+        let (verb, extra) = match (self.state, rpm) {
+            (Presence::Present, false) => (
+                "install",
+                "-y -q --allow-downgrades --allow-change-held-packages \
+                 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+            ),
+            (Presence::Absent, false) => ("remove", "-y -q --allow-change-held-packages"),
+            (Presence::Present, true) => ("install", "-y --allowerasing"),
+            (Presence::Absent, true) => ("remove", "-y"),
+        };
+        let extra = if self.manager == Manager::Yum {
+            extra.replace(" --allowerasing", "")
+        } else {
+            extra.to_string()
+        };
+        out.push_str(&format!(
+            "if [ $# -gt 0 ]; then\n  kp_run \"{tool} {verb} $*\" {tool} {verb} {extra} \"$@\" || return\n  kp_changed\nfi\n"
+        ));
+        if self.hold == Some(true) && self.state == Presence::Present {
+            for spec in &self.specs {
+                out.push_str(&self.query(spec));
+                let n = quote(&spec.name);
+                let hold = if rpm {
+                    format!(
+                        "{{ command -v {tool} >/dev/null && {tool} versionlock --help >/dev/null 2>&1 || \
+                         {{ kp_fail 'hold needs the versionlock plugin (python3-dnf-plugin-versionlock / yum-plugin-versionlock)'; return; }}; }}\n  \
+                         kp_run 'versionlock add '{n} {tool} versionlock add {n}"
+                    )
+                } else {
+                    format!("kp_run 'apt-mark hold '{n} apt-mark hold {n}")
+                };
+                out.push_str(&format!(
+                    "if [ \"$kp_held\" != 1 ]; then\n  {hold} || return\n  kp_changed\nfi\n"
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{fields, gather};
+    use serde_json::json;
+
+    fn apt() -> HostContext {
+        HostContext {
+            package_manager: "apt-get".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn diff_versions_and_holds() {
+        let m = Package::build(
+            json!({"names": ["containerd=1.6.20~ds1-1+b1", "kubelet=1.28.2*"], "hold": true}),
+            &apt(),
+        )
+        .unwrap();
+        let s = fields(&[
+            ("v.0", "installed 1.6.20~ds1-1+b1"),
+            ("h.0", "1"),
+            ("v.1", "installed 1.28.1-1.1"),
+            ("h.1", "0"),
+        ]);
+        assert_eq!(
+            m.diff(&s).unwrap(),
+            Diff::change("install kubelet=1.28.2* (now 1.28.1-1.1), hold kubelet")
+        );
+        let s = fields(&[
+            ("v.0", "installed 1.6.20~ds1-1+b1"),
+            ("h.0", "1"),
+            ("v.1", "installed 1.28.2-1.1"),
+            ("h.1", "1"),
+        ]);
+        assert_eq!(m.diff(&s).unwrap(), Diff::Unchanged);
+        let rm =
+            Package::build(json!({"names": ["docker.io"], "state": "absent"}), &apt()).unwrap();
+        assert_eq!(
+            rm.diff(&fields(&[("v.0", "installed 20.10"), ("h.0", "0")]))
+                .unwrap(),
+            Diff::change("remove docker.io")
+        );
+        assert_eq!(
+            rm.diff(&fields(&[("v.0", "not-installed 20.10"), ("h.0", "0")]))
+                .unwrap(),
+            Diff::Unchanged
+        );
+    }
+
+    #[test]
+    fn rpm_versions_match_without_release() {
+        let ctx = HostContext {
+            package_manager: "dnf".into(),
+            ..Default::default()
+        };
+        let m = Package::build(json!({"names": ["kubelet=1.28.2"]}), &ctx).unwrap();
+        let s = fields(&[("v.0", "installed 1.28.2-150500.1.1"), ("h.0", "0")]);
+        assert_eq!(m.diff(&s).unwrap(), Diff::Unchanged);
+        assert!(m.apply(&s).contains("dnf install -y --allowerasing"));
+    }
+
+    #[test]
+    fn rejects_hostile_names() {
+        for bad in ["-y", "a b", "$(id)", "x=1;reboot", ""] {
+            assert!(
+                Package::build(json!({"names": [bad]}), &apt()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn real_dpkg_query_on_this_machine() {
+        let m = Package::build(
+            json!({"names": ["coreutils", "kprov-no-such-package"]}),
+            &apt(),
+        )
+        .unwrap();
+        let state = gather(&m).state();
+        assert_eq!(
+            m.diff(&state).unwrap(),
+            Diff::change("install kprov-no-such-package")
+        );
+        let installed = Package::build(json!({"names": ["coreutils", "dash"]}), &apt()).unwrap();
+        assert_eq!(
+            installed.diff(&gather(&installed).state()).unwrap(),
+            Diff::Unchanged
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Building the remote scripts: the prelude, quoting, and one script per batch of tasks.
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::{Module, State};
+
+/// Shell functions every gather/apply script starts with: `kp_field`, `kp_word`,
+/// `kp_field_file`, `kp_changed`, `kp_fail`, `kp_stale`, `kp_run`, `kp_stat_file`, `kp_put`,
+/// `kp_put_if`, `kp_rm`, `kp_attrs` (see the comments in `prelude.sh`).
+pub const PRELUDE: &str = include_str!("prelude.sh");
+
+/// Quotes `value` as one POSIX shell word: single quotes, `'` becomes `'\''`. NUL bytes
+/// cannot reach a shell and are dropped (module arguments that must keep every byte are
+/// passed base64-encoded instead).
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str(r"'\''"),
+            '\0' => {}
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Standard base64 of `bytes` (what `base64 -d` on the host decodes).
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes standard base64 (record values).
+pub(crate) fn unb64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode(text)
+}
+
+/// Lowercase hex sha256, as `sha256sum` prints it.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Wraps one task's fragment: `kp_begin`, the fragment as a function body in a subshell (so
+/// `return` ends it and its variables stay local), then `kp_end` with its status, which is
+/// printed even when a command inside failed.
+fn task(id: usize, fragment: &str, stop_on_failure: bool) -> String {
+    let stop = if stop_on_failure { " || exit 0" } else { "" };
+    format!("kp_begin {id}\n(\nkp_body() {{\n:\n{fragment}\n}}\nkp_body\n)\nkp_end $?{stop}\n")
+}
+
+/// One script that gathers the state of every task in `tasks` (task id, module). Changes
+/// nothing; a task whose gather fails is reported failed and the others still run.
+pub fn gather_script(tasks: &[(usize, &dyn Module)]) -> String {
+    let mut script = String::from(PRELUDE);
+    for (id, module) in tasks {
+        script.push_str(&task(*id, &module.gather(), false));
+    }
+    script
+}
+
+/// One script that applies every task in `tasks` (task id, module, the state gathered for
+/// it) in order; it stops at the first task that fails or reports stale.
+pub fn apply_script(tasks: &[(usize, &dyn Module, &State)]) -> String {
+    let mut script = String::from(PRELUDE);
+    for (id, module, state) in tasks {
+        script.push_str(&task(*id, &module.apply(state), true));
+    }
+    script
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_single_quotes_and_drops_nul() {
+        assert_eq!(quote("a'b"), r"'a'\''b'");
+        assert_eq!(quote("x\0y"), "'xy'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn quoted_hostile_values_survive_a_real_shell() {
+        for value in crate::testutil::HOSTILE {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s' {}", quote(value)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), *value);
+        }
+    }
+
+    #[test]
+    fn sha_matches_sha256sum_format() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

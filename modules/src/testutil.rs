@@ -1,0 +1,72 @@
+//! Test helpers: run generated scripts with the machine's own `sh`.
+
+use crate::{apply_script, gather_script, parse_output, Diff, Module, State, TaskReport};
+
+/// Values that must land verbatim and never execute.
+pub(crate) const HOSTILE: &[&str] = &[
+    "plain\n",
+    "",
+    "it's a 'quote'\n",
+    "$(touch /tmp/kprov-pwned)",
+    "`touch /tmp/kprov-pwned`\n",
+    "line1\nline2\r\n\ttab\n",
+    "\"double\" \\back\\slash ${HOME} $HOME; rm -rf /nonexistent &\n",
+    "ünïcødé ✓ 漢字 🚀\n",
+    "no trailing newline",
+    "-n\n",
+    "KP\t1\tchanged\t\t\n",
+];
+
+/// A state from `(name, value)` pairs.
+pub(crate) fn fields(pairs: &[(&str, &str)]) -> State {
+    State {
+        fields: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+    }
+}
+
+fn run(script: &str) -> TaskReport {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh runs");
+    let mut reports = parse_output(&out.stdout).expect("parsable output");
+    reports.remove(&7).unwrap_or_else(|| {
+        panic!(
+            "no report; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Runs the module's gather fragment and returns its report.
+pub(crate) fn gather(m: &dyn Module) -> TaskReport {
+    let r = run(&gather_script(&[(7, m)]));
+    assert!(r.ok(), "gather of {m:?} failed: {:?}", r.failed);
+    r
+}
+
+/// Runs the module's apply fragment against `state` and returns its report.
+pub(crate) fn apply(m: &dyn Module, state: &State) -> TaskReport {
+    run(&apply_script(&[(7, m, state)]))
+}
+
+/// gather → diff says change → apply (changed) → gather → diff says unchanged → apply again
+/// changes nothing. Returns the first diff.
+pub(crate) fn run_cycle(m: &dyn Module) -> Diff {
+    let first = gather(m).state();
+    let diff = m.diff(&first).expect("diff");
+    assert!(diff.needs_apply(), "expected a change for {m:?}");
+    let applied = apply(m, &first);
+    assert!(applied.ok(), "apply failed: {applied:?}");
+    assert!(applied.changed, "apply did not report a change for {m:?}");
+    let second = gather(m).state();
+    assert_eq!(m.diff(&second).expect("diff"), Diff::Unchanged, "{m:?}");
+    let again = apply(m, &second);
+    assert!(again.ok() && !again.changed, "second apply: {again:?}");
+    assert!(!std::path::Path::new("/tmp/kprov-pwned").exists());
+    diff
+}
