@@ -76,8 +76,13 @@ fn canonical_address(address: &str) -> String {
 fn addresses(inventory: &Inventory, out: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<String, &str> = HashMap::new();
     for host in &inventory.hosts {
-        let valid =
-            formats::is_ip(&host.address) || formats::is_dns_name(&host.address.to_lowercase());
+        // `10.0.0.300` is a broken IP address, not a host name.
+        let numeric = host
+            .address
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.');
+        let valid = formats::is_ip(&host.address)
+            || (!numeric && formats::is_dns_name(&host.address.to_lowercase()));
         if !valid {
             out.push(
                 inventory.at_host_address(

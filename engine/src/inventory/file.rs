@@ -157,14 +157,14 @@ pub struct LabSection {
     /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
     #[serde(default = "default_lab_hosts")]
     #[schemars(range(min = 1, max = 64))]
-    pub hosts: u32,
+    pub hosts: usize,
 }
 
 fn default_lab_name() -> String {
     "kprov".into()
 }
 
-fn default_lab_hosts() -> u32 {
+fn default_lab_hosts() -> usize {
     3
 }
 

@@ -54,7 +54,7 @@ pub struct LabRequest {
     /// Lab name (default `kprov`).
     pub name: String,
     /// Number of hosts (default 3).
-    pub hosts: u32,
+    pub hosts: usize,
 }
 
 /// One host with its effective connection settings.
@@ -180,10 +180,11 @@ pub fn from_str(path: &Path, text: &str) -> Result<Inventory, Diagnostics> {
     };
     let loaded = validate::load_text(path, text, &schema)?;
     let mut diagnostics = loaded.diagnostics;
+    // With structural problems, the semantic checks run on what the schema accepted.
     let draft = if is_ansible {
-        ansible::draft(&loaded.value, &loaded.map)
+        ansible::draft(&loaded.pruned, &loaded.map)
     } else {
-        match validate::typed::<file::KprovInventoryFile>(&loaded.value, &loaded.map) {
+        match validate::typed::<file::KprovInventoryFile>(&loaded.pruned, &loaded.map) {
             Ok(parsed) => Ok(kprov::draft(parsed, &loaded.map)),
             Err(error) => Err(vec![error]),
         }

@@ -187,17 +187,27 @@ pub fn from_str(path: &Path, text: &str) -> Result<ClusterSpec, Diagnostics> {
     let schema = crate::schema::spec_schema();
     let loaded = validate::load_text(path, text, &schema)?;
     let mut diagnostics = loaded.diagnostics;
-    match validate::typed::<ClusterSpec>(&loaded.value, &loaded.map) {
-        Ok(mut spec) => {
-            spec.source = loaded.map;
-            diagnostics.0.extend(checks::check(&spec));
-            diagnostics.into_result(spec)
-        }
-        Err(error) => {
-            if diagnostics.is_empty() {
-                diagnostics.0.push(error);
+    if diagnostics.is_empty() {
+        return match validate::typed::<ClusterSpec>(&loaded.value, &loaded.map) {
+            Ok(mut spec) => {
+                spec.source = loaded.map;
+                diagnostics.0.extend(checks::check(&spec));
+                diagnostics.into_result(spec)
             }
-            Err(diagnostics.sorted())
-        }
+            Err(error) => Err(error.into()),
+        };
     }
+    // Structural problems: still run the semantic checks on what is left, so one run
+    // reports everything. A rejected version is replaced by a supported placeholder.
+    let mut rest = loaded.pruned;
+    if let Some(object) = rest.as_object_mut() {
+        object
+            .entry("kubernetes_version")
+            .or_insert_with(|| serde_json::Value::String("1.28.0".into()));
+    }
+    if let Ok(mut spec) = validate::typed::<ClusterSpec>(&rest, &loaded.map) {
+        spec.source = loaded.map;
+        diagnostics.0.extend(checks::check(&spec));
+    }
+    Err(diagnostics.sorted())
 }

@@ -36,7 +36,7 @@ fn advertise_address(spec: &ClusterSpec, inventory: &Inventory, out: &mut Vec<Di
     let pointer = "/control_plane/advertise_address";
     let listed: Vec<String> = masters
         .iter()
-        .map(|m| format!("{} ({})", m.name, m.address))
+        .map(|m| format!("{} = {}", m.name, m.address))
         .collect();
     let hint = match masters.first() {
         Some(first) => Some(format!(

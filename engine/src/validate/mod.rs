@@ -25,6 +25,9 @@ pub(crate) struct Loaded {
     pub(crate) value: Value,
     pub(crate) map: SourceMap,
     pub(crate) diagnostics: Diagnostics,
+    /// `value` without the values the schema rejected, so semantic checks can still run
+    /// and report their problems in the same run.
+    pub(crate) pruned: Value,
 }
 
 /// Reads a file, or a diagnostic saying why it cannot be read.
@@ -45,17 +48,57 @@ pub(crate) fn read(path: &Path) -> Result<String, Diagnostics> {
 /// else is collected in [`Loaded::diagnostics`].
 pub(crate) fn load_text(path: &Path, text: &str, schema: &Value) -> Result<Loaded, Diagnostics> {
     let (document, mut diagnostics) = yaml::parse(path, text)?;
-    diagnostics
-        .0
-        .extend(structural::check(schema, &document.value, &document.map));
+    let (problems, offending) = structural::check(schema, &document.value, &document.map);
+    diagnostics.0.extend(problems);
+    let mut pruned = document.value.clone();
+    for pointer in &offending {
+        prune(&mut pruned, pointer);
+    }
     Ok(Loaded {
         value: document.value,
         map: document.map,
         diagnostics,
+        pruned,
     })
+}
+
+/// Reads a YAML file as a JSON value (positions dropped), reporting syntax errors and
+/// duplicate keys like the loaders do.
+pub fn yaml_value(path: &Path) -> Result<Value, Diagnostics> {
+    let text = read(path)?;
+    let (document, duplicates) = yaml::parse(path, &text)?;
+    duplicates.into_result(document.value)
+}
+
+/// Removes the value at `pointer`; an item of a list takes the whole list with it.
+fn prune(root: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    match root.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.remove(&last.replace("~1", "/").replace("~0", "~"));
+        }
+        Some(Value::Array(_)) => prune(root, parent),
+        _ => {}
+    }
 }
 
 /// Deserializes a schema-checked value into its typed model.
 pub(crate) fn typed<T: DeserializeOwned>(value: &Value, map: &SourceMap) -> Result<T, Diagnostic> {
     T::deserialize(value).map_err(|error| map.at_value("", error.to_string(), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_removes_keys_and_whole_lists() {
+        let mut value = serde_json::json!({"a": {"b": 1, "c": [1, 2]}, "d": 2});
+        prune(&mut value, "/a/b");
+        prune(&mut value, "/a/c/1");
+        prune(&mut value, "/missing/x");
+        assert_eq!(value, serde_json::json!({"a": {}, "d": 2}));
+    }
 }

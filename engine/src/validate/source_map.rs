@@ -26,10 +26,20 @@ pub(crate) struct Entry {
 }
 
 /// Index from JSON pointers (`/hosts/node1/address`) to source positions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SourceMap {
     file: PathBuf,
     entries: HashMap<String, Entry>,
+}
+
+/// Never prints the entries: they hold the source text of values, secrets included.
+impl std::fmt::Debug for SourceMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceMap")
+            .field("file", &self.file)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
 }
 
 impl SourceMap {

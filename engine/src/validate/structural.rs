@@ -10,8 +10,13 @@ use super::source_map::{pointer_join, SourceMap};
 use super::suggest::closest;
 use crate::diagnostic::Diagnostic;
 
-/// Every schema violation of `instance`, described for humans.
-pub(crate) fn check(schema: &Value, instance: &Value, map: &SourceMap) -> Vec<Diagnostic> {
+/// Every schema violation of `instance`, described for humans, plus the pointers of the
+/// offending values (removing them leaves a value that may still deserialize).
+pub(crate) fn check(
+    schema: &Value,
+    instance: &Value,
+    map: &SourceMap,
+) -> (Vec<Diagnostic>, Vec<String>) {
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .with_format(formats::CIDR, formats::is_cidr)
@@ -27,18 +32,40 @@ pub(crate) fn check(schema: &Value, instance: &Value, map: &SourceMap) -> Vec<Di
         Ok(validator) => validator,
         Err(error) => {
             // A bug in kprov's own schema, not in the user's file.
-            return vec![map.at_value(
-                "",
-                format!("internal error: invalid schema: {error}"),
-                None,
-            )];
+            let message = format!("internal error: invalid schema: {error}");
+            return (vec![map.at_value("", message, None)], Vec::new());
         }
     };
     let describer = Describer { schema, map };
-    validator
-        .iter_errors(instance)
-        .flat_map(|error| describer.describe(&error))
-        .collect()
+    let mut diagnostics = Vec::new();
+    let mut offending = Vec::new();
+    for error in validator.iter_errors(instance) {
+        offending.extend(describer.offending(&error));
+        diagnostics.extend(describer.describe(&error));
+    }
+    (diagnostics, offending)
+}
+
+/// Of the branches of a failed `oneOf`/`anyOf`, the errors of the one the value was most
+/// likely meant to match: one that failed deeper than the value's own shape, with the fewest
+/// errors. `None` when every branch rejected the shape itself.
+fn likely_branch<'e>(
+    pointer: &str,
+    branches: &'e [Vec<ValidationError<'static>>],
+) -> Option<&'e Vec<ValidationError<'static>>> {
+    let shallow = |e: &ValidationError<'_>| {
+        e.instance_path().as_str() == pointer
+            && matches!(
+                e.kind(),
+                ValidationErrorKind::Type { .. }
+                    | ValidationErrorKind::Constant { .. }
+                    | ValidationErrorKind::Enum { .. }
+            )
+    };
+    branches
+        .iter()
+        .filter(|errors| !errors.iter().all(shallow))
+        .min_by_key(|errors| errors.len())
 }
 
 struct Describer<'a> {
@@ -47,6 +74,24 @@ struct Describer<'a> {
 }
 
 impl Describer<'_> {
+    /// Pointers of the values `error` rejects.
+    fn offending(&self, error: &ValidationError<'_>) -> Vec<String> {
+        let pointer = error.instance_path().as_str();
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
+                .iter()
+                .map(|key| pointer_join(pointer, key))
+                .collect(),
+            ValidationErrorKind::Required { .. } => Vec::new(),
+            ValidationErrorKind::OneOfNotValid { context }
+            | ValidationErrorKind::AnyOf { context } => match likely_branch(pointer, context) {
+                Some(errors) => errors.iter().flat_map(|e| self.offending(e)).collect(),
+                None => vec![pointer.to_string()],
+            },
+            _ => vec![pointer.to_string()],
+        }
+    }
+
     fn describe(&self, error: &ValidationError<'_>) -> Vec<Diagnostic> {
         let pointer = error.instance_path().as_str().to_string();
         let instance = error.instance().as_ref();
@@ -107,7 +152,7 @@ impl Describer<'_> {
                     &pointer,
                     format!(
                         "{} is too small (the minimum is {limit})",
-                        show(instance, map.raw(&pointer))
+                        self.show(&pointer, instance)
                     ),
                     self.port_hint(&pointer),
                 )]
@@ -118,7 +163,7 @@ impl Describer<'_> {
                     &pointer,
                     format!(
                         "{} is too large (the maximum is {limit})",
-                        show(instance, map.raw(&pointer))
+                        self.show(&pointer, instance)
                     ),
                     self.port_hint(&pointer),
                 )]
@@ -137,6 +182,22 @@ impl Describer<'_> {
         }
     }
 
+    /// The value for a message, unless it is a secret.
+    fn show(&self, pointer: &str, instance: &Value) -> String {
+        if is_secret(pointer) {
+            return "a hidden value".into();
+        }
+        show(instance, self.map.raw(pointer))
+    }
+
+    /// The value in backticks for a message, unless it is a secret.
+    fn verbatim(&self, pointer: &str, instance: &Value) -> String {
+        if is_secret(pointer) {
+            return "the hidden value".into();
+        }
+        verbatim(instance, self.map.raw(pointer))
+    }
+
     fn port_hint(&self, pointer: &str) -> Option<String> {
         (pointer.ends_with("port") || pointer.ends_with("ansible_port"))
             .then(|| "a TCP port is a number from 1 to 65535".to_string())
@@ -153,7 +214,7 @@ impl Describer<'_> {
         let message = format!(
             "expected {}, found {}",
             names.join(" or "),
-            show(instance, raw)
+            self.show(pointer, instance)
         );
         let wants_string = expected.contains(&JsonType::String);
         let hint = if pointer == "/kubernetes_version" && !instance.is_string() {
@@ -161,12 +222,19 @@ impl Describer<'_> {
                 "quote the version and give all three parts: kubernetes_version: \"{}\"",
                 full_version(raw.unwrap_or("1.28.2"))
             ))
+        } else if wants_string
+            && (instance.is_number() || instance.is_boolean())
+            && is_secret(pointer)
+        {
+            Some("put the value in quotes".into())
         } else if wants_string && (instance.is_number() || instance.is_boolean()) {
             Some(format!(
                 "put the value in quotes: \"{}\"",
                 raw.map(str::to_string)
                     .unwrap_or_else(|| instance.to_string())
             ))
+        } else if expected.contains(&JsonType::Boolean) && instance.is_string() {
+            Some("write true or false, without quotes".into())
         } else if instance.is_null() && expected.contains(&JsonType::Object) {
             Some("give the section its entries, or remove the key to use the defaults".into())
         } else if expected.contains(&JsonType::Array) && !instance.is_array() {
@@ -199,7 +267,7 @@ impl Describer<'_> {
             pointer,
             format!(
                 "{} is not a valid value; expected one of {listed}",
-                show(instance, self.map.raw(pointer))
+                self.verbatim(pointer, instance)
             ),
             hint,
         )
@@ -234,20 +302,7 @@ impl Describer<'_> {
         instance: &Value,
         branches: &[Vec<ValidationError<'static>>],
     ) -> Vec<Diagnostic> {
-        let shallow = |e: &ValidationError<'_>| {
-            e.instance_path().as_str() == pointer
-                && matches!(
-                    e.kind(),
-                    ValidationErrorKind::Type { .. }
-                        | ValidationErrorKind::Constant { .. }
-                        | ValidationErrorKind::Enum { .. }
-                )
-        };
-        let deep: Vec<&Vec<ValidationError<'static>>> = branches
-            .iter()
-            .filter(|errors| !errors.iter().all(shallow))
-            .collect();
-        if let Some(best) = deep.iter().min_by_key(|errors| errors.len()) {
+        if let Some(best) = likely_branch(pointer, branches) {
             return best.iter().flat_map(|e| self.describe(e)).collect();
         }
         // Every branch rejected the value's shape: list what would have been accepted.
@@ -267,6 +322,17 @@ impl Describer<'_> {
                 },
                 _ => {}
             }
+        }
+        if types.contains(&JsonType::Boolean) {
+            // Ansible's booleans: true/false plus yes/no, on/off.
+            return vec![self.map.at_value(
+                pointer,
+                format!(
+                    "expected true or false, found {}",
+                    self.verbatim(pointer, instance)
+                ),
+                Some("write true or false (yes/no and on/off are accepted too)".into()),
+            )];
         }
         if !constants.is_empty() {
             return vec![self.not_one_of(pointer, instance, &constants)];
@@ -340,6 +406,18 @@ impl Describer<'_> {
     }
 }
 
+/// Values never repeated in messages (passwords, tokens).
+fn is_secret(pointer: &str) -> bool {
+    let last = pointer
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    ["password", "token", "secret"]
+        .iter()
+        .any(|word| last.contains(word))
+}
+
 fn type_name(t: JsonType) -> &'static str {
     match t {
         JsonType::Object => "a mapping",
@@ -364,6 +442,16 @@ fn show(value: &Value, raw: Option<&str>) -> String {
             "the number `{}`",
             raw.map(str::to_string).unwrap_or_else(|| n.to_string())
         ),
+    }
+}
+
+/// The value in backticks, as written.
+fn verbatim(value: &Value, raw: Option<&str>) -> String {
+    match (value, raw) {
+        (_, Some(raw)) => format!("`{raw}`"),
+        (Value::String(s), None) => format!("`{s}`"),
+        (Value::Null, None) => "an empty value".into(),
+        (other, None) => format!("`{other}`"),
     }
 }
 

@@ -9,10 +9,11 @@ pub(crate) fn closest<'a>(
     candidates
         .into_iter()
         .map(|c| {
-            (
-                strsim::damerau_levenshtein(&input_lower, &c.to_lowercase()),
-                c,
-            )
+            let lower = c.to_lowercase();
+            let distance = strsim::damerau_levenshtein(&input_lower, &lower);
+            // A prefix (`cri` for `cri-o`) counts as one edit.
+            let prefix = input_lower.len() >= 3 && lower.starts_with(&input_lower);
+            (if prefix { distance.min(1) } else { distance }, c)
         })
         .filter(|(distance, c)| {
             let limit = (c.chars().count().max(input.chars().count()) / 3).max(1);
@@ -36,5 +37,9 @@ mod tests {
             Some("containerd")
         );
         assert_eq!(closest("zzzzzz", keys), None);
+        assert_eq!(
+            closest("cri", ["kprov-agent", "containerd", "cri-o"]),
+            Some("cri-o")
+        );
     }
 }
