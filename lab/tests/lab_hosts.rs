@@ -41,6 +41,24 @@ fn three_host_lab_boots_serves_packages_and_goes_away() {
         assert_eq!(lines[4], "systemd", "PID 1 inside the host");
     }
 
+    // systemd behaves as on a server: a unit with a negative OOM score adjustment starts
+    // (the host clamps it), a drop-in plus daemon-reload changes it, enable survives.
+    let unit = "[Unit]\nDescription=kprov lab test\n[Service]\nExecStart=/bin/sleep infinity\nOOMScoreAdjust=-999\n[Install]\nWantedBy=multi-user.target\n";
+    let script = format!(
+        "printf '{unit}' > /etc/systemd/system/kpt.service && \
+         systemctl enable --now kpt.service && systemctl is-active kpt.service && \
+         mkdir -p /etc/systemd/system/kpt.service.d && \
+         printf '[Service]\\nEnvironment=KPT=dropin\\n' > /etc/systemd/system/kpt.service.d/10-env.conf && \
+         systemctl daemon-reload && systemctl restart kpt.service && \
+         systemctl show -p Environment --value kpt.service && systemctl is-enabled kpt.service"
+    );
+    let out = ssh_ok(&name, "master", &["sh", "-c", &script]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["active", "KPT=dropin", "enabled"],
+        "{out}"
+    );
+
     // Hosts reach each other over the bridge.
     let node2 = status.hosts[2].address.to_string();
     let banner = ssh_ok(
