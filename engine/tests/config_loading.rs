@@ -278,3 +278,44 @@ fn diagnostics_render_with_file_line_column_and_hint() {
         "cluster.yaml:1:21: kubernetes_version: expected a string, found the number `1.28`\n  hint: quote the version and give all three parts: kubernetes_version: \"1.28.0\""
     );
 }
+
+#[test]
+fn derived_addresses_follow_the_spec_and_inventory() {
+    let path = std::path::Path::new("cluster.yaml");
+    let spec =
+        spec::from_str(path, "kubernetes_version: \"1.30.2\"\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        spec.networking.kubernetes_service_ip().to_string(),
+        "10.96.0.1"
+    );
+    assert_eq!(spec.networking.dns_service_ip().to_string(), "10.96.0.10");
+    let inv = load_inventory(&fixture("valid/kprov.yaml"));
+    assert_eq!(
+        spec.advertise_address(&inv),
+        Some("10.10.0.10".parse::<IpAddr>().expect("ip"))
+    );
+    assert_eq!(
+        spec.control_plane_endpoint(&inv).as_deref(),
+        Some("10.10.0.10:6443")
+    );
+    let text = "kubernetes_version: \"1.30.2\"\ncontrol_plane:\n  endpoint: api.example.com:443\n";
+    let spec = spec::from_str(path, text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        spec.control_plane_endpoint(&inv).as_deref(),
+        Some("api.example.com:443")
+    );
+}
+
+#[test]
+fn ansible_legacy_connection_names_are_understood() {
+    let path = std::path::Path::new("hosts.yaml");
+    let text = "all:\n  hosts:\n    m1:\n      ansible_ssh_host: 10.1.1.1\n      ansible_ssh_port: 2200\n      ansible_ssh_user: core\n      ansible_ssh_host_key_checking: false\n  children:\n    kube_control_plane:\n      hosts: { m1: }\n";
+    let inv = inventory::from_str(path, text).unwrap_or_else(|e| panic!("{e}"));
+    let m1 = inv.host("m1").expect("m1");
+    assert_eq!(
+        (m1.address.as_str(), m1.port, m1.user.as_str()),
+        ("10.1.1.1", 2200, "core")
+    );
+    assert_eq!(m1.host_key_checking, HostKeyChecking::Off);
+    assert!(m1.vars.is_empty(), "{:?}", m1.vars);
+}

@@ -172,7 +172,13 @@ fn as_bool(value: &Value) -> Option<bool> {
 /// Removes the connection variables kprov understands from `vars` and returns them as
 /// connection settings plus the address (`ansible_host`).
 pub(super) fn take_connection(vars: &mut Map<String, Value>) -> (Overrides, Option<String>) {
-    let mut take = |key: &str| vars.remove(key);
+    // The current name wins over the pre-2.0 `ansible_ssh_*` alias.
+    let mut take = |key: &str| {
+        let legacy = key
+            .strip_prefix("ansible_")
+            .and_then(|rest| vars.remove(&format!("ansible_ssh_{rest}")));
+        vars.remove(key).or(legacy)
+    };
     let address = take("ansible_host").and_then(|v| v.as_str().map(str::to_string));
     let overrides = Overrides {
         port: take("ansible_port")

@@ -219,6 +219,19 @@ pub struct AnsibleVars {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub ansible_ssh_timeout: Option<u64>,
+    /// Pre-2.0 name of `ansible_host`.
+    #[serde(default)]
+    pub ansible_ssh_host: Option<String>,
+    /// Pre-2.0 name of `ansible_port`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub ansible_ssh_port: Option<u16>,
+    /// Pre-2.0 name of `ansible_user`.
+    #[serde(default)]
+    pub ansible_ssh_user: Option<String>,
+    /// Same as `ansible_host_key_checking`.
+    #[serde(default)]
+    pub ansible_ssh_host_key_checking: Option<AnsibleBool>,
     /// Any other variables.
     #[serde(flatten)]
     pub other: Map<String, Value>,

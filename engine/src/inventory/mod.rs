@@ -169,16 +169,15 @@ pub fn load(path: &Path) -> Result<Inventory, Diagnostics> {
 
 /// Parses an inventory from text; `path` only names it in diagnostics.
 pub fn from_str(path: &Path, text: &str) -> Result<Inventory, Diagnostics> {
-    let is_ansible = matches!(
-        validate::yaml::parse(path, text),
-        Ok((ref doc, _)) if doc.value.get("all").is_some()
-    );
+    let (document, duplicates) = validate::yaml::parse(path, text)?;
+    // Ansible's shape is recognised by its top-level `all:` group.
+    let is_ansible = document.value.get("all").is_some();
     let schema = if is_ansible {
         crate::schema::ansible_inventory_schema()
     } else {
         crate::schema::kprov_inventory_schema()
     };
-    let loaded = validate::load_text(path, text, &schema)?;
+    let loaded = validate::check_document(document, duplicates, &schema);
     let mut diagnostics = loaded.diagnostics;
     // With structural problems, the semantic checks run on what the schema accepted.
     let draft = if is_ansible {

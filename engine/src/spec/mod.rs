@@ -22,6 +22,7 @@ pub use runtime::{CgroupDriver, Runtime, RuntimeKind};
 pub use values::{Cidr, KubernetesVersion, Secret};
 
 use crate::diagnostic::Diagnostics;
+use crate::inventory::Inventory;
 use crate::validate::{self, SourceMap};
 
 /// Default pause image tag.
@@ -124,6 +125,26 @@ impl Default for Networking {
     }
 }
 
+impl Networking {
+    /// The `n`th address of the service network (1: the `kubernetes` Service, 10: DNS).
+    pub fn service_ip(&self, n: u32) -> IpAddr {
+        match self.service_cidr.0.network() {
+            IpAddr::V4(base) => IpAddr::V4((u32::from(base).wrapping_add(n)).into()),
+            IpAddr::V6(base) => IpAddr::V6((u128::from(base).wrapping_add(u128::from(n))).into()),
+        }
+    }
+
+    /// The `kubernetes` Service's cluster IP (first address of the service network).
+    pub fn kubernetes_service_ip(&self) -> IpAddr {
+        self.service_ip(1)
+    }
+
+    /// The cluster DNS Service's IP (tenth address of the service network).
+    pub fn dns_service_ip(&self) -> IpAddr {
+        self.service_ip(10)
+    }
+}
+
 /// kube-proxy modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -168,6 +189,31 @@ impl ClusterSpec {
             .sandbox_image
             .clone()
             .unwrap_or_else(|| format!("{}/pause:{PAUSE_TAG}", self.image_repository))
+    }
+
+    /// The API server's advertise address: `control_plane.advertise_address`, else the
+    /// first master's address when it is an IP. `None` when the first master is known by a
+    /// DNS name only (then the host's facts decide).
+    pub fn advertise_address(&self, inventory: &Inventory) -> Option<IpAddr> {
+        self.control_plane.advertise_address.or_else(|| {
+            inventory
+                .masters()
+                .first()
+                .and_then(|m| m.address.parse().ok())
+        })
+    }
+
+    /// The control-plane endpoint: `control_plane.endpoint`, else the advertise address
+    /// and bind port (`10.0.0.10:6443`, `[fd00::10]:6443`).
+    pub fn control_plane_endpoint(&self, inventory: &Inventory) -> Option<String> {
+        if let Some(endpoint) = &self.control_plane.endpoint {
+            return Some(endpoint.clone());
+        }
+        let port = self.control_plane.bind_port;
+        self.advertise_address(inventory).map(|ip| match ip {
+            IpAddr::V4(v4) => format!("{v4}:{port}"),
+            IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        })
     }
 
     /// Where each value of the spec came from; use it to point diagnostics (e.g. from host

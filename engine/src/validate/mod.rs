@@ -47,19 +47,28 @@ pub(crate) fn read(path: &Path) -> Result<String, Diagnostics> {
 /// Parses YAML `text` and checks it against `schema`. Syntax errors are fatal; everything
 /// else is collected in [`Loaded::diagnostics`].
 pub(crate) fn load_text(path: &Path, text: &str, schema: &Value) -> Result<Loaded, Diagnostics> {
-    let (document, mut diagnostics) = yaml::parse(path, text)?;
+    let (document, duplicates) = yaml::parse(path, text)?;
+    Ok(check_document(document, duplicates, schema))
+}
+
+/// Checks a parsed document against `schema`; `diagnostics` holds the parser's findings.
+pub(crate) fn check_document(
+    document: yaml::Document,
+    mut diagnostics: Diagnostics,
+    schema: &Value,
+) -> Loaded {
     let (problems, offending) = structural::check(schema, &document.value, &document.map);
     diagnostics.0.extend(problems);
     let mut pruned = document.value.clone();
     for pointer in &offending {
         prune(&mut pruned, pointer);
     }
-    Ok(Loaded {
+    Loaded {
         value: document.value,
         map: document.map,
         diagnostics,
         pruned,
-    })
+    }
 }
 
 /// Reads a YAML file as a JSON value (positions dropped), reporting syntax errors and
