@@ -97,11 +97,15 @@ pub(crate) fn apply_with_mode(
                 .as_deref()
                 .map(sha256_hex)
                 .unwrap_or_else(|| "absent".to_string());
+            let (content, encoding) = match std::str::from_utf8(&new) {
+                Ok(text) if !text.contains('\0') => (quote(text), ""),
+                _ => (quote(&b64(&new)), " b64"),
+            };
             format!(
-                "kp_put_if {} {} {} {} {} || return\n",
+                "kp_put_if {} {} {} {} {}{encoding} || return\n",
                 quote(path),
                 quote(&old_sha),
-                quote(&b64(&new)),
+                content,
                 quote(&sha256_hex(&new)),
                 quote(mode.unwrap_or(""))
             )

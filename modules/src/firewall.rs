@@ -53,11 +53,15 @@ impl Module for Firewall {
     }
 
     fn gather(&self) -> String {
+        // systemctl only for units that have a unit file (a fork per query is costly).
         let mut out = String::from("if command -v systemctl >/dev/null 2>&1; then\n");
         for unit in UNITS {
             out.push_str(&format!(
-                "  kp_word {unit}.enabled \"$(systemctl is-enabled {unit} 2>/dev/null)\"\n  \
-                 kp_word {unit}.active \"$(systemctl is-active {unit} 2>/dev/null)\"\n"
+                "  for kp_d in /etc/systemd/system /run/systemd/system /usr/lib/systemd/system /lib/systemd/system; do\n    \
+                 if [ -e \"$kp_d/{unit}.service\" ]; then\n      \
+                 kp_word {unit}.enabled \"$(systemctl is-enabled {unit} 2>/dev/null)\"\n      \
+                 kp_word {unit}.active \"$(systemctl is-active {unit} 2>/dev/null)\"\n      \
+                 break\n    fi\n  done\n"
             ));
         }
         out.push_str(

@@ -76,12 +76,13 @@ pub struct HostContext {
 pub trait Module: Send + Sync + std::fmt::Debug {
     /// Module name as written in YAML, e.g. `file`.
     fn name(&self) -> &'static str;
-    /// POSIX sh fragment (a function body) that inspects the host and prints fields with the
-    /// prelude's `kp_field`/`kp_word`/`kp_field_file`. Changes nothing.
+    /// POSIX sh fragment (a function body run in the script's own shell under `set -u`; it
+    /// must not `exit`) that inspects the host and prints fields with the prelude's
+    /// `kp_field`/`kp_word`/`kp_stat_file`. Changes nothing.
     fn gather(&self) -> String;
     /// Decides from the gathered fields. Pure.
     fn diff(&self, state: &State) -> Result<Diff, ModuleError>;
-    /// POSIX sh fragment (a function body) that makes it so, idempotently: it calls
+    /// POSIX sh fragment (a function body, like gather's) that makes it so, idempotently: it calls
     /// `kp_changed` when it changed something and `kp_fail "message"; return` on failure.
     /// `state` is what gather found; only modules that compute file content from the current
     /// file use it (and guard against a file changed since with `kp_stale`).

@@ -233,12 +233,17 @@ impl ManagedFile {
         }))
     }
 
-    /// Apply fragment line: writes content and attributes when they differ.
+    /// Apply fragment line: writes content and attributes when they differ. Text travels
+    /// single-quoted (no decoding process on the host), anything else base64-encoded.
     pub fn apply(&self) -> String {
+        let (content, encoding) = match std::str::from_utf8(&self.content) {
+            Ok(text) if !text.contains('\0') => (quote(text), ""),
+            _ => (quote(&b64(&self.content)), " b64"),
+        };
         format!(
-            "kp_put {} {} {} {} || return\n",
+            "kp_put {} {} {} {}{encoding} || return\n",
             quote(&self.path),
-            quote(&b64(&self.content)),
+            content,
             quote(&self.sha),
             attr_args(
                 self.mode.as_deref(),

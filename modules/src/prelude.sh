@@ -20,7 +20,7 @@ kp_word() {
   esac
 }
 # kp_field_file NAME PATH: the file's content.
-kp_field_file() { kp_rec field "$1" "$(kp_b64 <"$2")"; }
+kp_field_file() { kp_rec field "$1" "$(base64 -w0 <"$2" 2>/dev/null || kp_b64 <"$2")"; }
 kp_changed() { kp_did=1; kp_rec changed '' ''; }
 # kp_fail MESSAGE: records the failure; returns 1 so `|| return` stops the fragment.
 kp_fail() { kp_rec fail '' "$(printf '%s' "$1" | kp_b64)"; return 1; }
@@ -54,22 +54,100 @@ kp_run() {
   cat "$kp_o" >&2
   rm -f "$kp_o"
 }
-# kp_stat_file PREFIX PATH WANT_SHA: fields PREFIXstat (`absent` or
-# `type|mode|uid|gid|user|group|size`), PREFIXsha, and PREFIXcontent when the sha differs
-# from WANT_SHA and the file is at most 1 MiB.
+kp_probes=
+kp_cparts=
+kp_cpaths=
+# kp_stat_file PREFIX PATH WANT_SHA: queues PATH for kp_flush, which the gather script runs
+# at its end with ONE stat and ONE sha256sum for all queued paths. It prints PREFIXstat
+# (`absent` or `type|mode|uid|gid|user|group|size`), PREFIXsha (regular files, when WANT_SHA
+# is not empty) and PREFIXcontent (regular files up to 1 MiB whose sha differs from WANT_SHA;
+# always when WANT_SHA is empty; all contents travel in one `blob` record).
 kp_stat_file() {
   if [ ! -e "$2" ]; then
     kp_word "${1}stat" absent
     return 0
   fi
-  kp_s=$(stat -L -c '%F|%a|%u|%g|%U|%G|%s' "$2") || { kp_fail "cannot stat $2"; return; }
-  kp_word "${1}stat" "$kp_s"
-  [ -f "$2" ] || return 0
-  kp_sha "$2" || return
-  kp_word "${1}sha" "$kp_h"
-  if [ "$kp_h" != "$3" ] && [ "${kp_s##*|}" -le 1048576 ]; then
-    kp_field_file "${1}content" "$2"
-  fi
+  kp_probes="$kp_probes$kp_id$kp_tab$1$kp_tab$3$kp_tab$2$kp_nl"
+}
+# kp_pop VAR: moves the first line of the variable named VAR into kp_line.
+kp_pop() {
+  eval "kp_line=\${$1%%\"\$kp_nl\"*}; $1=\${$1#\"\$kp_line\"}; $1=\${$1#\"\$kp_nl\"}"
+}
+kp_flush() {
+  [ -n "$kp_probes" ] || return 0
+  kp_stat_fmt='%F|%a|%u|%g|%U|%G|%s'
+  set --
+  kp_r=$kp_probes
+  while [ -n "$kp_r" ]; do
+    kp_pop kp_r
+    set -- "$@" "${kp_line#*"$kp_tab"*"$kp_tab"*"$kp_tab"}"
+  done
+  kp_stats=$(stat -L -c "$kp_stat_fmt" -- "$@" 2>/dev/null) || kp_stats=
+  set --
+  kp_r=$kp_probes
+  kp_flags=
+  while [ -n "$kp_r" ]; do
+    kp_pop kp_r
+    kp_p=${kp_line#*"$kp_tab"*"$kp_tab"*"$kp_tab"}
+    kp_w=${kp_line#*"$kp_tab"*"$kp_tab"}
+    kp_w=${kp_w%%"$kp_tab"*}
+    if [ -n "$kp_w" ] && [ -f "$kp_p" ]; then
+      set -- "$@" "$kp_p"
+      kp_flags="${kp_flags}1"
+    else
+      kp_flags="${kp_flags}0"
+    fi
+  done
+  kp_shas=
+  if [ $# -gt 0 ]; then kp_shas=$(sha256sum -- "$@" 2>/dev/null) || kp_shas=; fi
+  kp_r=$kp_probes
+  while [ -n "$kp_r" ]; do
+    kp_pop kp_r
+    kp_id=${kp_line%%"$kp_tab"*}
+    kp_x=${kp_line#*"$kp_tab"}
+    kp_pre=${kp_x%%"$kp_tab"*}
+    kp_x=${kp_x#*"$kp_tab"}
+    kp_w=${kp_x%%"$kp_tab"*}
+    kp_p=${kp_x#*"$kp_tab"}
+    if [ -n "$kp_stats" ]; then
+      kp_pop kp_stats
+      kp_s=$kp_line
+    else
+      kp_s=$(stat -L -c "$kp_stat_fmt" -- "$kp_p" 2>/dev/null) || kp_s=absent
+    fi
+    kp_word "${kp_pre}stat" "$kp_s"
+    kp_f=${kp_flags%"${kp_flags#?}"}
+    kp_flags=${kp_flags#?}
+    kp_h=
+    if [ "$kp_f" = 1 ]; then
+      if [ -n "$kp_shas" ]; then
+        kp_pop kp_shas
+        kp_h=$kp_line
+      else
+        kp_h=$(sha256sum <"$kp_p") || { kp_fail "cannot read $kp_p"; continue; }
+      fi
+      kp_h=${kp_h%% *}
+      kp_h=${kp_h#\\}
+    fi
+    case $kp_s in regular*) ;; *) continue ;; esac
+    [ "$kp_f" = 1 ] && kp_word "${kp_pre}sha" "$kp_h"
+    if { [ -z "$kp_w" ] || [ "$kp_h" != "$kp_w" ]; } && [ "${kp_s##*|}" -le 1048576 ]; then
+      [ -r "$kp_p" ] || { kp_fail "cannot read $kp_p"; continue; }
+      kp_cparts="$kp_cparts$kp_id ${kp_pre}content ${kp_s##*|},"
+      kp_cpaths="$kp_cpaths$kp_p$kp_nl"
+    fi
+  done
+  kp_probes=
+  [ -n "$kp_cparts" ] || return 0
+  # All contents in one blob: `task field size,...` says where each file's bytes are.
+  set --
+  while [ -n "$kp_cpaths" ]; do
+    kp_pop kp_cpaths
+    set -- "$@" "$kp_line"
+  done
+  kp_id=-
+  kp_rec blob "$kp_cparts" "$(cat -- "$@" | base64 -w0 2>/dev/null || cat -- "$@" | kp_b64)"
+  kp_cparts=
 }
 # kp_attrs PATH MODE OWNER GROUP: sets what is given and differs (empty = leave alone).
 kp_attrs() {
@@ -96,9 +174,8 @@ kp_attrs() {
     kp_changed
   fi
 }
-# kp_put PATH BASE64 SHA MODE OWNER GROUP: PATH holds exactly the content, written
-# atomically (temp file in the same directory, then mv -f); attributes as kp_attrs.
-# A new file without MODE gets 644; an existing file keeps its mode and owner.
+# kp_put PATH CONTENT SHA MODE OWNER GROUP [b64]: PATH holds exactly CONTENT (base64-decoded
+# when the 7th argument is b64); attributes as kp_attrs (empty = leave alone).
 kp_put() {
   if [ -d "$1" ]; then kp_fail "$1 is a directory, expected a file"; return; fi
   kp_sha "$1" || return
@@ -106,31 +183,50 @@ kp_put() {
     kp_attrs "$1" "$4" "$5" "$6"
     return
   fi
+  kp_write "$1" "$2" "$4" "$5" "$6" "${7:-}"
+}
+# kp_put_if PATH OLD_SHA CONTENT NEW_SHA MODE [b64]: like kp_put for content computed from
+# the gathered file (OLD_SHA or `absent`); if the file changed meanwhile, reports stale.
+kp_put_if() {
+  if [ -d "$1" ]; then kp_fail "$1 is a directory, expected a file"; return; fi
+  kp_sha "$1" || return
+  [ "$kp_h" = "$4" ] && return 0
+  [ "$kp_h" = "$2" ] || { kp_stale "$1 changed since it was inspected"; return; }
+  kp_write "$1" "$3" "$5" '' '' "${6:-}"
+}
+# kp_write PATH CONTENT MODE OWNER GROUP ENC: writes atomically (temp file in the same
+# directory, then mv -f). Without MODE a new file gets 644 and an existing file keeps its
+# mode; without OWNER/GROUP an existing file keeps its owner and group.
+kp_write() {
   kp_d=${1%/*}
   [ -n "$kp_d" ] || kp_d=/
   [ -d "$kp_d" ] || mkdir -p -- "$kp_d" || { kp_fail "cannot create directory $kp_d"; return; }
   kp_t=$(mktemp "$kp_d/.kprov.XXXXXX") || { kp_fail "cannot create a temporary file in $kp_d"; return; }
-  if ! printf '%s' "$2" | base64 -d >"$kp_t"; then
-    rm -f "$kp_t"
-    kp_fail "cannot write $1"
-    return
-  fi
-  if [ -e "$1" ]; then
-    chmod "$(stat -L -c %a "$1")" "$kp_t" && { chown "$(stat -L -c %u:%g "$1")" "$kp_t" 2>/dev/null || :; }
+  if [ "$6" = b64 ]; then
+    printf '%s' "$2" | base64 -d >"$kp_t"
   else
-    chmod 644 "$kp_t"
-  fi || { rm -f "$kp_t"; kp_fail "cannot set the mode of $kp_t"; return; }
-  kp_attrs "$kp_t" "$4" "$5" "$6" || { rm -f "$kp_t"; return 1; }
+    printf '%s' "$2" >"$kp_t"
+  fi || { rm -f "$kp_t"; kp_fail "cannot write $1"; return; }
+  kp_m=$3
+  kp_o=
+  if [ -e "$1" ] && { [ -z "$3" ] || [ -z "$4$5" ]; }; then
+    kp_a=$(stat -L -c '%a %u:%g' "$1") || kp_a=
+    [ -n "$kp_m" ] || kp_m=${kp_a%% *}
+    [ -n "$4$5" ] || kp_o=${kp_a#* }
+  fi
+  [ -n "$kp_m" ] || kp_m=644
+  chmod "$kp_m" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chmod $kp_m $kp_t"; return; }
+  if [ -n "$4" ]; then
+    chown -- "$4" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chown $4 $1"; return; }
+  fi
+  if [ -n "$5" ]; then
+    chgrp -- "$5" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chgrp $5 $1"; return; }
+  fi
+  if [ -n "$kp_o" ] && [ "$kp_o" != 0:0 ]; then
+    chown -- "$kp_o" "$kp_t" 2>/dev/null || :
+  fi
   mv -f "$kp_t" "$1" || { rm -f "$kp_t"; kp_fail "cannot rename $kp_t to $1"; return; }
   kp_changed
-}
-# kp_put_if PATH OLD_SHA BASE64 NEW_SHA [MODE]: like kp_put for content computed from the
-# gathered file (OLD_SHA or `absent`); if the file changed meanwhile, reports stale.
-kp_put_if() {
-  kp_sha "$1" || return
-  [ "$kp_h" = "$4" ] && return 0
-  [ "$kp_h" = "$2" ] || { kp_stale "$1 changed since it was inspected"; return; }
-  kp_put "$1" "$3" "$4" "${5:-}" '' ''
 }
 # kp_rm PATH: removes a file (not a directory).
 kp_rm() {

@@ -55,6 +55,14 @@ pub fn parse_output(stdout: &[u8]) -> Result<BTreeMap<usize, TaskReport>, Module
         else {
             return Err(bad("record has fewer than 5 tab-separated parts"));
         };
+        if kind == "blob" {
+            split_blob(
+                &mut reports,
+                name,
+                &decode_blob(value).map_err(|e| bad(&e))?,
+            );
+            continue;
+        }
         let Ok(id) = id.parse::<usize>() else {
             // Records printed outside any task (id `-`) carry nothing we can attribute.
             continue;
@@ -112,6 +120,41 @@ pub fn parse_output(stdout: &[u8]) -> Result<BTreeMap<usize, TaskReport>, Module
     Ok(reports)
 }
 
+fn decode_blob(value: &str) -> Result<Vec<u8>, String> {
+    unb64(value).map_err(|e| format!("bad base64 blob: {e}"))
+}
+
+/// Hands out the parts of a `blob` record (`task field size,` …) as fields. If the sizes do
+/// not add up (a file changed between stat and read), those tasks fail with a clear message.
+fn split_blob(reports: &mut BTreeMap<usize, TaskReport>, parts: &str, blob: &[u8]) {
+    let parsed: Vec<(usize, &str, usize)> = parts
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let mut words = p.split(' ');
+            let id = words.next()?.parse().ok()?;
+            let field = words.next()?;
+            let size = words.next()?.parse().ok()?;
+            Some((id, field, size))
+        })
+        .collect();
+    let total: usize = parsed.iter().map(|p| p.2).sum();
+    let mut offset = 0;
+    for (id, field, size) in parsed {
+        let report = reports.entry(id).or_default();
+        if total != blob.len() {
+            report.failed.get_or_insert_with(|| {
+                "a file changed while kprov was reading it; run again".to_string()
+            });
+            continue;
+        }
+        report
+            .fields
+            .insert(field.to_string(), blob[offset..offset + size].to_vec());
+        offset += size;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +176,19 @@ KP\t3\tbegin\t\t\n";
     fn nonzero_status_without_message_is_a_failure() {
         let r = parse_output(b"KP\t4\tbegin\t\t\nKP\t4\tend\t\t2\n").unwrap();
         assert!(r[&4].failed.as_deref().unwrap().contains("status 2"));
+    }
+
+    #[test]
+    fn blob_parts_become_fields() {
+        let r = parse_output(
+            b"KP\t1\tbegin\t\t\nKP\t1\tend\t\t0\nKP\t-\tblob\t1 a 2,2 f.content 0,1 b 1,\tYWJj\n",
+        )
+        .unwrap();
+        assert_eq!(r[&1].fields["a"], b"ab");
+        assert_eq!(r[&1].fields["b"], b"c");
+        assert_eq!(r[&2].fields["f.content"], b"");
+        let r = parse_output(b"KP\t-\tblob\t1 a 5,\tYWJj\n").unwrap();
+        assert!(r[&1].failed.as_deref().unwrap().contains("changed while"));
     }
 
     #[test]

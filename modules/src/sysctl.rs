@@ -145,7 +145,9 @@ impl Module for Sysctl {
             let missing = quote(&format!("sysctl {key} does not exist{hint}"));
             out.push_str(&format!(
                 "[ -e {p} ] || {{ kp_fail {missing}; return; }}\n\
-                 kp_v=$(tr -s ' \\t' '  ' <{p}) || {{ kp_fail 'cannot read '{p}; return; }}\n\
+                 kp_v=\n\
+                 IFS= read -r kp_v <{p} || [ -n \"$kp_v\" ] || {{ kp_fail 'cannot read '{p}; return; }}\n\
+                 set -f\nset -- $kp_v\nkp_v=\"$*\"\nset +f\n\
                  if [ \"$kp_v\" != {v} ]; then\n  \
                  printf '%s\\n' {v} >{p} || {{ kp_fail 'cannot set '{key_q}; return; }}\n  \
                  kp_changed\nfi\n",

@@ -1,0 +1,225 @@
+//! The engine's view of the contract: several tasks in one gather script and one apply
+//! script, run by real shells (dash as `sh`, and busybox ash), against a temp directory.
+
+use std::path::Path;
+
+use kprov_modules::{
+    apply_script, build, gather_script, names, parse_output, Diff, HostContext, Module, State,
+    TaskReport,
+};
+use serde_json::json;
+
+const SHELLS: &[&[&str]] = &[&["sh"], &["busybox", "sh"]];
+
+fn run(shell: &[&str], script: &str) -> std::collections::BTreeMap<usize, TaskReport> {
+    let out = std::process::Command::new(shell[0])
+        .args(&shell[1..])
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap_or_else(|e| panic!("{shell:?} must be installed (.ci/packages.txt): {e}"));
+    parse_output(&out.stdout).expect("framed output")
+}
+
+/// A node-prep-like batch: directory, file, line, block, sysctl (fake /proc/sys), crictl.
+fn batch(root: &Path) -> Vec<Box<dyn Module>> {
+    let ctx = HostContext::default();
+    let p = |rel: &str| root.join(rel).to_string_lossy().into_owned();
+    std::fs::create_dir_all(root.join("proc/net/ipv4")).unwrap();
+    std::fs::write(root.join("proc/net/ipv4/ip_forward"), "0\n").unwrap();
+    std::fs::write(root.join("fstab"), "/dev/sda2 none swap sw 0 0\n").unwrap();
+    let specs = [
+        (
+            "directory",
+            json!({"path": p("etc/containerd"), "mode": "0755"}),
+        ),
+        (
+            "copy",
+            json!({"path": p("etc/containerd/note"), "content": "it's $(not run) `x`\n"}),
+        ),
+        (
+            "line",
+            json!({"path": p("etc/environment"), "line": "A='1'", "create": true}),
+        ),
+        (
+            "block",
+            json!({"path": p("etc/environment"), "name": "b", "block": "B=2\n"}),
+        ),
+        (
+            "sysctl",
+            json!({"settings": {"net.ipv4.ip_forward": 1}, "file": p("etc/sysctl.d/k8s.conf"), "proc_sys": p("proc")}),
+        ),
+        (
+            "swap",
+            json!({"fstab": p("fstab"), "proc_swaps": p("no-swaps")}),
+        ),
+        (
+            "crictl_config",
+            json!({"runtime_endpoint": "unix:///run/kprov/agent.sock", "path": p("etc/crictl.yaml")}),
+        ),
+    ];
+    specs
+        .into_iter()
+        .map(|(name, args)| build(name, args, &ctx).unwrap())
+        .collect()
+}
+
+fn gather_all(shell: &[&str], tasks: &[Box<dyn Module>]) -> Vec<State> {
+    let refs: Vec<(usize, &dyn Module)> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i, m.as_ref()))
+        .collect();
+    let reports = run(shell, &gather_script(&refs));
+    assert_eq!(reports.len(), tasks.len());
+    reports
+        .values()
+        .map(|r| {
+            assert!(r.ok(), "{r:?}");
+            r.state()
+        })
+        .collect()
+}
+
+#[test]
+fn one_gather_and_one_apply_per_batch_then_idempotent() {
+    for shell in SHELLS {
+        let dir = tempfile::tempdir().unwrap();
+        let tasks = batch(dir.path());
+        let states = gather_all(shell, &tasks);
+        let diffs: Vec<Diff> = tasks
+            .iter()
+            .zip(&states)
+            .map(|(m, s)| m.diff(s).unwrap())
+            .collect();
+        assert!(diffs.iter().all(Diff::needs_apply), "{diffs:?}");
+
+        // line then block edit the same file: the block's state is stale after the line
+        // changed it. The engine re-gathers and retries from the stale task.
+        let mut pending: Vec<usize> = (0..tasks.len()).collect();
+        let mut states = states;
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            rounds += 1;
+            assert!(rounds <= 3, "too many rounds");
+            let refs: Vec<(usize, &dyn Module, &State)> = pending
+                .iter()
+                .map(|&i| (i, tasks[i].as_ref(), &states[i]))
+                .collect();
+            let reports = run(shell, &apply_script(&refs));
+            let stale = reports
+                .iter()
+                .find(|(_, r)| r.stale.is_some())
+                .map(|(id, _)| *id);
+            for (id, r) in &reports {
+                assert!(r.failed.is_none(), "task {id}: {r:?}");
+                if r.ok() {
+                    assert!(r.changed, "task {id} should have changed something");
+                }
+            }
+            match stale {
+                Some(id) => {
+                    pending.retain(|&i| i >= id);
+                    let refs: Vec<(usize, &dyn Module)> =
+                        pending.iter().map(|&i| (i, tasks[i].as_ref())).collect();
+                    for (i, r) in run(shell, &gather_script(&refs)) {
+                        states[i] = r.state();
+                    }
+                }
+                None => pending.clear(),
+            }
+        }
+        assert_eq!(
+            rounds, 2,
+            "exactly one stale retry (block after line on one file)"
+        );
+
+        let again = gather_all(shell, &tasks);
+        for (m, s) in tasks.iter().zip(&again) {
+            assert_eq!(m.diff(s).unwrap(), Diff::Unchanged, "{m:?}");
+        }
+        let env = std::fs::read_to_string(dir.path().join("etc/environment")).unwrap();
+        assert_eq!(
+            env,
+            "A='1'\n# BEGIN KPROV MANAGED BLOCK b\nB=2\n# END KPROV MANAGED BLOCK b\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("etc/containerd/note")).unwrap(),
+            "it's $(not run) `x`\n"
+        );
+    }
+}
+
+#[test]
+fn apply_stops_at_the_first_failure_and_gather_does_not() {
+    let ctx = HostContext::default();
+    let dir = tempfile::tempdir().unwrap();
+    let ok = build(
+        "copy",
+        json!({"path": dir.path().join("a"), "content": "a"}),
+        &ctx,
+    )
+    .unwrap();
+    let bad = build(
+        "shell",
+        json!({"script": "echo 'KP\t0\tchanged\t\t'; echo boom >&2; exit 4"}),
+        &ctx,
+    )
+    .unwrap();
+    let later = build(
+        "copy",
+        json!({"path": dir.path().join("c"), "content": "c"}),
+        &ctx,
+    )
+    .unwrap();
+    let empty = State::default();
+    for shell in SHELLS {
+        let reports = run(
+            shell,
+            &apply_script(&[
+                (0, ok.as_ref(), &empty),
+                (1, bad.as_ref(), &empty),
+                (2, later.as_ref(), &empty),
+            ]),
+        );
+        assert!(reports[&0].ok());
+        assert_eq!(
+            reports[&1].failed.as_deref(),
+            Some("shell failed (exit 4): boom")
+        );
+        assert!(
+            !reports.contains_key(&2),
+            "a task after a failure must not run"
+        );
+        assert!(!dir.path().join("c").exists());
+        // Output printed by a command cannot forge records.
+        assert_eq!(reports[&1].fields["stdout"], b"KP\t0\tchanged\t\t\n");
+
+        // A failing gather (unreadable content: a directory where a file should be, and
+        // a module that fails in gather) is reported for that task only.
+        let pm = build("package", json!({"names": ["x"]}), &ctx).unwrap();
+        let reports = run(shell, &gather_script(&[(0, pm.as_ref()), (1, ok.as_ref())]));
+        assert!(reports[&0]
+            .failed
+            .as_deref()
+            .unwrap()
+            .contains("no supported package manager"));
+        assert!(reports[&1].ok());
+    }
+}
+
+#[test]
+fn every_module_has_a_schema_and_rejects_unknown_fields() {
+    for name in names() {
+        let schema = kprov_modules::arg_schema(name).unwrap_or_else(|| panic!("schema for {name}"));
+        assert!(schema.as_value().is_object());
+        let err = build(name, json!({"no_such_field": 1}), &HostContext::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(name), "{name}: {text}");
+    }
+    let err = build("sysctll", json!({}), &HostContext::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown module `sysctll` (did you mean `sysctl`?)"
+    );
+}
