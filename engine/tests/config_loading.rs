@@ -319,3 +319,31 @@ fn ansible_legacy_connection_names_are_understood() {
     assert_eq!(m1.host_key_checking, HostKeyChecking::Off);
     assert!(m1.vars.is_empty(), "{:?}", m1.vars);
 }
+
+#[test]
+fn relative_key_and_certificate_paths_are_relative_to_their_file() {
+    let dir = std::path::Path::new("/srv/cluster");
+    let text = "ssh:\n  identity_file: keys/id_ed25519\n  known_hosts_file: /etc/kprov/known_hosts\nhosts:\n  m: { address: 10.0.0.1, identity_file: ~/.ssh/m }\n  n: { address: 10.0.0.2 }\ngroups:\n  masters: { hosts: [m] }\n";
+    let inv = inventory::from_str(&dir.join("hosts.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let n = inv.host("n").expect("n");
+    assert_eq!(
+        n.identity_file.as_deref(),
+        Some(dir.join("keys/id_ed25519").as_path())
+    );
+    assert_eq!(
+        n.known_hosts_file.as_deref(),
+        Some(std::path::Path::new("/etc/kprov/known_hosts"))
+    );
+    let m = inv.host("m").expect("m");
+    assert_eq!(
+        m.identity_file.as_deref(),
+        Some(std::path::Path::new("~/.ssh/m"))
+    );
+
+    let text = "kubernetes_version: \"1.28.2\"\nruntime:\n  registries:\n    harbor.local:\n      ca_file: certs/ca.pem\n";
+    let spec = spec::from_str(&dir.join("cluster.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        spec.runtime.registries["harbor.local"].ca_file.as_deref(),
+        Some(dir.join("certs/ca.pem").as_path())
+    );
+}

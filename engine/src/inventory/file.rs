@@ -52,7 +52,8 @@ pub struct SshDefaults {
     #[serde(default = "default_port")]
     #[schemars(range(min = 1))]
     pub port: u16,
-    /// Private key file; otherwise the user's ssh config and agent decide.
+    /// Private key file (relative paths are relative to this file); otherwise the user's ssh
+    /// config and agent decide.
     #[serde(default)]
     pub identity_file: Option<PathBuf>,
     /// Run remote commands through `sudo -n`.
@@ -61,7 +62,7 @@ pub struct SshDefaults {
     /// Host key checking: `strict`, `accept-new` or `off`.
     #[serde(default)]
     pub host_key_checking: HostKeyChecking,
-    /// known_hosts file; default: the user's own.
+    /// known_hosts file (relative paths are relative to this file); default: the user's own.
     #[serde(default)]
     pub known_hosts_file: Option<PathBuf>,
     /// Connection timeout in seconds.
@@ -206,7 +207,7 @@ pub struct AnsibleVars {
     /// Remote user.
     #[serde(default)]
     pub ansible_user: Option<String>,
-    /// Private key file.
+    /// Private key file (relative paths are relative to this file).
     #[serde(default)]
     pub ansible_ssh_private_key_file: Option<PathBuf>,
     /// Run commands through sudo.

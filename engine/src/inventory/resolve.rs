@@ -206,13 +206,15 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
             identity_file: overrides
                 .identity_file
                 .clone()
-                .or_else(|| d.identity_file.clone()),
+                .or_else(|| d.identity_file.clone())
+                .map(|p| relative_to_file(&source, p)),
             become_: overrides.become_.unwrap_or(d.become_),
             host_key_checking: overrides.host_key_checking.unwrap_or(d.host_key_checking),
             known_hosts_file: overrides
                 .known_hosts_file
                 .clone()
-                .or_else(|| d.known_hosts_file.clone()),
+                .or_else(|| d.known_hosts_file.clone())
+                .map(|p| relative_to_file(&source, p)),
             connect_timeout: Duration::from_secs(
                 overrides.connect_timeout.unwrap_or(d.connect_timeout),
             ),
@@ -249,6 +251,18 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
     };
     problems.extend(checks::check(&draft, &inventory));
     (inventory, problems)
+}
+
+/// A relative path of the file resolved against the file's directory (`~/…` stays as is:
+/// ssh expands it).
+pub(crate) fn relative_to_file(source: &SourceMap, path: PathBuf) -> PathBuf {
+    if path.is_absolute() || path.starts_with("~") {
+        return path;
+    }
+    match source.file().parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(path),
+        _ => path,
+    }
 }
 
 /// The global variables, without Ansible's connection variables.

@@ -191,6 +191,27 @@ impl ClusterSpec {
             .unwrap_or_else(|| format!("{}/pause:{PAUSE_TAG}", self.image_repository))
     }
 
+    /// Makes the registries' relative certificate paths relative to the spec's directory.
+    fn resolve_paths(&mut self) {
+        let Some(dir) = self.source.file().parent().map(Path::to_path_buf) else {
+            return;
+        };
+        for registry in self.runtime.registries.values_mut() {
+            for path in [
+                &mut registry.ca_file,
+                &mut registry.cert_file,
+                &mut registry.key_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if path.is_relative() && !path.starts_with("~") {
+                    *path = dir.join(&*path);
+                }
+            }
+        }
+    }
+
     /// The API server's advertise address: `control_plane.advertise_address`, else the
     /// first master's address when it is an IP. `None` when the first master is known by a
     /// DNS name only (then the host's facts decide).
@@ -237,6 +258,7 @@ pub fn from_str(path: &Path, text: &str) -> Result<ClusterSpec, Diagnostics> {
         return match validate::typed::<ClusterSpec>(&loaded.value, &loaded.map) {
             Ok(mut spec) => {
                 spec.source = loaded.map;
+                spec.resolve_paths();
                 diagnostics.0.extend(checks::check(&spec));
                 diagnostics.into_result(spec)
             }

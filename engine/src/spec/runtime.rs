@@ -73,7 +73,8 @@ pub struct RegistryConfig {
     /// Skip TLS certificate verification (self-signed lab registries).
     #[serde(default)]
     pub insecure_skip_verify: bool,
-    /// CA certificate (PEM) on the machine running kprov, copied to the hosts.
+    /// CA certificate (PEM) on the machine running kprov, copied to the hosts (relative
+    /// paths are relative to this file).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS.
