@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::Hierarchy;
+use crate::cgroup::{self, Cgroups};
 use crate::cmd::spawn_detached;
 use crate::error::LabError;
 use crate::fsutil::write_atomic;
@@ -22,13 +22,14 @@ pub(crate) fn start(
     layout: &Layout,
     host: &HostLayout,
     base: &Path,
-    hierarchies: &[Hierarchy],
+    cgroups: &Cgroups,
     procs: &[std::path::PathBuf],
 ) -> Result<HostPids, LabError> {
     let script = layout.launcher();
     write_atomic(&script, LAUNCHER.as_bytes(), 0o700)?;
     let procs: Vec<String> = procs.iter().map(|p| p.display().to_string()).collect();
-    let controllers: Vec<&str> = hierarchies
+    let controllers: Vec<&str> = cgroups
+        .hierarchies
         .iter()
         .filter_map(|h| h.controllers.as_deref())
         .collect();
@@ -46,6 +47,7 @@ pub(crate) fn start(
         host.name.clone(),
         controllers.join(" "),
         CONTAINER.to_string(),
+        cgroups.mode.as_str().to_string(),
     ];
     let log = host.console_log();
     let _ = std::fs::remove_file(&log);
@@ -54,6 +56,8 @@ pub(crate) fn start(
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(init) = child_of(launcher) {
+            // The host's PID 1 waits for its cgroup to hold nothing but its own processes.
+            cgroup::move_launcher(&cgroups.hierarchies, &host.cgroup, launcher)?;
             return Ok(HostPids { launcher, init });
         }
         if !Path::new(&format!("/proc/{launcher}")).exists() || Instant::now() > deadline {

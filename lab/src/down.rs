@@ -18,7 +18,7 @@ use crate::{network, repo};
 pub(crate) fn down(name: &str) -> Result<(), LabError> {
     crate::layout::validate_name(name)?;
     crate::require_root()?;
-    let hierarchies = cgroup::hierarchies()?;
+    let hierarchies = cgroup::detect()?.hierarchies;
     let lock = LockGuard::acquire(&lock_dir().join(format!("{name}.lock")))?;
     let dir = Layout::dir(name);
     // Every step runs even when an earlier one failed; the first error is reported.

@@ -25,7 +25,8 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
     }
     crate::require_root()?;
     prereq::ensure()?;
-    let hierarchies = cgroup::hierarchies()?;
+    let cgroups = cgroup::detect()?;
+    let hierarchies = &cgroups.hierarchies;
     let _lock = LockGuard::acquire(&lock_dir().join(format!("{}.lock", opts.name)))?;
     let base = base::ensure()?;
     let repo_dir = repo::ensure(&base)?;
@@ -49,7 +50,7 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
     // Fewer hosts than last time: the extra ones go.
     for index in opts.hosts..state.hosts.max(opts.hosts) {
         let host = layout.host(index);
-        down::stop_host(&hierarchies, &state, &host)?;
+        down::stop_host(hierarchies, &state, &host)?;
         crate::fsutil::remove_tree(&host.dir)?;
         state.pids.remove(&host.name);
     }
@@ -65,15 +66,15 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
             read_host_key(host)?
         } else {
             tracing::info!(lab = %layout.name, host = %host.name, address = %host.address, "starting lab host");
-            down::stop_host(&hierarchies, &state, host)?;
+            down::stop_host(hierarchies, &state, host)?;
             state.pids.remove(&host.name);
             let host_key = rootfs::prepare(host, &login_key, &source)?;
             network::create_host(&layout, host)?;
             let procs = {
                 let _cg = LockGuard::acquire(&lock_dir().join("cgroups.lock"))?;
-                cgroup::create(&hierarchies, &host.cgroup)?
+                cgroup::create(&cgroups, &host.cgroup)?
             };
-            let pids = boot::start(&layout, host, &base, &hierarchies, &procs)?;
+            let pids = boot::start(&layout, host, &base, &cgroups, &procs)?;
             state.pids.insert(host.name.clone(), pids);
             state.save()?;
             host_key
