@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Try it without machines: `kprov lab up` starts throw-away hosts on this machine.
 #[derive(Debug, Parser)]
-#[command(name = "kprov", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "kprov",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -46,8 +51,8 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Make the hosts match the cluster spec (changes hosts).
-    Apply(RunArgs),
+    /// Make the hosts match a playbook (changes hosts); a second apply changes nothing.
+    Apply(PlaybookArgs),
     /// Show, host by host, what `apply` would change, with diffs; changes nothing.
     Plan(PlanArgs),
     /// Check the cluster spec and inventory, report every problem with file:line:column.
@@ -89,11 +94,43 @@ pub struct RunArgs {
     pub inventory: InventoryArgs,
 }
 
+/// A playbook run (`apply`, `plan`).
+#[derive(Debug, Args)]
+pub struct PlaybookArgs {
+    /// Playbook (a list of plays), e.g. playbooks/node-prep.yaml.
+    #[arg(value_name = "PLAYBOOK")]
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Cluster spec (cluster.yaml) whose settings the playbook's roles use.
+    #[arg(long, value_name = "SPEC")]
+    pub spec: Option<PathBuf>,
+    /// Extra variables, highest precedence: `-e name=value` or `-e '{"json": "object"}'`.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Only tasks with one of these tags (comma-separated); tasks tagged `always` too.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Leave out tasks with one of these tags (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Stop every host as soon as any task fails anywhere.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Hosts worked on at once (default: all).
+    #[arg(long, value_name = "N")]
+    pub forks: Option<usize>,
+    /// Keep SSH connections open for this many seconds after the run so the next run
+    /// starts without handshakes (like ControlPersist); 0 closes them at the end.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub persist: u64,
+}
+
 /// `plan` flags.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub run: RunArgs,
+    pub run: PlaybookArgs,
     /// Exit 2 when there are changes, 0 when there are none (for CI drift checks).
     #[arg(long)]
     pub detailed_exitcode: bool,

@@ -4,20 +4,31 @@ use std::process::ExitCode;
 
 use kprov_engine::diagnostic::Diagnostics;
 
-/// Everything went as asked.
-pub const OK: ExitCode = ExitCode::SUCCESS;
-/// A task, host or command failed.
-pub const FAILED: ExitCode = ExitCode::from_u8(1);
-/// `plan --detailed-exitcode`: there are changes to apply.
-#[allow(dead_code)] // used by `plan` once the engine lands
-pub const CHANGES: ExitCode = ExitCode::from_u8(2);
-/// The spec or inventory is invalid; nothing was changed on any host.
-pub const INVALID: ExitCode = ExitCode::from_u8(3);
-/// At least one host could not be reached (the others were worked on).
-pub const UNREACHABLE: ExitCode = ExitCode::from_u8(4);
+/// A process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit(pub u8);
+
+impl Exit {
+    /// Everything went as asked.
+    pub const OK: Exit = Exit(0);
+    /// A task, host or command failed.
+    pub const FAILED: Exit = Exit(1);
+    /// `plan --detailed-exitcode`: there are changes to apply.
+    pub const CHANGES: Exit = Exit(2);
+    /// The spec, inventory or playbook is invalid; nothing was changed on any host.
+    pub const INVALID: Exit = Exit(3);
+    /// At least one host could not be reached (the others were worked on).
+    pub const UNREACHABLE: Exit = Exit(4);
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e.0)
+    }
+}
 
 /// Prints a command's error on stderr and chooses its exit code.
-pub fn report(err: &anyhow::Error) -> ExitCode {
+pub fn report(err: &anyhow::Error) -> Exit {
     if let Some(diags) = err.downcast_ref::<Diagnostics>() {
         eprintln!("{diags}");
         eprintln!(
@@ -25,8 +36,8 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
             diags.len(),
             if diags.len() == 1 { "" } else { "s" }
         );
-        return INVALID;
+        return Exit::INVALID;
     }
     eprintln!("error: {err:#}");
-    FAILED
+    Exit::FAILED
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use kprov_engine::inventory::{self, HostKeyChecking, Inventory};
-use kprov_engine::transport::{HostKeyPolicy, Target};
+use kprov_engine::inventory::{self, Inventory};
+use kprov_engine::transport::Target;
 
 /// Loads the inventory at `path`. An inventory that says `lab: {…}` instead of listing
 /// hosts brings that lab up (idempotent) and yields the inventory the lab wrote.
@@ -27,19 +27,9 @@ pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
 
 /// SSH targets for the hosts `--limit` selects (all when `None`), in inventory order.
 pub fn targets(inv: &Inventory, limit: Option<&str>) -> anyhow::Result<Vec<Target>> {
-    Ok(inv.select(limit)?.into_iter().map(|host| Target {
-        name: host.name.clone(),
-        address: host.address.clone(),
-        port: host.port,
-        user: host.user.clone(),
-        identity_file: host.identity_file.clone(),
-        become_root: host.become_,
-        host_key_policy: match host.host_key_checking {
-            HostKeyChecking::Strict => HostKeyPolicy::Strict,
-            HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
-            HostKeyChecking::Off => HostKeyPolicy::Off,
-        },
-        known_hosts_file: host.known_hosts_file.clone(),
-        connect_timeout: host.connect_timeout,
-    }).collect())
+    Ok(inv
+        .select(limit)?
+        .into_iter()
+        .map(Target::for_host)
+        .collect())
 }

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod exit;
 mod hosts;
+mod output;
 
 use std::process::ExitCode;
 
@@ -21,12 +22,12 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return exit::FAILED;
+            return exit::Exit::FAILED.into();
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(code) => code,
-        Err(err) => exit::report(&err),
+        Ok(code) => code.into(),
+        Err(err) => exit::report(&err).into(),
     }
 }
 

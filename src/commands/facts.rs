@@ -1,13 +1,13 @@
 //! `kprov facts -i INVENTORY`: one round trip per host, shown as a table or JSON.
 
-use std::process::ExitCode;
+use crate::exit::Exit;
 
 use kprov_engine::facts::Facts;
 use kprov_engine::transport::{Pool, PoolOptions, TransportError};
 
 use crate::cli::{GlobalArgs, InventoryArgs, OutputFormat};
 
-pub async fn run(args: &InventoryArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &InventoryArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let inventory = crate::hosts::load(&args.inventory).await?;
     let targets = crate::hosts::targets(&inventory, global.limit.as_deref())?;
     let (pool, mut unreachable) = Pool::connect(targets, &PoolOptions::default()).await;
@@ -38,11 +38,11 @@ pub async fn run(args: &InventoryArgs, global: &GlobalArgs) -> anyhow::Result<Ex
         }
     }
     Ok(if !failed.is_empty() {
-        crate::exit::FAILED
+        Exit::FAILED
     } else if !unreachable.is_empty() {
-        crate::exit::UNREACHABLE
+        Exit::UNREACHABLE
     } else {
-        crate::exit::OK
+        Exit::OK
     })
 }
 
@@ -62,14 +62,29 @@ fn print_json(
         })
         .chain(failed.iter().map(|e| serde_json::json!({"kind": "facts", "detail": e})))
         .collect();
-    println!("{}", serde_json::json!({ "hosts": hosts, "errors": errors }));
+    println!(
+        "{}",
+        serde_json::json!({ "hosts": hosts, "errors": errors })
+    );
     Ok(())
 }
 
 fn print_table(facts: &[(String, Facts)]) {
     let header = [
-        "HOST", "HOSTNAME", "ADDRESSES", "OS", "ARCH", "KERNEL", "CPU", "MEM", "SWAP", "CGROUP",
-        "INIT", "PKG", "RUNTIME", "KUBELET",
+        "HOST",
+        "HOSTNAME",
+        "ADDRESSES",
+        "OS",
+        "ARCH",
+        "KERNEL",
+        "CPU",
+        "MEM",
+        "SWAP",
+        "CGROUP",
+        "INIT",
+        "PKG",
+        "RUNTIME",
+        "KUBELET",
     ];
     let rows: Vec<Vec<String>> = facts
         .iter()
@@ -87,7 +102,11 @@ fn print_table(facts: &[(String, Facts)]) {
                 format!("{:?}", f.cgroup).to_lowercase(),
                 f.init.clone(),
                 f.package_manager.clone(),
-                if f.runtimes.is_empty() { "-".into() } else { f.runtimes.join(",") },
+                if f.runtimes.is_empty() {
+                    "-".into()
+                } else {
+                    f.runtimes.join(",")
+                },
                 if f.kubelet.is_some() { "yes" } else { "no" }.to_string(),
             ]
         })

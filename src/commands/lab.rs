@@ -1,12 +1,12 @@
 //! `kprov lab up|down|status|ssh`: throw-away hosts on this machine.
 
-use std::process::ExitCode;
+use crate::exit::Exit;
 
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, LabCommand, OutputFormat};
 
-pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
     match command {
         LabCommand::Up { hosts, name } => {
             let options = kprov_lab::UpOptions {
@@ -23,7 +23,10 @@ pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exi
             let lab = name.name.clone();
             blocking(move || kprov_lab::down(&lab)).await?;
             if !global.quiet && global.output == OutputFormat::Human {
-                eprintln!("lab `{}` is down; nothing of it is left running.", name.name);
+                eprintln!(
+                    "lab `{}` is down; nothing of it is left running.",
+                    name.name
+                );
             }
         }
         LabCommand::Status { name } => {
@@ -34,7 +37,10 @@ pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exi
                     if global.output == OutputFormat::Json {
                         println!("null");
                     } else {
-                        println!("lab `{}` is not up (start it with `kprov lab up`).", name.name);
+                        println!(
+                            "lab `{}` is not up (start it with `kprov lab up`).",
+                            name.name
+                        );
                     }
                 }
             }
@@ -51,12 +57,15 @@ pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exi
                 .status()
                 .await
                 .with_context(|| format!("running {program}"))?;
-            return Ok(ExitCode::from(
-                status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1),
+            return Ok(Exit(
+                status
+                    .code()
+                    .and_then(|c| u8::try_from(c).ok())
+                    .unwrap_or(1),
             ));
         }
     }
-    Ok(crate::exit::OK)
+    Ok(Exit::OK)
 }
 
 /// Lab operations are synchronous (they drive `ip`, `mount`, `debootstrap` …).

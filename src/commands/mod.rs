@@ -2,30 +2,32 @@
 
 mod facts;
 mod lab;
+mod run;
 mod schema;
 mod validate;
 
-use std::process::ExitCode;
+use crate::exit::Exit;
 
 use clap::CommandFactory;
+use kprov_engine::events::Mode;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the command the user asked for and returns the process exit code.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let global = cli.global;
     match cli.command {
         Command::Facts(args) => facts::run(&args, &global).await,
         Command::Validate(args) => validate::run(&args, &global).await,
         Command::Schema { kind } => schema::run(kind),
         Command::Lab(command) => lab::run(command, &global).await,
-        Command::Apply(_) | Command::Plan(_) => anyhow::bail!(
-            "`apply` and `plan` need the task engine, which is not built yet (issue 3); \
-             `kprov validate` and `kprov facts` work today"
-        ),
+        Command::Apply(args) => run::run(&args, Mode::Apply, false, &global).await,
+        Command::Plan(args) => {
+            run::run(&args.run, Mode::Plan, args.detailed_exitcode, &global).await
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kprov", &mut std::io::stdout());
-            Ok(crate::exit::OK)
+            Ok(Exit::OK)
         }
     }
 }

@@ -1,16 +1,16 @@
 //! `kprov schema spec|inventory`: the JSON Schema of a file format.
 
-use std::process::ExitCode;
+use crate::exit::Exit;
 
 use kprov_engine::schema;
 
 use crate::cli::SchemaKind;
 
-pub fn run(kind: SchemaKind) -> anyhow::Result<ExitCode> {
+pub fn run(kind: SchemaKind) -> anyhow::Result<Exit> {
     let value = match kind {
         SchemaKind::Spec => schema::spec_schema(),
         SchemaKind::Inventory => schema::inventory_schema(),
     };
     println!("{}", serde_json::to_string_pretty(&value)?);
-    Ok(crate::exit::OK)
+    Ok(Exit::OK)
 }

@@ -1,12 +1,12 @@
 //! `kprov validate SPEC -i INVENTORY`: every problem of both files, nothing touched.
 
-use std::process::ExitCode;
+use crate::exit::Exit;
 
 use kprov_engine::{diagnostic::Diagnostics, spec, validate};
 
 use crate::cli::{GlobalArgs, OutputFormat, RunArgs};
 
-pub async fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // Both files are checked even when the first has errors: one run shows everything.
     let spec = spec::load(&args.spec);
     let inventory = kprov_engine::inventory::load(&args.inventory.inventory);
@@ -21,7 +21,10 @@ pub async fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
             }
         }
         _ => {
-            for d in [spec.err(), inventory.as_ref().err().cloned()].into_iter().flatten() {
+            for d in [spec.err(), inventory.as_ref().err().cloned()]
+                .into_iter()
+                .flatten()
+            {
                 problems.0.extend(d.0);
             }
         }
@@ -32,7 +35,11 @@ pub async fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
             "errors": problems.0,
         });
         println!("{body}");
-        return Ok(if problems.is_empty() { crate::exit::OK } else { crate::exit::INVALID });
+        return Ok(if problems.is_empty() {
+            Exit::OK
+        } else {
+            Exit::INVALID
+        });
     }
     if !problems.is_empty() {
         return Err(problems.into());
@@ -44,5 +51,5 @@ pub async fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
             args.inventory.inventory.display()
         );
     }
-    Ok(crate::exit::OK)
+    Ok(Exit::OK)
 }

@@ -22,6 +22,9 @@ pub struct PoolOptions {
     pub control_dir: Option<PathBuf>,
     /// Ceiling for one remote command unless the caller gives its own.
     pub command_timeout: Duration,
+    /// Keep master connections this many seconds after the run, for the next run to
+    /// reuse (like ssh's ControlPersist); 0 closes them at the end.
+    pub persist_secs: u64,
 }
 
 impl Default for PoolOptions {
@@ -30,6 +33,7 @@ impl Default for PoolOptions {
             concurrency: None,
             control_dir: None,
             command_timeout: Duration::from_secs(300),
+            persist_secs: 0,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Connection {
     target: Target,
     session: Session,
     default_timeout: Duration,
+    /// Where to record the master for the next run, when connections persist.
+    persist_record: Option<PathBuf>,
 }
 
 impl Connection {
@@ -64,7 +70,21 @@ impl Connection {
         target: Target,
         control_dir: &Path,
         default_timeout: Duration,
+        persist_secs: u64,
     ) -> Result<Self, TransportError> {
+        let persist_record = (persist_secs > 0).then(|| control_dir.join(record_name(&target)));
+        if let Some(record) = &persist_record {
+            if let Some(session) = resume(record).await {
+                tracing::debug!(host = %target.name, "reusing persisted ssh master");
+                return Ok(Connection {
+                    target,
+                    session,
+                    default_timeout,
+                    persist_record,
+                });
+            }
+        }
+        let idle = if persist_secs > 0 { persist_secs } else { 300 };
         let mut builder = SessionBuilder::default();
         builder
             .user(target.user.clone())
@@ -74,7 +94,10 @@ impl Connection {
             .control_directory(control_dir)
             // A crashed kprov leaves no master behind for long.
             .control_persist(openssh::ControlPersist::IdleFor(
-                std::num::NonZeroUsize::new(300).unwrap_or(std::num::NonZeroUsize::MIN),
+                usize::try_from(idle)
+                    .ok()
+                    .and_then(std::num::NonZeroUsize::new)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
             ))
             .known_hosts_check(match target.host_key_policy {
                 HostKeyPolicy::Strict => KnownHosts::Strict,
@@ -113,6 +136,7 @@ impl Connection {
             target,
             session,
             default_timeout,
+            persist_record,
         })
     }
 
@@ -173,8 +197,16 @@ impl Connection {
         }
     }
 
-    /// Closes the master connection.
+    /// Closes the master connection, or leaves it running for the next run when
+    /// connections persist.
     pub async fn close(self) {
+        if let Some(record) = self.persist_record {
+            let (ctl, _log) = self.session.detach();
+            if let Err(err) = std::fs::write(&record, ctl.as_os_str().as_encoded_bytes()) {
+                tracing::debug!(host = %self.target.name, %err, "recording persisted ssh master");
+            }
+            return;
+        }
         if let Err(err) = self.session.close().await {
             tracing::debug!(host = %self.target.name, %err, "closing ssh master");
         }
@@ -211,9 +243,13 @@ impl Pool {
             let limit = limit.clone();
             let control_dir = control_dir.clone();
             let timeout = options.command_timeout;
+            let persist = options.persist_secs;
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (index, Connection::open(target, &control_dir, timeout).await)
+                (
+                    index,
+                    Connection::open(target, &control_dir, timeout, persist).await,
+                )
             });
         }
         let mut opened = Vec::new();
@@ -312,6 +348,37 @@ fn error_text(err: &openssh::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// File that records a persisted master's control socket for `target`.
+fn record_name(target: &Target) -> String {
+    let raw = format!("persist-{}@{}-{}", target.user, target.address, target.port);
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '@' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Reattaches to a master recorded by an earlier run, if it still answers.
+async fn resume(record: &Path) -> Option<Session> {
+    let ctl = std::fs::read_to_string(record).ok()?;
+    let ctl = PathBuf::from(ctl.trim());
+    if !ctl.exists() {
+        return None;
+    }
+    let session = Session::resume_mux(ctl.into_boxed_path(), None);
+    match tokio::time::timeout(Duration::from_secs(2), session.check()).await {
+        Ok(Ok(())) => Some(session),
+        _ => {
+            let _ = std::fs::remove_file(record);
+            None
+        }
+    }
 }
 
 /// Creates (mode 0700) and returns the directory for ssh control sockets.

@@ -50,3 +50,25 @@ impl Target {
         }
     }
 }
+
+impl Target {
+    /// The connection settings of an inventory host.
+    pub fn for_host(host: &crate::inventory::Host) -> Self {
+        use crate::inventory::HostKeyChecking;
+        Target {
+            name: host.name.clone(),
+            address: host.address.clone(),
+            port: host.port,
+            user: host.user.clone(),
+            identity_file: host.identity_file.clone(),
+            become_root: host.become_,
+            host_key_policy: match host.host_key_checking {
+                HostKeyChecking::Strict => HostKeyPolicy::Strict,
+                HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
+                HostKeyChecking::Off => HostKeyPolicy::Off,
+            },
+            known_hosts_file: host.known_hosts_file.clone(),
+            connect_timeout: host.connect_timeout,
+        }
+    }
+}

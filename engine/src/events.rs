@@ -1,0 +1,113 @@
+//! What a run reports as it goes: one event per task and host, then a recap.
+//!
+//! The CLI renders events for people (progress, diffs, recap) or streams them as
+//! NDJSON for CI. Secrets never enter an event: diffs of sensitive tasks are masked
+//! before they are sent.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Whether a run previews or changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Gather and diff only; nothing changes on any host.
+    Plan,
+    /// Gather, diff and apply.
+    Apply,
+}
+
+/// The outcome of one task on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Already as desired.
+    Ok,
+    /// Changed (apply) or would change (plan).
+    Changed,
+    /// Plan only: depends on an earlier change, so its outcome is known after apply.
+    Unknown,
+    /// `when` was false, tags excluded it, or something it needs failed.
+    Skipped,
+    Failed,
+    /// The host could not be reached.
+    Unreachable,
+}
+
+/// Details of a failure, enough to act on at 2 a.m.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Failure {
+    pub message: String,
+    /// The remote command or module that failed, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Last lines of the remote stderr.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stderr: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// One event of a run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        mode: Mode,
+        hosts: Vec<String>,
+    },
+    Task {
+        run_id: String,
+        host: String,
+        task: String,
+        /// `file:line` of the task.
+        origin: String,
+        status: Status,
+        duration_ms: u64,
+        /// One-line description of the change, e.g. `create /etc/modules-load.d/k8s.conf`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        summary: Option<String>,
+        /// Unified diff of file content (masked for sensitive tasks).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<Failure>,
+    },
+    HostDone {
+        run_id: String,
+        host: String,
+        counts: BTreeMap<Status, usize>,
+        duration_ms: u64,
+        /// Remote shell invocations used for this host (facts included).
+        round_trips: usize,
+    },
+    RunDone {
+        run_id: String,
+        mode: Mode,
+        changed: usize,
+        unchanged: usize,
+        unknown: usize,
+        failed: usize,
+        unreachable: usize,
+        duration_ms: u64,
+    },
+}
+
+/// Where events go.
+pub type Sink = tokio::sync::mpsc::UnboundedSender<Event>;
+
+/// A fresh run id (time-based, unique enough to correlate one run's events).
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:x}-{:x}",
+        now.as_secs(),
+        std::process::id() ^ now.subsec_nanos()
+    )
+}

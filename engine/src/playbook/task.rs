@@ -1,0 +1,242 @@
+//! One task: a module with its arguments plus keywords (`when`, `notify`, `register` …).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::validate::SourceMap;
+
+/// Keywords a task may carry besides its one module.
+pub const KEYWORDS: &[&str] = &[
+    "name", "when", "notify", "tags", "register", "retries", "delay", "until", "timeout", "become",
+];
+
+/// A task as written (templates in `args`, `when`, `until` are rendered per host later).
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: String,
+    /// Module name, e.g. `file`, `sysctl`.
+    pub module: String,
+    /// Module arguments, still containing `{{ … }}` templates.
+    pub args: Value,
+    pub when: Option<String>,
+    pub notify: Vec<String>,
+    pub tags: Vec<String>,
+    pub register: Option<String>,
+    pub retries: u32,
+    pub delay: Duration,
+    pub until: Option<String>,
+    pub timeout: Option<Duration>,
+    pub become_root: Option<bool>,
+    /// The role's directory when the task comes from a role (for `templates/`, `files/`).
+    pub role_dir: Option<PathBuf>,
+    /// `file:line` where the task starts, for messages.
+    pub origin: String,
+}
+
+/// Parses the task list at `at` (absent means empty).
+pub(crate) fn list(
+    value: Option<&Value>,
+    at: &str,
+    map: &SourceMap,
+    role_dir: Option<&PathBuf>,
+) -> Result<Vec<Task>, Diagnostics> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(map.at_value(at, "expected a list of tasks", None).into()),
+    };
+    let mut problems = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match one(item, &format!("{at}/{i}"), map, role_dir) {
+            Ok(t) => tasks.push(t),
+            Err(d) => problems.extend(d.0),
+        }
+    }
+    if problems.is_empty() {
+        Ok(tasks)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+fn one(
+    value: &Value,
+    at: &str,
+    map: &SourceMap,
+    role_dir: Option<&PathBuf>,
+) -> Result<Task, Diagnostics> {
+    let Value::Object(obj) = value else {
+        return Err(map
+            .at_value(at, "a task is a mapping: `- name: …` plus one module", None)
+            .into());
+    };
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    let modules: Vec<&String> = obj
+        .keys()
+        .filter(|k| !KEYWORDS.contains(&k.as_str()))
+        .collect();
+    let (module, args) = match modules.as_slice() {
+        [one] => ((*one).clone(), normalize_args(one, &obj[one.as_str()])),
+        [] => {
+            return Err(map
+                .at_value(
+                    at,
+                    "the task names no module",
+                    Some(format!(
+                        "add one module, e.g. `file: {{path: …}}`; keywords are {}",
+                        KEYWORDS.join(", ")
+                    )),
+                )
+                .into())
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+            return Err(map
+                .at_key(
+                    &format!("{at}/{}", many[1]),
+                    format!("a task runs exactly one module, found {}", names.join(", ")),
+                    Some("split it into several tasks".into()),
+                )
+                .into());
+        }
+    };
+    if !kprov_modules::names().contains(&module.as_str()) {
+        problems.push(map.at_key(
+            &format!("{at}/{module}"),
+            format!("unknown module `{module}`"),
+            Some(format!("modules: {}", kprov_modules::names().join(", "))),
+        ));
+    }
+    let text = |key: &str, problems: &mut Vec<Diagnostic>| -> Option<String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            Some(_) => {
+                problems.push(map.at_value(
+                    &format!("{at}/{key}"),
+                    "expected an expression (a string)",
+                    None,
+                ));
+                None
+            }
+        }
+    };
+    let strings = |key: &str, problems: &mut Vec<Diagnostic>| -> Vec<String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(_) => {
+                problems.push(map.at_value(
+                    &format!("{at}/{key}"),
+                    "expected a name or a list of names",
+                    None,
+                ));
+                Vec::new()
+            }
+        }
+    };
+    let seconds = |key: &str, problems: &mut Vec<Diagnostic>| -> Option<Duration> {
+        obj.get(key).and_then(|v| match v.as_f64() {
+            Some(s) if (0.0..1e9).contains(&s) => Some(Duration::from_secs_f64(s)),
+            _ => {
+                problems.push(map.at_value(
+                    &format!("{at}/{key}"),
+                    "expected a number of seconds",
+                    None,
+                ));
+                None
+            }
+        })
+    };
+    let when = text("when", &mut problems);
+    let until = text("until", &mut problems);
+    let notify = strings("notify", &mut problems);
+    let tags = strings("tags", &mut problems);
+    let register = text("register", &mut problems);
+    let timeout = seconds("timeout", &mut problems);
+    let delay = seconds("delay", &mut problems).unwrap_or(Duration::from_secs(1));
+    let retries = match obj.get("retries") {
+        None => 0,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => n,
+            None => {
+                problems.push(map.at_value(
+                    &format!("{at}/retries"),
+                    "expected a whole number",
+                    None,
+                ));
+                0
+            }
+        },
+    };
+    let become_root = match obj.get("become") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            problems.push(map.at_value(&format!("{at}/become"), "expected true or false", None));
+            None
+        }
+    };
+    if let Some(r) = &register {
+        if !is_identifier(r) {
+            problems.push(map.at_value(
+                &format!("{at}/register"),
+                format!("`{r}` is not a variable name"),
+                Some("use letters, digits and _ (not starting with a digit)".into()),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    let pos = map.value_position(at);
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| module.clone());
+    Ok(Task {
+        name,
+        module,
+        args,
+        when,
+        notify,
+        tags,
+        register,
+        retries,
+        delay,
+        until,
+        timeout,
+        become_root,
+        role_dir: role_dir.cloned(),
+        origin: format!("{}:{}", map.file().display(), pos.line),
+    })
+}
+
+/// `shell: "echo hi"` and `command: "ls -l"` are shorthand for `{cmd: …}`.
+fn normalize_args(module: &str, args: &Value) -> Value {
+    match (module, args) {
+        ("shell" | "command", Value::String(s)) => {
+            let mut m = Map::new();
+            m.insert("cmd".into(), Value::String(s.clone()));
+            Value::Object(m)
+        }
+        (_, Value::Null) => Value::Object(Map::new()),
+        _ => args.clone(),
+    }
+}
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,643 @@
+//! One host's run: its steps in order, batched into as few round trips as possible.
+//!
+//! A batch is a run of consecutive tasks that need nothing from each other's results.
+//! It costs one gather round trip and, in apply mode, at most one apply round trip
+//! (plus a re-gather for a task that reports the host changed under it).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kprov_modules::{Diff, Module, State, TaskReport};
+use serde_json::{Map, Value};
+
+use super::graph::Step;
+use super::prepare::{self, Inputs, Prepared};
+use super::{hints, RunCtx};
+use crate::events::{Event, Failure, Mode, Status};
+use crate::playbook::Task;
+use crate::transport::Connection;
+
+/// Default ceiling for one task when it sets no `timeout`.
+const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
+/// Ceiling on re-gathers of one batch when hosts keep changing under us.
+const MAX_STALE_RETRIES: usize = 3;
+
+/// The per-host counters the recap shows.
+#[derive(Debug, Default, Clone)]
+pub struct HostResult {
+    pub counts: BTreeMap<Status, usize>,
+    pub round_trips: usize,
+    pub failed: bool,
+}
+
+/// One task of a batch, ready to run.
+struct Item<'a> {
+    step: usize,
+    task: &'a Task,
+    module: Box<dyn Module>,
+    started: Instant,
+}
+
+/// The outcome of one task, before it becomes an event.
+struct Outcome {
+    status: Status,
+    summary: Option<String>,
+    diff: Option<String>,
+    error: Option<Failure>,
+    fields: BTreeMap<String, Vec<u8>>,
+}
+
+/// State of one host while it runs.
+pub struct HostRun<'a> {
+    pub ctx: &'a RunCtx,
+    pub host: usize,
+    pub conn: Arc<Connection>,
+    pub facts: Value,
+    pub module_ctx: kprov_modules::HostContext,
+    pub result: HostResult,
+    /// Handlers notified per play.
+    notified: BTreeMap<usize, BTreeSet<String>>,
+    /// Registered names whose values are unknown until apply (plan).
+    unknown: HashSet<String>,
+    /// The last lines of stderr of the latest round trip (for failure reports).
+    last_stderr: Vec<String>,
+}
+
+impl<'a> HostRun<'a> {
+    pub fn new(
+        ctx: &'a RunCtx,
+        host: usize,
+        conn: Arc<Connection>,
+        facts: Value,
+        module_ctx: kprov_modules::HostContext,
+    ) -> Self {
+        HostRun {
+            ctx,
+            host,
+            conn,
+            facts,
+            module_ctx,
+            result: HostResult {
+                round_trips: 1, // facts
+                ..HostResult::default()
+            },
+            notified: BTreeMap::new(),
+            unknown: HashSet::new(),
+            last_stderr: Vec::new(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.ctx.schedule.hosts[self.host]
+    }
+
+    /// Runs every step of this host.
+    pub async fn run(mut self) -> HostResult {
+        let steps = self.ctx.schedule.steps[self.host].clone();
+        let mut cursor = 0;
+        while cursor < steps.len() {
+            if self.ctx.shared.abort.load(Ordering::SeqCst) {
+                self.skip_rest(
+                    &steps[cursor..],
+                    "the run was aborted (fail-fast or max_fail_percentage)",
+                );
+                break;
+            }
+            if let Step::Flush { play } = steps[cursor] {
+                if !self.flush_handlers(play).await {
+                    self.stop();
+                    return self.result;
+                }
+                self.ctx.shared.complete(self.host, cursor + 1);
+                cursor += 1;
+                continue;
+            }
+            if let Err(producer) = self
+                .ctx
+                .shared
+                .wait_for(&self.ctx.schedule.waits[self.host][cursor])
+                .await
+            {
+                let why = format!(
+                    "needs a value from {}, which failed",
+                    self.ctx.schedule.hosts[producer]
+                );
+                self.skip_rest(&steps[cursor..], &why);
+                self.result.failed = true;
+                self.stop();
+                return self.result;
+            }
+            let end = self.batch_end(&steps, cursor);
+            let tasks: Vec<(usize, &Task)> = (cursor..end)
+                .filter_map(|s| match steps[s] {
+                    Step::Task { play, task } => {
+                        Some((s, &self.ctx.playbook.plays[play].tasks[task]))
+                    }
+                    Step::Flush { .. } => None,
+                })
+                .collect();
+            let ok = self.run_batch(&tasks, &steps).await;
+            if !ok {
+                self.result.failed = true;
+                self.stop();
+                return self.result;
+            }
+            self.ctx.shared.complete(self.host, end);
+            cursor = end;
+        }
+        self.ctx.shared.complete(self.host, steps.len());
+        self.result
+    }
+
+    /// Marks this host as stopped so that waiters on other hosts give up.
+    fn stop(&self) {
+        self.ctx.shared.stop(self.host);
+    }
+
+    /// The batch starting at `start` ends before the first step that needs a result of
+    /// an earlier step of the batch, waits for another host, retries, or flushes handlers.
+    fn batch_end(&self, steps: &[Step], start: usize) -> usize {
+        let task_at = |s: usize| match steps[s] {
+            Step::Task { play, task } => Some(&self.ctx.playbook.plays[play].tasks[task]),
+            Step::Flush { .. } => None,
+        };
+        let Some(first) = task_at(start) else {
+            return start + 1;
+        };
+        if first.until.is_some() || first.retries > 0 {
+            return start + 1;
+        }
+        let mut registered: HashSet<&str> = first.register.as_deref().into_iter().collect();
+        let mut end = start + 1;
+        while end < steps.len() {
+            let Some(task) = task_at(end) else { break };
+            if task.until.is_some()
+                || task.retries > 0
+                || !self.ctx.schedule.waits[self.host][end].is_empty()
+                || self.ctx.uses_any(task, &registered)
+            {
+                break;
+            }
+            registered.extend(task.register.as_deref());
+            end += 1;
+        }
+        end
+    }
+
+    /// The variables this host sees for a task of `play`.
+    fn vars(&self, play: usize) -> Value {
+        let ctx = self.ctx;
+        let mut vars = ctx.base_vars(play, self.host);
+        vars.insert("facts".into(), self.facts.clone());
+        let registered = ctx
+            .shared
+            .registered
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default();
+        if let Some(own) = registered.get(self.host) {
+            for (k, v) in own {
+                vars.insert(k.clone(), v.clone());
+            }
+        }
+        let mut hostvars = Map::new();
+        for (h, name) in ctx.schedule.hosts.iter().enumerate() {
+            let mut hv = ctx.inventory_vars(h).clone();
+            if let Some(r) = registered.get(h) {
+                hv.extend(r.clone());
+            }
+            hostvars.insert(name.clone(), Value::Object(hv));
+        }
+        vars.insert("hostvars".into(), Value::Object(hostvars));
+        Value::Object(vars)
+    }
+
+    /// Runs one batch; false when a task failed (the host stops there).
+    async fn run_batch(&mut self, tasks: &[(usize, &Task)], steps: &[Step]) -> bool {
+        let mut items = Vec::new();
+        let mut failure = None;
+        for &(step, task) in tasks {
+            let started = Instant::now();
+            let play = match steps[step] {
+                Step::Task { play, .. } | Step::Flush { play } => play,
+            };
+            let vars = self.vars(play);
+            let inputs = Inputs {
+                renderer: &self.ctx.renderer,
+                vars: &vars,
+                host: &self.module_ctx,
+                unknown: &self.unknown,
+                playbook_dir: &self.ctx.playbook_dir,
+            };
+            match prepare::prepare(task, &inputs) {
+                Prepared::Ready(module) => items.push(Item {
+                    step,
+                    task,
+                    module,
+                    started,
+                }),
+                Prepared::Skip(why) => {
+                    self.register(task, false, false, true, &BTreeMap::new());
+                    self.emit(task, started, Outcome::simple(Status::Skipped, Some(why)));
+                }
+                Prepared::Unknown(why) => {
+                    if let Some(r) = &task.register {
+                        self.unknown.insert(r.clone());
+                    }
+                    self.emit(task, started, Outcome::simple(Status::Unknown, Some(why)));
+                }
+                Prepared::Fail(f) => {
+                    failure = Some((task, started, f));
+                    break;
+                }
+            }
+        }
+        let ok = self.run_items(items, steps).await;
+        if let Some((task, started, f)) = failure {
+            if ok {
+                self.emit(task, started, Outcome::failed(f));
+            }
+            return false;
+        }
+        ok
+    }
+
+    /// Gathers, diffs and (in apply mode) applies `items`; false on the first failure.
+    async fn run_items(&mut self, mut items: Vec<Item<'_>>, steps: &[Step]) -> bool {
+        let mut stale_rounds = 0;
+        while !items.is_empty() {
+            let gather = kprov_modules::gather_script(
+                &items
+                    .iter()
+                    .map(|i| (i.step, i.module.as_ref()))
+                    .collect::<Vec<_>>(),
+            );
+            let reports = match self.round_trip(&gather, &items).await {
+                Ok(r) => r,
+                Err(f) => {
+                    self.emit(items[0].task, items[0].started, Outcome::failed(f));
+                    return false;
+                }
+            };
+            // Diff every task; the first gather failure ends the batch there.
+            let mut diffs = Vec::new();
+            for item in &items {
+                let report = reports.get(&item.step).cloned().unwrap_or_default();
+                if let Some(message) = &report.failed {
+                    let f = self.failure(item, message, "gather");
+                    self.finish_ok_prefix(&items, &diffs);
+                    self.emit(item.task, item.started, Outcome::failed(f));
+                    return false;
+                }
+                let state = report.state();
+                match item.module.diff(&state) {
+                    Ok(d) => diffs.push((d, state)),
+                    Err(e) => {
+                        let f = self.failure(item, &e.to_string(), "diff");
+                        self.finish_ok_prefix(&items, &diffs);
+                        self.emit(item.task, item.started, Outcome::failed(f));
+                        return false;
+                    }
+                }
+            }
+            if self.ctx.mode == Mode::Plan {
+                for (item, (diff, state)) in items.iter().zip(&diffs) {
+                    let outcome = Outcome::from_diff(diff, item.module.sensitive(), &state.fields);
+                    if outcome.status == Status::Changed {
+                        if let Some(r) = &item.task.register {
+                            self.unknown.insert(r.clone());
+                        }
+                    } else {
+                        self.register(item.task, false, false, false, &state.fields);
+                    }
+                    self.emit(item.task, item.started, outcome);
+                }
+                return true;
+            }
+            // Apply: from the first task that needs it, every later task re-checks itself.
+            let Some(first) = diffs.iter().position(|(d, _)| d.needs_apply()) else {
+                self.finish_ok_prefix(&items, &diffs);
+                return true;
+            };
+            self.finish_ok_prefix(&items[..first], &diffs[..first]);
+            let rest: Vec<(usize, &dyn Module, &State)> = items[first..]
+                .iter()
+                .zip(&diffs[first..])
+                .map(|(i, (_, s))| (i.step, i.module.as_ref(), s))
+                .collect();
+            let script = kprov_modules::apply_script(&rest);
+            let applied = match self.round_trip(&script, &items[first..]).await {
+                Ok(r) => r,
+                Err(f) => {
+                    self.emit(items[first].task, items[first].started, Outcome::failed(f));
+                    return false;
+                }
+            };
+            let mut next = Vec::new();
+            let mut stale_from = None;
+            for (offset, item) in items.drain(first..).enumerate() {
+                if stale_from.is_some() {
+                    next.push(item);
+                    continue;
+                }
+                let (diff, state) = &diffs[first + offset];
+                let report: TaskReport =
+                    applied
+                        .get(&item.step)
+                        .cloned()
+                        .unwrap_or_else(|| TaskReport {
+                            failed: Some("the apply script ended before this task".into()),
+                            ..TaskReport::default()
+                        });
+                if report.stale.is_some() {
+                    stale_from = Some(offset);
+                    next.push(item);
+                    continue;
+                }
+                if let Some(message) = &report.failed {
+                    let f = self.failure(&item, message, "apply");
+                    self.register(item.task, false, true, false, &report.fields);
+                    self.emit(item.task, item.started, Outcome::failed(f));
+                    return false;
+                }
+                let mut fields = state.fields.clone();
+                fields.extend(report.fields.clone());
+                let mut outcome = Outcome::from_diff(diff, item.module.sensitive(), &fields);
+                outcome.status = if report.changed {
+                    Status::Changed
+                } else {
+                    Status::Ok
+                };
+                if !report.changed {
+                    outcome.diff = None;
+                }
+                self.after_task(&item, steps, report.changed, &fields);
+                self.emit(item.task, item.started, outcome);
+            }
+            if stale_from.is_some() {
+                stale_rounds += 1;
+                if stale_rounds > MAX_STALE_RETRIES {
+                    let item = &next[0];
+                    let f = self.failure(
+                        item,
+                        "the file keeps changing while kprov edits it",
+                        "apply",
+                    );
+                    self.emit(item.task, item.started, Outcome::failed(f));
+                    return false;
+                }
+            }
+            items = next;
+        }
+        true
+    }
+
+    /// Reports the unchanged tasks of a prefix as ok (apply mode).
+    fn finish_ok_prefix(&mut self, items: &[Item<'_>], diffs: &[(Diff, State)]) {
+        if self.ctx.mode == Mode::Plan {
+            return;
+        }
+        for (item, (_, state)) in items.iter().zip(diffs) {
+            self.after_task(item, &[], false, &state.fields);
+            self.emit(item.task, item.started, Outcome::simple(Status::Ok, None));
+        }
+    }
+
+    /// Registers the result and queues notified handlers.
+    fn after_task(
+        &mut self,
+        item: &Item<'_>,
+        _steps: &[Step],
+        changed: bool,
+        fields: &BTreeMap<String, Vec<u8>>,
+    ) {
+        self.register(item.task, changed, false, false, fields);
+        if changed && !item.task.notify.is_empty() {
+            if let Some(play) = self.ctx.play_of(item.task) {
+                self.notified
+                    .entry(play)
+                    .or_default()
+                    .extend(item.task.notify.iter().cloned());
+            }
+        }
+    }
+
+    fn register(
+        &self,
+        task: &Task,
+        changed: bool,
+        failed: bool,
+        skipped: bool,
+        fields: &BTreeMap<String, Vec<u8>>,
+    ) {
+        let Some(name) = &task.register else { return };
+        let value = prepare::registered(changed, failed, skipped, fields);
+        if let Ok(mut reg) = self.ctx.shared.registered.lock() {
+            if let Some(own) = reg.get_mut(self.host) {
+                own.insert(name.clone(), value);
+            }
+        }
+    }
+
+    /// Runs notified handlers of `play` (in their definition order) as one batch.
+    async fn flush_handlers(&mut self, play: usize) -> bool {
+        let Some(names) = self.notified.remove(&play) else {
+            return true;
+        };
+        let handlers = &self.ctx.playbook.plays[play].handlers;
+        let mut items = Vec::new();
+        for (i, handler) in handlers.iter().enumerate() {
+            if !names.contains(&handler.name) {
+                continue;
+            }
+            let started = Instant::now();
+            let vars = self.vars(play);
+            let inputs = Inputs {
+                renderer: &self.ctx.renderer,
+                vars: &vars,
+                host: &self.module_ctx,
+                unknown: &self.unknown,
+                playbook_dir: &self.ctx.playbook_dir,
+            };
+            match prepare::prepare(handler, &inputs) {
+                Prepared::Ready(module) => items.push(Item {
+                    step: 100_000 + i,
+                    task: handler,
+                    module,
+                    started,
+                }),
+                Prepared::Skip(why) => self.emit(
+                    handler,
+                    started,
+                    Outcome::simple(Status::Skipped, Some(why)),
+                ),
+                Prepared::Unknown(why) => self.emit(
+                    handler,
+                    started,
+                    Outcome::simple(Status::Unknown, Some(why)),
+                ),
+                Prepared::Fail(f) => {
+                    self.emit(handler, started, Outcome::failed(f));
+                    return false;
+                }
+            }
+        }
+        self.run_items(items, &[]).await
+    }
+
+    /// One remote shell invocation; transport errors become a failure of the batch.
+    async fn round_trip(
+        &mut self,
+        script: &str,
+        items: &[Item<'_>],
+    ) -> Result<BTreeMap<usize, TaskReport>, Failure> {
+        self.result.round_trips += 1;
+        let limit: Duration = items
+            .iter()
+            .map(|i| i.task.timeout.unwrap_or(DEFAULT_TASK_TIMEOUT))
+            .sum();
+        let out = self
+            .conn
+            .run(script, Some(limit))
+            .await
+            .map_err(|e| Failure {
+                message: format!("{}: {}", e.kind, e.detail),
+                hint: Some(e.hint.clone()),
+                ..Failure::default()
+            })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.last_stderr = tail(&stderr, 10);
+        kprov_modules::parse_output(&out.stdout).map_err(|e| Failure {
+            message: format!("cannot read the host's answer: {e}"),
+            exit_code: out.exit_code,
+            stderr: self.last_stderr.clone(),
+            ..Failure::default()
+        })
+    }
+
+    fn failure(&self, item: &Item<'_>, message: &str, phase: &str) -> Failure {
+        let stderr = self.last_stderr.clone();
+        let hint =
+            hints::for_texts(std::iter::once(message).chain(stderr.iter().map(String::as_str)));
+        Failure {
+            message: message.to_string(),
+            command: Some(format!(
+                "{} ({phase}) at {}",
+                item.module.name(),
+                item.task.origin
+            )),
+            exit_code: None,
+            stderr,
+            hint,
+        }
+    }
+
+    fn skip_rest(&mut self, steps: &[Step], why: &str) {
+        for step in steps {
+            if let Step::Task { play, task } = step {
+                let task = &self.ctx.playbook.plays[*play].tasks[*task];
+                self.emit(
+                    task,
+                    Instant::now(),
+                    Outcome::simple(Status::Skipped, Some(why.to_string())),
+                );
+            }
+        }
+    }
+
+    fn emit(&mut self, task: &Task, started: Instant, outcome: Outcome) {
+        *self.result.counts.entry(outcome.status).or_default() += 1;
+        let _ = self.ctx.sink.send(Event::Task {
+            run_id: self.ctx.run_id.clone(),
+            host: self.name().to_string(),
+            task: task.name.clone(),
+            origin: task.origin.clone(),
+            status: outcome.status,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            summary: outcome.summary,
+            diff: outcome.diff,
+            error: outcome.error,
+        });
+        let _ = outcome.fields;
+    }
+}
+
+impl Outcome {
+    fn simple(status: Status, summary: Option<String>) -> Outcome {
+        Outcome {
+            status,
+            summary,
+            diff: None,
+            error: None,
+            fields: BTreeMap::new(),
+        }
+    }
+
+    fn failed(f: Failure) -> Outcome {
+        Outcome {
+            status: Status::Failed,
+            summary: None,
+            diff: None,
+            error: Some(f),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    fn from_diff(diff: &Diff, sensitive: bool, fields: &BTreeMap<String, Vec<u8>>) -> Outcome {
+        match diff {
+            Diff::Unchanged => Outcome::simple(Status::Ok, None),
+            Diff::Run { summary } => Outcome::simple(Status::Ok, Some(summary.clone())),
+            Diff::Change {
+                summary,
+                before,
+                after,
+            } => Outcome {
+                status: Status::Changed,
+                summary: Some(summary.clone()),
+                diff: unified(summary, before.as_deref(), after.as_deref(), sensitive),
+                error: None,
+                fields: fields.clone(),
+            },
+        }
+    }
+}
+
+/// Unified diff of file texts; masked when the module holds secrets.
+fn unified(
+    summary: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    sensitive: bool,
+) -> Option<String> {
+    if before.is_none() && after.is_none() {
+        return None;
+    }
+    if sensitive {
+        return Some("(content holds secrets: diff masked)\n".to_string());
+    }
+    let old = before.unwrap_or("");
+    let new = after.unwrap_or("");
+    let text = similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            if before.is_some() {
+                "before"
+            } else {
+                "/dev/null"
+            },
+            summary,
+        )
+        .to_string();
+    Some(text)
+}
+
+fn tail(text: &str, lines: usize) -> Vec<String> {
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}

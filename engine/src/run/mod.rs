@@ -1,0 +1,415 @@
+//! Running a playbook: plan (gather + diff) or apply (gather + diff + apply) on every
+//! host at once, each host's tasks batched into few round trips, cross-host values
+//! awaited through the task graph.
+
+mod graph;
+mod hints;
+mod host;
+mod prepare;
+mod refs;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+pub use graph::{GraphError, TagFilter};
+
+use crate::diagnostic::Diagnostics;
+use crate::events::{Event, Failure, Mode, Sink, Status};
+use crate::facts::Facts;
+use crate::inventory::Inventory;
+use crate::playbook::{Playbook, Task};
+use crate::template::Renderer;
+use crate::transport::{Pool, PoolOptions, Target};
+
+/// Everything a run needs.
+pub struct RunRequest {
+    pub mode: Mode,
+    pub playbook: Playbook,
+    /// The inventory (a lab inventory already brought up).
+    pub inventory: Inventory,
+    /// `--limit`.
+    pub limit: Option<String>,
+    /// The cluster spec as variables (its top-level keys).
+    pub spec: Map<String, Value>,
+    /// `-e` variables.
+    pub extra: Map<String, Value>,
+    pub tags: TagFilter,
+    /// Stop every host at the first failure anywhere.
+    pub fail_fast: bool,
+    pub pool: PoolOptions,
+    pub sink: Sink,
+    pub run_id: String,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub changed: usize,
+    pub unchanged: usize,
+    pub unknown: usize,
+    pub failed: usize,
+    pub unreachable: usize,
+}
+
+/// The run could not start (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Input(#[from] Diagnostics),
+}
+
+/// Run-wide state shared by the host tasks.
+pub(crate) struct Shared {
+    /// Registered values per host.
+    pub registered: Mutex<Vec<Map<String, Value>>>,
+    /// Steps completed per host.
+    done: Vec<AtomicUsize>,
+    /// Hosts that stopped early (failure, unreachable).
+    stopped: Vec<AtomicBool>,
+    tick: watch::Sender<u64>,
+    pub abort: AtomicBool,
+    /// Hosts that failed so far (for `max_fail_percentage`).
+    failed_hosts: AtomicUsize,
+}
+
+impl Shared {
+    fn new(hosts: usize) -> Self {
+        Shared {
+            registered: Mutex::new(vec![Map::new(); hosts]),
+            done: (0..hosts).map(|_| AtomicUsize::new(0)).collect(),
+            stopped: (0..hosts).map(|_| AtomicBool::new(false)).collect(),
+            tick: watch::channel(0).0,
+            abort: AtomicBool::new(false),
+            failed_hosts: AtomicUsize::new(0),
+        }
+    }
+
+    /// `host` finished its first `steps` steps.
+    pub fn complete(&self, host: usize, steps: usize) {
+        self.done[host].fetch_max(steps, Ordering::SeqCst);
+        self.tick.send_modify(|t| *t += 1);
+    }
+
+    /// `host` will not finish its steps.
+    pub fn stop(&self, host: usize) {
+        self.stopped[host].store(true, Ordering::SeqCst);
+        self.tick.send_modify(|t| *t += 1);
+    }
+
+    /// Waits until every producer finished; `Err(host index)` when one never will.
+    pub async fn wait_for(&self, waits: &[graph::Wait]) -> Result<(), usize> {
+        let mut rx = self.tick.subscribe();
+        loop {
+            let mut pending = false;
+            for w in waits {
+                if self.done[w.host].load(Ordering::SeqCst) > w.step {
+                    continue;
+                }
+                if self.stopped[w.host].load(Ordering::SeqCst) {
+                    return Err(w.host);
+                }
+                pending = true;
+            }
+            if !pending {
+                return Ok(());
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives as long as the run; treat its loss as the producer's.
+                return Err(waits.first().map_or(0, |w| w.host));
+            }
+        }
+    }
+}
+
+/// Read-only run context shared by the host tasks.
+pub(crate) struct RunCtx {
+    pub mode: Mode,
+    pub playbook: Playbook,
+    pub playbook_dir: PathBuf,
+    pub schedule: graph::Schedule,
+    pub renderer: Renderer,
+    pub sink: Sink,
+    pub run_id: String,
+    pub shared: Shared,
+    /// Per host: merged inventory variables.
+    host_vars: Vec<Map<String, Value>>,
+    /// Per host: groups it belongs to.
+    groups: Value,
+    spec: Map<String, Value>,
+    extra: Map<String, Value>,
+}
+
+impl RunCtx {
+    /// Inventory variables of `host`.
+    pub fn inventory_vars(&self, host: usize) -> &Map<String, Value> {
+        &self.host_vars[host]
+    }
+
+    /// The fixed variable layers of `host` in `play`.
+    pub fn base_vars(&self, play: usize, host: usize) -> Map<String, Value> {
+        let p = &self.playbook.plays[play];
+        let mut vars = crate::vars::Layers {
+            role_defaults: Some(&p.defaults),
+            inventory: Some(&self.host_vars[host]),
+            play: Some(&p.vars),
+            spec: Some(&self.spec),
+            extra: Some(&self.extra),
+        }
+        .merge();
+        vars.insert(
+            "inventory_hostname".into(),
+            Value::String(self.schedule.hosts[host].clone()),
+        );
+        vars.insert("groups".into(), self.groups.clone());
+        vars
+    }
+
+    /// Whether `task` mentions any of `names` (registered variables).
+    pub fn uses_any(&self, task: &Task, names: &HashSet<&str>) -> bool {
+        if names.is_empty() {
+            return false;
+        }
+        let mut texts = Vec::new();
+        collect(&task.args, &mut texts);
+        texts.extend(task.when.clone());
+        texts.extend(task.until.clone());
+        texts.iter().any(|t| {
+            names.iter().any(|n| {
+                t.match_indices(n).any(|(i, _)| {
+                    let before = t[..i].chars().last();
+                    let after = t[i + n.len()..].chars().next();
+                    let word =
+                        |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                    !word(before) && !word(after)
+                })
+            })
+        })
+    }
+
+    /// The play a task belongs to.
+    pub fn play_of(&self, task: &Task) -> Option<usize> {
+        self.playbook.plays.iter().position(|p| {
+            p.tasks.iter().any(|t| std::ptr::eq(t, task))
+                || p.handlers.iter().any(|t| std::ptr::eq(t, task))
+        })
+    }
+}
+
+fn collect(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+        _ => {}
+    }
+}
+
+/// Runs the playbook. Returns the totals; every task outcome went to `sink` as it happened.
+pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let selected: HashSet<String> = req
+        .inventory
+        .select(req.limit.as_deref())?
+        .into_iter()
+        .map(|h| h.name.clone())
+        .collect();
+    // Hosts of any play, in inventory order.
+    let mut play_members = Vec::new();
+    for play in &req.playbook.plays {
+        let names: HashSet<String> = req
+            .inventory
+            .select(Some(&play.hosts))?
+            .into_iter()
+            .map(|h| h.name.clone())
+            .filter(|n| selected.contains(n))
+            .collect();
+        play_members.push(names);
+    }
+    let hosts: Vec<&crate::inventory::Host> = req
+        .inventory
+        .hosts
+        .iter()
+        .filter(|h| play_members.iter().any(|m| m.contains(&h.name)))
+        .collect();
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let play_hosts: Vec<Vec<usize>> = play_members
+        .iter()
+        .map(|m| {
+            (0..names.len())
+                .filter(|i| m.contains(&names[*i]))
+                .collect()
+        })
+        .collect();
+    let schedule = graph::build(&req.playbook, &names, &play_hosts, &req.tags)?;
+    let groups: Map<String, Value> = req
+        .inventory
+        .groups
+        .iter()
+        .map(|(g, members)| (g.clone(), Value::from(members.clone())))
+        .collect();
+    let ctx = Arc::new(RunCtx {
+        mode: req.mode,
+        playbook_dir: req
+            .playbook
+            .path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(".")),
+        playbook: req.playbook,
+        host_vars: hosts.iter().map(|h| h.vars.clone()).collect(),
+        groups: Value::Object(groups),
+        schedule,
+        renderer: Renderer::new(),
+        sink: req.sink.clone(),
+        run_id: req.run_id.clone(),
+        shared: Shared::new(names.len()),
+        spec: req.spec,
+        extra: req.extra,
+    });
+    let _ = req.sink.send(Event::RunStarted {
+        run_id: req.run_id.clone(),
+        mode: req.mode,
+        hosts: names.clone(),
+    });
+
+    let targets: Vec<Target> = hosts.iter().map(|h| Target::for_host(h)).collect();
+    let (pool, unreachable) = Pool::connect(targets, &req.pool).await;
+    let mut summary = RunSummary::default();
+    for err in &unreachable {
+        if let Some(h) = names.iter().position(|n| *n == err.host) {
+            ctx.shared.stop(h);
+        }
+        summary.unreachable += 1;
+        let _ = req.sink.send(Event::Task {
+            run_id: req.run_id.clone(),
+            host: err.host.clone(),
+            task: "connect".into(),
+            origin: String::new(),
+            status: Status::Unreachable,
+            duration_ms: 0,
+            summary: None,
+            diff: None,
+            error: Some(Failure {
+                message: format!("{}: {}", err.kind, err.detail),
+                hint: Some(err.hint.clone()),
+                ..Failure::default()
+            }),
+        });
+        let _ = req.sink.send(Event::HostDone {
+            run_id: req.run_id.clone(),
+            host: err.host.clone(),
+            counts: [(Status::Unreachable, 1)].into_iter().collect(),
+            duration_ms: 0,
+            round_trips: 0,
+        });
+    }
+    let total_hosts = names.len();
+    let max_fail = ctx
+        .playbook
+        .plays
+        .iter()
+        .filter_map(|p| p.max_fail_percentage)
+        .min();
+    let fail_fast = req.fail_fast;
+    let results = pool
+        .for_each(|conn| {
+            let ctx = ctx.clone();
+            async move {
+                let host_started = Instant::now();
+                let h = ctx
+                    .schedule
+                    .hosts
+                    .iter()
+                    .position(|n| *n == conn.target().name)?;
+                let facts = match Facts::gather(&conn).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        ctx.shared.stop(h);
+                        let _ = ctx.sink.send(Event::Task {
+                            run_id: ctx.run_id.clone(),
+                            host: ctx.schedule.hosts[h].clone(),
+                            task: "gather facts".into(),
+                            origin: String::new(),
+                            status: Status::Failed,
+                            duration_ms: 0,
+                            summary: None,
+                            diff: None,
+                            error: Some(Failure {
+                                message: e.to_string(),
+                                ..Failure::default()
+                            }),
+                        });
+                        return Some((
+                            h,
+                            host::HostResult {
+                                failed: true,
+                                round_trips: 1,
+                                counts: [(Status::Failed, 1)].into_iter().collect(),
+                            },
+                            host_started,
+                        ));
+                    }
+                };
+                let module_ctx = kprov_modules::HostContext {
+                    os_family: serde_json::to_value(facts.os_family)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    package_manager: facts.package_manager.clone(),
+                    init: facts.init.clone(),
+                };
+                let facts_value = serde_json::to_value(&facts).unwrap_or(Value::Null);
+                let result = host::HostRun::new(&ctx, h, conn.clone(), facts_value, module_ctx)
+                    .run()
+                    .await;
+                if result.failed {
+                    ctx.shared.stop(h);
+                    let failed_now = ctx.shared.failed_hosts.fetch_add(1, Ordering::SeqCst) + 1;
+                    let over_limit = max_fail
+                        .is_some_and(|pct| failed_now * 100 > usize::from(pct) * total_hosts);
+                    if fail_fast || over_limit {
+                        ctx.shared.abort.store(true, Ordering::SeqCst);
+                    }
+                }
+                Some((h, result, host_started))
+            }
+        })
+        .await;
+    pool.close().await;
+    for (_, done) in results {
+        let Some((h, result, host_started)) = done else {
+            continue;
+        };
+        let count = |s: Status| result.counts.get(&s).copied().unwrap_or(0);
+        summary.changed += count(Status::Changed);
+        summary.unchanged += count(Status::Ok);
+        summary.unknown += count(Status::Unknown);
+        summary.failed += count(Status::Failed);
+        let _ = req.sink.send(Event::HostDone {
+            run_id: req.run_id.clone(),
+            host: names[h].clone(),
+            counts: result.counts.clone(),
+            duration_ms: u64::try_from(host_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            round_trips: result.round_trips,
+        });
+    }
+    let _ = req.sink.send(Event::RunDone {
+        run_id: req.run_id,
+        mode: req.mode,
+        changed: summary.changed,
+        unchanged: summary.unchanged,
+        unknown: summary.unknown,
+        failed: summary.failed,
+        unreachable: summary.unreachable,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    Ok(summary)
+}

@@ -1,0 +1,193 @@
+//! From a task as written to a ready module for one host: `when`, templates,
+//! `template:`/`copy: {src}` resolved to content, arguments checked by the module.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::events::Failure;
+use crate::playbook::Task;
+use crate::template::Renderer;
+
+/// What to do with a task on a host.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Run this module.
+    Ready(Box<dyn kprov_modules::Module>),
+    /// `when` is false.
+    Skip(String),
+    /// Plan only: an input is known only after apply.
+    Unknown(String),
+    /// The task cannot run (template error, bad arguments).
+    Fail(Failure),
+}
+
+/// Everything `prepare` reads.
+pub struct Inputs<'a> {
+    pub renderer: &'a Renderer,
+    /// The variable context of the host.
+    pub vars: &'a Value,
+    pub host: &'a kprov_modules::HostContext,
+    /// Registered variables whose values are unknown until apply (plan mode).
+    pub unknown: &'a HashSet<String>,
+    /// The playbook's directory (templates and files of tasks outside roles).
+    pub playbook_dir: &'a Path,
+}
+
+/// Prepares `task` for one host.
+pub fn prepare(task: &Task, input: &Inputs<'_>) -> Prepared {
+    if let Some(name) = uses_unknown(task, input) {
+        return Prepared::Unknown(format!("uses `{name}`, known after apply"));
+    }
+    if let Some(when) = &task.when {
+        match input.renderer.truthy(when, &task.origin, input.vars) {
+            Ok(true) => {}
+            Ok(false) => return Prepared::Skip(format!("when: {when}")),
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    let args = match input
+        .renderer
+        .render_value(&task.args, &task.origin, input.vars)
+    {
+        Ok(a) => a,
+        Err(e) => return fail(e.to_string()),
+    };
+    let (module, args) = match resolve_sources(task, args, input) {
+        Ok(pair) => pair,
+        Err(message) => return fail(message),
+    };
+    match kprov_modules::build(&module, args, input.host) {
+        Ok(m) => Prepared::Ready(m),
+        Err(e) => fail(format!("{}: {e}", task.origin)),
+    }
+}
+
+fn fail(message: String) -> Prepared {
+    Prepared::Fail(Failure {
+        message,
+        ..Failure::default()
+    })
+}
+
+/// The first unknown registered variable the task mentions, if any.
+fn uses_unknown(task: &Task, input: &Inputs<'_>) -> Option<String> {
+    if input.unknown.is_empty() {
+        return None;
+    }
+    let mut texts: Vec<&str> = Vec::new();
+    collect_strings(&task.args, &mut texts);
+    texts.extend(task.when.as_deref());
+    texts.into_iter().find_map(|t| {
+        input
+            .renderer
+            .references(&as_template(t))
+            .into_iter()
+            .map(|path| path.split('.').next().unwrap_or_default().to_string())
+            .find(|root| {
+                input.unknown.contains(root)
+                    || (root == "hostvars" && mentions_any(t, input.unknown))
+            })
+    })
+}
+
+fn mentions_any(text: &str, names: &HashSet<String>) -> bool {
+    names.iter().any(|n| text.contains(n.as_str()))
+}
+
+/// `when:` holds a bare expression; wrap it so it parses as a template.
+fn as_template(text: &str) -> String {
+    if text.contains("{{") || text.contains("{%") {
+        text.to_string()
+    } else {
+        format!("{{{{ {text} }}}}")
+    }
+}
+
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// `template: {src, dest}` renders the role's `templates/SRC` into `copy` content;
+/// `copy: {src}` reads the role's `files/SRC`.
+fn resolve_sources(
+    task: &Task,
+    args: Value,
+    input: &Inputs<'_>,
+) -> Result<(String, Value), String> {
+    let module = task.module.clone();
+    let Value::Object(mut map) = args else {
+        return Ok((module, args));
+    };
+    let is_template = module == "template";
+    if !(is_template || module == "copy") || !map.contains_key("src") {
+        return Ok((module, Value::Object(map)));
+    }
+    let src = match map.remove("src") {
+        Some(Value::String(s)) => s,
+        _ => return Err(format!("{}: `src` must be a file name", task.origin)),
+    };
+    let path = source_path(
+        task,
+        input.playbook_dir,
+        if is_template { "templates" } else { "files" },
+        &src,
+    );
+    let content = if is_template {
+        input
+            .renderer
+            .render_file(&path, input.vars)
+            .map_err(|e| e.to_string())?
+    } else {
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: cannot read {}: {e}", task.origin, path.display()))?
+    };
+    map.insert("content".into(), Value::String(content));
+    Ok(("copy".to_string(), Value::Object(map)))
+}
+
+/// Absolute paths stay; relative ones live in the role's `kind/` directory (or the
+/// playbook's `kind/` directory for tasks outside roles).
+fn source_path(task: &Task, playbook_dir: &Path, kind: &str, src: &str) -> PathBuf {
+    let path = Path::new(src);
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    task.role_dir
+        .as_deref()
+        .unwrap_or(playbook_dir)
+        .join(kind)
+        .join(path)
+}
+
+/// The value a task registers: its status plus the module's reported fields.
+pub fn registered(
+    changed: bool,
+    failed: bool,
+    skipped: bool,
+    fields: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("changed".into(), Value::Bool(changed));
+    m.insert("failed".into(), Value::Bool(failed));
+    m.insert("skipped".into(), Value::Bool(skipped));
+    for (k, v) in fields {
+        let text = String::from_utf8_lossy(v).into_owned();
+        let value = match k.as_str() {
+            "rc" => text
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(text)),
+            _ => Value::String(text),
+        };
+        m.insert(k.clone(), value);
+    }
+    Value::Object(m)
+}

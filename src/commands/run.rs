@@ -1,0 +1,79 @@
+//! `kprov plan` and `kprov apply`: load and validate everything first (nothing changes
+//! on any host when input is bad), then run the playbook and render its events.
+
+use crate::exit::Exit;
+
+use anyhow::Context;
+use kprov_engine::events::Mode;
+use kprov_engine::run::{RunError, RunRequest, TagFilter};
+use kprov_engine::transport::PoolOptions;
+use kprov_engine::{events, playbook, spec, validate, vars};
+use serde_json::{Map, Value};
+
+use crate::cli::{GlobalArgs, OutputFormat, PlaybookArgs};
+use crate::output::Renderer;
+
+pub async fn run(
+    args: &PlaybookArgs,
+    mode: Mode,
+    detailed: bool,
+    global: &GlobalArgs,
+) -> anyhow::Result<Exit> {
+    let playbook = playbook::load(&args.playbook)?;
+    let inventory = crate::hosts::load(&args.inventory.inventory).await?;
+    let spec_vars = match &args.spec {
+        Some(path) => {
+            let spec = spec::load(path)?;
+            validate::check(&spec, &inventory)?;
+            match serde_json::to_value(&spec).context("serializing the cluster spec")? {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            }
+        }
+        None => Map::new(),
+    };
+    let extra = vars::parse_extra(&args.extra_vars).map_err(anyhow::Error::msg)?;
+    let (sink, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let request = RunRequest {
+        mode,
+        playbook,
+        inventory,
+        limit: global.limit.clone(),
+        spec: spec_vars,
+        extra,
+        tags: TagFilter {
+            only: args.tags.clone(),
+            skip: args.skip_tags.clone(),
+        },
+        fail_fast: args.fail_fast,
+        pool: PoolOptions {
+            concurrency: args.forks,
+            persist_secs: args.persist,
+            ..PoolOptions::default()
+        },
+        sink,
+        run_id: events::new_run_id(),
+    };
+    let mut renderer = Renderer::new(mode, global.output == OutputFormat::Json, global.quiet);
+    let runner = tokio::spawn(kprov_engine::run::run(request));
+    while let Some(event) = events_rx.recv().await {
+        renderer.event(&event);
+    }
+    let summary = runner
+        .await
+        .context("the run task failed")?
+        .map_err(|e| match e {
+            RunError::Input(d) => anyhow::Error::from(d),
+            other => anyhow::Error::from(other),
+        })?;
+    renderer.finish();
+    Ok(if summary.failed > 0 {
+        Exit::FAILED
+    } else if summary.unreachable > 0 {
+        Exit::UNREACHABLE
+    } else if detailed && (summary.changed > 0 || summary.unknown > 0) {
+        Exit::CHANGES
+    } else {
+        Exit::OK
+    })
+}

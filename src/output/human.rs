@@ -1,0 +1,328 @@
+//! The human view: plan diffs per host, apply progress and the recap table.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kprov_engine::events::{Event, Failure, Mode, Status};
+
+/// One task outcome kept for the plan listing.
+struct Line {
+    status: Status,
+    task: String,
+    summary: Option<String>,
+    diff: Option<String>,
+    error: Option<Failure>,
+}
+
+/// Recap row of one host.
+#[derive(Default)]
+struct Recap {
+    counts: BTreeMap<Status, usize>,
+    duration_ms: u64,
+    round_trips: usize,
+}
+
+/// Human output, always on stderr when JSON goes to stdout.
+pub struct Human {
+    mode: Mode,
+    to_stderr: bool,
+    quiet: bool,
+    hosts: Vec<String>,
+    plan: BTreeMap<String, Vec<Line>>,
+    recap: BTreeMap<String, Recap>,
+    bars: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
+    totals: Option<(usize, usize, usize, usize, usize, u64)>,
+}
+
+impl Human {
+    pub fn new(mode: Mode, json: bool, quiet: bool) -> Self {
+        Human {
+            mode,
+            to_stderr: json,
+            quiet,
+            hosts: Vec::new(),
+            plan: BTreeMap::new(),
+            recap: BTreeMap::new(),
+            bars: None,
+            totals: None,
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.println(text);
+        } else if self.to_stderr || self.mode == Mode::Apply {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    pub fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { hosts, .. } => {
+                self.hosts = hosts.clone();
+                if self.mode == Mode::Apply && !self.quiet && std::io::stderr().is_terminal() {
+                    self.start_bars();
+                }
+            }
+            Event::Task {
+                host,
+                task,
+                origin,
+                status,
+                summary,
+                diff,
+                error,
+                ..
+            } => {
+                if let Some((_, bars)) = &self.bars {
+                    if let Some(bar) = bars.get(host) {
+                        bar.inc(1);
+                        bar.set_message(task.clone());
+                    }
+                }
+                if self.mode == Mode::Plan {
+                    self.plan.entry(host.clone()).or_default().push(Line {
+                        status: *status,
+                        task: task.clone(),
+                        summary: summary.clone(),
+                        diff: diff.clone(),
+                        error: error.clone(),
+                    });
+                    return;
+                }
+                match status {
+                    Status::Failed | Status::Unreachable => {
+                        self.print(&failure_text(host, task, origin, *status, error.as_ref()));
+                    }
+                    Status::Changed if !self.quiet => {
+                        let what = summary.as_deref().unwrap_or(task);
+                        self.print(&format!("~ {host}: {task}: {what}"));
+                    }
+                    _ => {}
+                }
+            }
+            Event::HostDone {
+                host,
+                counts,
+                duration_ms,
+                round_trips,
+                ..
+            } => {
+                if let Some((_, bars)) = &self.bars {
+                    if let Some(bar) = bars.get(host) {
+                        let failed = counts.get(&Status::Failed).copied().unwrap_or(0)
+                            + counts.get(&Status::Unreachable).copied().unwrap_or(0);
+                        bar.finish_with_message(if failed > 0 { "failed" } else { "done" });
+                    }
+                }
+                self.recap.insert(
+                    host.clone(),
+                    Recap {
+                        counts: counts.clone(),
+                        duration_ms: *duration_ms,
+                        round_trips: *round_trips,
+                    },
+                );
+            }
+            Event::RunDone {
+                changed,
+                unchanged,
+                unknown,
+                failed,
+                unreachable,
+                duration_ms,
+                ..
+            } => {
+                self.totals = Some((
+                    *changed,
+                    *unchanged,
+                    *unknown,
+                    *failed,
+                    *unreachable,
+                    *duration_ms,
+                ));
+            }
+        }
+    }
+
+    fn start_bars(&mut self) {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let style =
+            ProgressStyle::with_template("{spinner} {prefix:<12} {pos:>3} tasks  {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bars = self
+            .hosts
+            .iter()
+            .map(|h| {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(h.clone());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                (h.clone(), bar)
+            })
+            .collect();
+        self.bars = Some((multi, bars));
+    }
+
+    pub fn finish(&mut self) {
+        if let Some((multi, bars)) = self.bars.take() {
+            for bar in bars.values() {
+                bar.finish();
+            }
+            let _ = multi.clear();
+        }
+        match self.mode {
+            Mode::Plan => self.print_plan(),
+            Mode::Apply => self.print_recap(),
+        }
+    }
+
+    fn print_plan(&self) {
+        let mut out = String::new();
+        for host in &self.hosts {
+            let Some(lines) = self.plan.get(host) else {
+                continue;
+            };
+            out.push_str(&format!("{host}\n"));
+            for line in lines {
+                let (mark, label) = match line.status {
+                    Status::Changed => {
+                        let create = line
+                            .summary
+                            .as_deref()
+                            .is_some_and(|s| s.starts_with("create"));
+                        (
+                            if create { "+" } else { "~" },
+                            line.summary.clone().unwrap_or_default(),
+                        )
+                    }
+                    Status::Ok => ("=", line.summary.clone().unwrap_or_default()),
+                    Status::Unknown => ("?", "known after apply".to_string()),
+                    Status::Skipped => (
+                        "-",
+                        line.summary.clone().unwrap_or_else(|| "skipped".into()),
+                    ),
+                    Status::Failed | Status::Unreachable => ("!", String::new()),
+                };
+                if self.quiet && matches!(line.status, Status::Ok | Status::Skipped) {
+                    continue;
+                }
+                let label = if label.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {label}")
+                };
+                out.push_str(&format!("  {mark} {}{label}\n", line.task));
+                if let Some(diff) = &line.diff {
+                    for d in diff.lines() {
+                        out.push_str(&format!("      {d}\n"));
+                    }
+                }
+                if let Some(err) = &line.error {
+                    out.push_str(&indent(&failure_body(err), 6));
+                }
+            }
+        }
+        if let Some((changed, unchanged, unknown, failed, unreachable, _)) = self.totals {
+            out.push_str(&format!(
+                "Plan: {changed} to change, {unchanged} unchanged, {unknown} unknown"
+            ));
+            if failed + unreachable > 0 {
+                out.push_str(&format!(", {failed} failed, {unreachable} unreachable"));
+            }
+            out.push('\n');
+        }
+        if self.to_stderr {
+            eprint!("{out}");
+        } else {
+            print!("{out}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn print_recap(&self) {
+        if self.quiet && self.totals.is_some_and(|t| t.3 + t.4 == 0) {
+            return;
+        }
+        let mut out = String::from("\nRECAP\n");
+        out.push_str(&format!(
+            "{:<14} {:>4} {:>8} {:>7} {:>8} {:>12} {:>9} {:>12}\n",
+            "HOST", "OK", "CHANGED", "FAILED", "SKIPPED", "UNREACHABLE", "TIME", "ROUND TRIPS"
+        ));
+        for host in &self.hosts {
+            let r = self.recap.get(host);
+            let n = |s: Status| r.and_then(|r| r.counts.get(&s).copied()).unwrap_or(0);
+            out.push_str(&format!(
+                "{:<14} {:>4} {:>8} {:>7} {:>8} {:>12} {:>8.1}s {:>12}\n",
+                host,
+                n(Status::Ok),
+                n(Status::Changed),
+                n(Status::Failed),
+                n(Status::Skipped) + n(Status::Unknown),
+                n(Status::Unreachable),
+                r.map_or(0.0, |r| r.duration_ms as f64 / 1000.0),
+                r.map_or(0, |r| r.round_trips),
+            ));
+        }
+        if let Some((changed, unchanged, _, failed, unreachable, ms)) = self.totals {
+            out.push_str(&format!(
+                "{changed} changed, {unchanged} ok, {failed} failed, {unreachable} unreachable in {:.1}s\n",
+                ms as f64 / 1000.0
+            ));
+        }
+        eprint!("{out}");
+    }
+}
+
+fn failure_text(
+    host: &str,
+    task: &str,
+    origin: &str,
+    status: Status,
+    error: Option<&Failure>,
+) -> String {
+    let what = if status == Status::Unreachable {
+        "unreachable"
+    } else {
+        "failed"
+    };
+    let at = if origin.is_empty() {
+        String::new()
+    } else {
+        format!(" ({origin})")
+    };
+    let mut text = format!("✗ {host}: {task}{at}: {what}\n");
+    if let Some(err) = error {
+        text.push_str(&indent(&failure_body(err), 4));
+    }
+    text.trim_end().to_string()
+}
+
+fn failure_body(err: &Failure) -> String {
+    let mut text = format!("{}\n", err.message);
+    if let Some(cmd) = &err.command {
+        text.push_str(&format!("task: {cmd}\n"));
+    }
+    if let Some(code) = err.exit_code {
+        text.push_str(&format!("exit code: {code}\n"));
+    }
+    if !err.stderr.is_empty() {
+        text.push_str("stderr:\n");
+        for l in &err.stderr {
+            text.push_str(&format!("  {l}\n"));
+        }
+    }
+    if let Some(hint) = &err.hint {
+        text.push_str(&format!("hint: {hint}\n"));
+    }
+    text
+}
+
+fn indent(text: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    text.lines().map(|l| format!("{pad}{l}\n")).collect()
+}

@@ -1,0 +1,92 @@
+//! Shared helpers for end-to-end tests: run the real `kprov` binary, bring labs up and
+//! tear them down even when a test fails.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs `kprov` with `args`.
+pub fn kprov(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kprov"))
+        .args(args)
+        .output()
+        .expect("running the kprov binary")
+}
+
+/// Runs `kprov` and asserts it succeeded; returns stdout.
+pub fn kprov_ok(args: &[&str]) -> String {
+    let out = kprov(args);
+    assert!(
+        out.status.success(),
+        "kprov {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A lab brought up for one test and removed when dropped.
+pub struct Lab {
+    pub name: String,
+    pub inventory: PathBuf,
+}
+
+impl Lab {
+    /// `kprov lab up --name NAME --hosts N`.
+    pub fn up(name: &str, hosts: usize) -> Lab {
+        // A leftover of a crashed earlier run must not leak into this one.
+        let _ = kprov(&["lab", "down", "--name", name]);
+        let stdout = kprov_ok(&["lab", "up", "--name", name, "--hosts", &hosts.to_string()]);
+        let inventory = PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .expect("lab up prints the inventory path")
+                .trim(),
+        );
+        assert!(
+            inventory.is_file(),
+            "inventory {} missing",
+            inventory.display()
+        );
+        Lab {
+            name: name.to_string(),
+            inventory,
+        }
+    }
+
+    /// `kprov lab status --output json` as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let out = kprov_ok(&["lab", "status", "--name", &self.name, "--output", "json"]);
+        serde_json::from_str(&out).expect("status is JSON")
+    }
+
+    /// Runs a command on a lab host through `kprov lab ssh`.
+    pub fn ssh(&self, host: &str, command: &str) -> Output {
+        kprov(&[
+            "lab", "ssh", "--name", &self.name, host, "--", "sh", "-c", command,
+        ])
+    }
+
+    /// Address of `host` according to the lab.
+    pub fn address(&self, host: &str) -> String {
+        self.status()["hosts"]
+            .as_array()
+            .and_then(|hosts| hosts.iter().find(|h| h["name"] == host))
+            .and_then(|h| h["address"].as_str())
+            .unwrap_or_else(|| panic!("no host {host} in lab {}", self.name))
+            .to_string()
+    }
+
+    pub fn inventory_str(&self) -> &str {
+        self.inventory.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = kprov(&["lab", "down", "--name", &self.name]);
+    }
+}
