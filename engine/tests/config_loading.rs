@@ -347,3 +347,12 @@ fn relative_key_and_certificate_paths_are_relative_to_their_file() {
         Some(dir.join("certs/ca.pem").as_path())
     );
 }
+
+#[test]
+fn version_with_leading_v_is_accepted() {
+    let path = std::path::Path::new("cluster.yaml");
+    let spec =
+        spec::from_str(path, "kubernetes_version: v1.31.2\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.kubernetes_version.to_string(), "1.31.2");
+    assert_eq!(spec.kubernetes_version.minor, 31);
+}

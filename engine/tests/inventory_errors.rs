@@ -318,3 +318,6 @@ inventory_error!(
         ),
     ]
 );
+inventory_error!(ansible_fqdn_host_name, [
+    (5, 9, "all.children.kube_control_plane.hosts.\"cp1.example.com\"", "invalid host name `cp1.example.com`: expected a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit", Some("use a short name and keep the full one as the address: `cp1: { ansible_host: cp1.example.com }`")),
+]);

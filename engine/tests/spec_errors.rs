@@ -344,3 +344,13 @@ spec_error!(
         Some("put the value in quotes")
     ),]
 );
+spec_error!(
+    cert_sans_not_list,
+    [(
+        3,
+        14,
+        "control_plane.cert_sans",
+        "expected a list, found the string `api.example.com`",
+        Some("write a list: `[a, b]` or one `- item` per line")
+    ),]
+);

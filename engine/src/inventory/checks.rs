@@ -44,24 +44,39 @@ pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
 
 fn host_names(draft: &Draft, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
     for host in &draft.hosts {
-        if !formats::is_dns_label(&host.name) {
+        if formats::is_dns_label(&host.name) {
+            continue;
+        }
+        let short = host
+            .name
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
+        let hint = if host.name.contains('.') && formats::is_dns_label(&short) {
+            // A fully qualified name: keep it as the address, use its first label as name.
+            match draft.shape {
+                Shape::Kprov => format!("use a short name and keep the full one as the address: `{short}: {{ address: {} }}`", host.name),
+                Shape::Ansible => format!("use a short name and keep the full one as the address: `{short}: {{ ansible_host: {} }}`", host.name),
+            }
+        } else {
             let fixed = host.name.to_lowercase().replace(['_', '.', ' '], "-");
-            let hint = if formats::is_dns_label(&fixed) {
+            if formats::is_dns_label(&fixed) {
                 format!("rename it, e.g. `{fixed}` (the name becomes the Kubernetes node name)")
             } else {
                 "use lowercase letters, digits and '-' (the name becomes the Kubernetes node name)"
                     .into()
-            };
-            out.push(inventory.source.at_key(
-                &host.pointer,
-                format!(
-                    "invalid host name `{}`: expected {}",
-                    host.name,
-                    formats::describe(formats::DNS_LABEL)
-                ),
-                Some(hint),
-            ));
-        }
+            }
+        };
+        out.push(inventory.source.at_key(
+            &host.pointer,
+            format!(
+                "invalid host name `{}`: expected {}",
+                host.name,
+                formats::describe(formats::DNS_LABEL)
+            ),
+            Some(hint),
+        ));
     }
 }
 
