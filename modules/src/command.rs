@@ -193,7 +193,7 @@ impl Command {
         }
         if let Some(u) = &self.common.unless {
             out.push_str(&format!(
-                "[ -z \"$kp_skip\" ] && sh -c {} >/dev/null 2>&1 </dev/null && kp_skip='unless succeeded'\n",
+                "[ -z \"$kp_skip\" ] && sh -c {} >/dev/null 2>&1 </dev/null 3>&- && kp_skip='unless succeeded'\n",
                 quote(u)
             ));
         }
@@ -250,7 +250,7 @@ impl Module for Command {
             "{guards}if [ -n \"$kp_skip\" ]; then return 0; fi\n\
              kp_o=$(mktemp \"${{TMPDIR:-/tmp}}/kprov.XXXXXX\") && kp_e=$(mktemp \"${{TMPDIR:-/tmp}}/kprov.XXXXXX\") \
              || {{ kp_fail 'cannot create temporary files'; return; }}\n\
-             (\n{body}{stdin}exec {run}{redirect_in}\n) >\"$kp_o\" 2>\"$kp_e\"\n\
+             (\n{body}{stdin}exec {run}{redirect_in} 3>&-\n) >\"$kp_o\" 2>\"$kp_e\"\n\
              kp_rc=$?\n\
              kp_field_file stdout \"$kp_o\"\nkp_field_file stderr \"$kp_e\"\nkp_word rc \"$kp_rc\"\n\
              kp_tail=$(tail -n 8 \"$kp_e\")\nrm -f \"$kp_o\" \"$kp_e\"\n\

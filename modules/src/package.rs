@@ -1,6 +1,8 @@
 //! `package`: distribution packages present (optionally at exact versions, held) or absent,
 //! with apt-get (dpkg) or dnf/yum (rpm) as the host's facts say.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -19,6 +21,10 @@ pub(crate) struct Args {
     state: Presence,
     /// Hold the packages at their version (apt-mark hold / dnf versionlock), or release them.
     hold: Option<bool>,
+    /// Refresh package lists first when something must be installed (apt-get update;
+    /// dnf/yum --refresh).
+    #[serde(default)]
+    update_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +90,7 @@ pub(crate) struct Package {
     specs: Vec<Spec>,
     state: Presence,
     hold: Option<bool>,
+    update_cache: bool,
     manager: Manager,
 }
 
@@ -142,6 +149,7 @@ impl Package {
             specs,
             state: a.state,
             hold: a.hold,
+            update_cache: a.update_cache,
             manager,
         })
     }
@@ -177,15 +185,39 @@ impl Package {
     }
 }
 
-/// Package state as gathered: (installed version, held).
-fn parse_row(row: &str) -> (Option<String>, bool) {
-    let mut parts = row.splitn(2, ' ');
-    let status = parts.next().unwrap_or_default();
-    let rest = parts.next().unwrap_or_default();
-    if status != "installed" {
-        return (None, false);
+/// Installed version (when installed) and hold state per package name, from the one
+/// query gather makes: rows of `name<TAB>installed VERSION<TAB>WANT` (apt: WANT is `hold`
+/// for held packages; rpm: holds come from the versionlock list).
+fn installed(
+    state: &State,
+    rpm: bool,
+) -> Result<BTreeMap<String, (Option<String>, bool)>, ModuleError> {
+    let rows = state.require(NAME, "q")?;
+    let mut out: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
+    for row in rows.lines() {
+        let mut cols = row.split('\t');
+        let (Some(name), Some(status)) = (cols.next(), cols.next()) else {
+            continue;
+        };
+        let want = cols.next().unwrap_or_default();
+        let entry = out.entry(name.to_string()).or_default();
+        if let Some(version) = status.strip_prefix("installed ") {
+            entry.0 = Some(version.to_string());
+        }
+        entry.1 |= want == "hold";
     }
-    (Some(rest.to_string()), false)
+    if rpm {
+        let locks = state.text("l.content").unwrap_or_default();
+        for (name, entry) in out.iter_mut() {
+            entry.1 = locks.lines().any(|l| {
+                let l = l.trim().trim_start_matches('!');
+                l.strip_prefix(name.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            });
+        }
+    }
+    Ok(out)
 }
 
 impl Module for Package {
@@ -198,24 +230,31 @@ impl Module for Package {
             return "kp_fail 'no supported package manager (apt-get, dnf, yum) on this host'\nreturn\n"
                 .to_string();
         }
-        let mut out = String::new();
-        for (i, spec) in self.specs.iter().enumerate() {
-            out.push_str(&self.query(spec));
-            out.push_str(&format!(
-                "kp_word v.{i} \"$kp_v\"\nkp_word h.{i} \"$kp_held\"\n"
-            ));
+        let names: Vec<String> = self.specs.iter().map(|s| quote(&s.name)).collect();
+        let names = names.join(" ");
+        if self.rpm() {
+            format!(
+                "kp_q=$(rpm -q --qf '%{{NAME}}\\tinstalled %{{VERSION}}-%{{RELEASE}}\\t\\n' -- {names} 2>/dev/null) || :\n\
+                 kp_field q \"$kp_q\"\nkp_stat_file l. {} ''\n",
+                self.lock_file()
+            )
+        } else {
+            format!(
+                "kp_q=$(dpkg-query -W -f='${{Package}}\\t${{db:Status-Status}} ${{Version}}\\t${{db:Status-Want}}\\n' -- {names} 2>/dev/null) || :\n\
+                 kp_field q \"$kp_q\"\n"
+            )
         }
-        out
     }
 
     fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        let rpm = self.rpm();
+        let now = installed(state, rpm)?;
         let mut parts = Vec::new();
-        for (i, spec) in self.specs.iter().enumerate() {
-            let (installed, _) = parse_row(&state.require(NAME, &format!("v.{i}"))?);
-            let held = state.flag(&format!("h.{i}"));
-            match (self.state, installed) {
+        for spec in &self.specs {
+            let (version, held) = now.get(&spec.name).cloned().unwrap_or_default();
+            match (self.state, version) {
                 (Presence::Present, None) => parts.push(format!("install {}", spec.display())),
-                (Presence::Present, Some(v)) if !spec.matches(&v, self.rpm()) => {
+                (Presence::Present, Some(v)) if !spec.matches(&v, rpm) => {
                     parts.push(format!("install {} (now {v})", spec.display()))
                 }
                 (Presence::Absent, Some(_)) => parts.push(format!("remove {}", spec.name)),
@@ -287,8 +326,16 @@ impl Module for Package {
         } else {
             extra.to_string()
         };
+        let (refresh, extra) = match (self.update_cache && self.state == Presence::Present, rpm) {
+            (true, false) => (
+                "kp_run 'apt-get update' apt-get update -q || return\n  ",
+                extra,
+            ),
+            (true, true) => ("", format!("--refresh {extra}")),
+            (false, _) => ("", extra),
+        };
         out.push_str(&format!(
-            "if [ $# -gt 0 ]; then\n  kp_run \"{tool} {verb} $*\" {tool} {verb} {extra} \"$@\" || return\n  kp_changed\nfi\n"
+            "if [ $# -gt 0 ]; then\n  {refresh}kp_run \"{tool} {verb} $*\" {tool} {verb} {extra} \"$@\" || return\n  kp_changed\nfi\n"
         ));
         if self.hold == Some(true) && self.state == Presence::Present {
             for spec in &self.specs {
@@ -332,33 +379,32 @@ mod tests {
             &apt(),
         )
         .unwrap();
-        let s = fields(&[
-            ("v.0", "installed 1.6.20~ds1-1+b1"),
-            ("h.0", "1"),
-            ("v.1", "installed 1.28.1-1.1"),
-            ("h.1", "0"),
-        ]);
+        let s = fields(&[(
+            "q",
+            "containerd\tinstalled 1.6.20~ds1-1+b1\thold\nkubelet\tinstalled 1.28.1-1.1\tinstall",
+        )]);
         assert_eq!(
             m.diff(&s).unwrap(),
             Diff::change("install kubelet=1.28.2* (now 1.28.1-1.1), hold kubelet")
         );
-        let s = fields(&[
-            ("v.0", "installed 1.6.20~ds1-1+b1"),
-            ("h.0", "1"),
-            ("v.1", "installed 1.28.2-1.1"),
-            ("h.1", "1"),
-        ]);
+        let s = fields(&[(
+            "q",
+            "containerd\tinstalled 1.6.20~ds1-1+b1\thold\nkubelet\tinstalled 1.28.2-1.1\thold\n",
+        )]);
         assert_eq!(m.diff(&s).unwrap(), Diff::Unchanged);
         let rm =
             Package::build(json!({"names": ["docker.io"], "state": "absent"}), &apt()).unwrap();
         assert_eq!(
-            rm.diff(&fields(&[("v.0", "installed 20.10"), ("h.0", "0")]))
+            rm.diff(&fields(&[("q", "docker.io\tinstalled 20.10\tinstall")]))
                 .unwrap(),
             Diff::change("remove docker.io")
         );
         assert_eq!(
-            rm.diff(&fields(&[("v.0", "not-installed 20.10"), ("h.0", "0")]))
-                .unwrap(),
+            rm.diff(&fields(&[(
+                "q",
+                "docker.io\tconfig-files 20.10\tdeinstall"
+            )]))
+            .unwrap(),
             Diff::Unchanged
         );
     }
@@ -370,8 +416,18 @@ mod tests {
             ..Default::default()
         };
         let m = Package::build(json!({"names": ["kubelet=1.28.2"]}), &ctx).unwrap();
-        let s = fields(&[("v.0", "installed 1.28.2-150500.1.1"), ("h.0", "0")]);
+        let s = fields(&[("q", "kubelet\tinstalled 1.28.2-150500.1.1\t\n")]);
         assert_eq!(m.diff(&s).unwrap(), Diff::Unchanged);
+        let hold = Package::build(json!({"names": ["kubelet"], "hold": true}), &ctx).unwrap();
+        assert_eq!(hold.diff(&s).unwrap(), Diff::change("hold kubelet"));
+        let locked = fields(&[
+            ("q", "kubelet\tinstalled 1.28.2-150500.1.1\t\n"),
+            (
+                "l.content",
+                "# versionlock\nkubelet-0:1.28.2-150500.1.1.*\n",
+            ),
+        ]);
+        assert_eq!(hold.diff(&locked).unwrap(), Diff::Unchanged);
         assert!(m.apply(&s).contains("dnf install -y --allowerasing"));
     }
 

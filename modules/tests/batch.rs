@@ -223,3 +223,161 @@ fn every_module_has_a_schema_and_rejects_unknown_fields() {
         "unknown module `sysctll` (did you mean `sysctl`?)"
     );
 }
+
+/// Scripts of modules that cannot run here (packages, systemd, firewalls) still parse in
+/// both shells.
+#[test]
+fn every_script_parses_in_both_shells() {
+    let apt = HostContext {
+        package_manager: "apt-get".into(),
+        ..Default::default()
+    };
+    let dnf = HostContext {
+        package_manager: "dnf".into(),
+        ..Default::default()
+    };
+    let cases = [
+        (
+            "package",
+            json!({"names": ["containerd=1.6.20~ds1-1+b1", "kubelet=1.28.2*"], "hold": true, "update_cache": true}),
+            &apt,
+        ),
+        (
+            "package",
+            json!({"names": ["kubelet=1.28.2"], "hold": false}),
+            &dnf,
+        ),
+        (
+            "package",
+            json!({"names": ["docker.io"], "state": "absent"}),
+            &apt,
+        ),
+        (
+            "service",
+            json!({"name": "containerd", "enabled": true, "state": "started", "unit": "[Unit]\n", "dropins": {"10-x": "[Service]\n"}}),
+            &apt,
+        ),
+        (
+            "service",
+            json!({"name": "kubelet", "enabled": false, "state": "stopped"}),
+            &apt,
+        ),
+        (
+            "service",
+            json!({"name": "containerd", "state": "restarted"}),
+            &apt,
+        ),
+        (
+            "service",
+            json!({"name": "containerd", "state": "reloaded"}),
+            &apt,
+        ),
+        ("firewall", json!({}), &apt),
+        ("kernel_module", json!({"names": ["br_netfilter"]}), &apt),
+        ("swap", json!({}), &apt),
+        ("selinux", json!({}), &apt),
+        (
+            "apt_repo",
+            json!({"name": "k8s", "url": "https://pkgs.k8s.io/core:/stable:/v1.28/deb/", "suite": "/"}),
+            &apt,
+        ),
+        (
+            "yum_repo",
+            json!({"name": "k8s", "baseurl": "https://x/", "gpgkey": "https://x/key"}),
+            &dnf,
+        ),
+        (
+            "command",
+            json!({"argv": ["kubeadm", "init"], "creates": "/etc/kubernetes/admin.conf", "stdin": "x"}),
+            &apt,
+        ),
+    ];
+    for (name, args, ctx) in cases {
+        let m = build(name, args.clone(), ctx).unwrap();
+        let state = State::default();
+        for script in [
+            gather_script(&[(0, m.as_ref())]),
+            apply_script(&[(0, m.as_ref(), &state)]),
+        ] {
+            for shell in SHELLS {
+                let out = std::process::Command::new(shell[0])
+                    .args(&shell[1..])
+                    .args(["-n", "-c", &script])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{name} {args} under {shell:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+const PWNED: &str = "/tmp/kprov-pwned-batch";
+
+/// Hostile values in every free-text argument land verbatim and never execute.
+#[test]
+fn hostile_values_land_verbatim_and_never_execute() {
+    let hostile =
+        format!("it's \"$(touch {PWNED})\" `touch {PWNED}` ${{HOME}} \\ ✓ 漢字\n\tnext line; &");
+    let one_line = hostile.replace(['\n', '\t'], " ");
+    let ctx = HostContext::default();
+    for shell in SHELLS {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |rel: &str| dir.path().join(rel).to_string_lossy().into_owned();
+        std::fs::create_dir_all(dir.path().join("proc/kernel")).unwrap();
+        std::fs::write(dir.path().join("proc/kernel/hostile"), "x\n").unwrap();
+        let specs = [
+            (
+                "service",
+                json!({"name": "x", "systemd_dir": p("sd"), "unit": hostile, "dropins": {"10-h": hostile}}),
+            ),
+            (
+                "sysctl",
+                json!({"settings": {"kernel.hostile": one_line}, "file": p("sysctl.conf"), "proc_sys": p("proc")}),
+            ),
+            (
+                "containerd_config",
+                json!({"path": p("config.toml"), "sandbox_image": hostile, "registries": {"h:5000": {"username": hostile, "password": hostile}}}),
+            ),
+            (
+                "line",
+                json!({"path": p("l"), "line": one_line, "create": true}),
+            ),
+            (
+                "shell",
+                json!({"script": "printf '%s' \"$H\" > \"$OUT\"", "env": {"H": hostile, "OUT": p("env-out")}}),
+            ),
+        ];
+        let tasks: Vec<Box<dyn Module>> = specs
+            .into_iter()
+            .map(|(n, a)| build(n, a, &ctx).unwrap())
+            .collect();
+        let states = gather_all(shell, &tasks);
+        let refs: Vec<(usize, &dyn Module, &State)> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i, m.as_ref(), &states[i]))
+            .collect();
+        for (id, r) in run(shell, &apply_script(&refs)) {
+            assert!(r.ok() && r.changed, "task {id}: {r:?}");
+        }
+        assert!(!Path::new(PWNED).exists(), "a hostile value was executed");
+        let read = |rel: &str| std::fs::read_to_string(dir.path().join(rel)).unwrap();
+        assert_eq!(read("sd/x.service"), hostile);
+        assert_eq!(read("sd/x.service.d/10-h.conf"), hostile);
+        let normalized = one_line.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(read("proc/kernel/hostile"), format!("{normalized}\n"));
+        assert_eq!(read("l"), format!("{one_line}\n"));
+        assert_eq!(read("env-out"), hostile);
+        let doc: toml_edit::DocumentMut = read("config.toml").parse().unwrap();
+        let cri = &doc["plugins"]["io.containerd.grpc.v1.cri"];
+        assert_eq!(cri["sandbox_image"].as_str(), Some(hostile.as_str()));
+        assert_eq!(
+            cri["registry"]["configs"]["h:5000"]["auth"]["password"].as_str(),
+            Some(hostile.as_str())
+        );
+    }
+}
