@@ -23,6 +23,9 @@ pub(crate) struct Args {
     /// Where loaded modules show up (default /sys/module; tests point elsewhere).
     #[serde(default = "default_sys")]
     sys_module: String,
+    /// List of modules built into the kernel (default
+    /// /lib/modules/<running kernel>/modules.builtin; tests point elsewhere).
+    modules_builtin: Option<String>,
 }
 
 fn default_file() -> String {
@@ -41,6 +44,7 @@ pub(crate) struct KernelModule {
     names: Vec<String>,
     file: ManagedFile,
     sys_module: String,
+    modules_builtin: Option<String>,
 }
 
 const NAME: &str = "kernel_module";
@@ -51,6 +55,9 @@ impl KernelModule {
         args::file_name(NAME, "file", &a.file)?;
         args::path(NAME, "modules_load_dir", &a.modules_load_dir)?;
         args::path(NAME, "sys_module", &a.sys_module)?;
+        if let Some(p) = &a.modules_builtin {
+            args::path(NAME, "modules_builtin", p)?;
+        }
         if a.names.is_empty() {
             return Err(ModuleError::args(NAME, "names is empty"));
         }
@@ -77,12 +84,28 @@ impl KernelModule {
             names: a.names,
             file: ManagedFile::new(path, content),
             sys_module: a.sys_module.trim_end_matches('/').to_string(),
+            modules_builtin: a.modules_builtin,
         })
     }
 
-    /// Loaded modules appear in /sys/module with `-` written as `_`.
-    fn loaded_path(&self, name: &str) -> String {
-        quote(&format!("{}/{}", self.sys_module, name.replace('-', "_")))
+    /// Shell condition: the module is loaded (a directory in /sys/module, where `-` is
+    /// written `_`) or built into the kernel (listed in modules.builtin; only read when the
+    /// first check fails).
+    fn loaded(&self, name: &str) -> String {
+        let sys = quote(&format!("{}/{}", self.sys_module, name.replace('-', "_")));
+        let builtin = match &self.modules_builtin {
+            Some(p) => quote(p),
+            None => "\"/lib/modules/$kp_rel/modules.builtin\"".to_string(),
+        };
+        let pattern = quote(&format!(
+            "/({}|{})\\.ko(\\.[a-z]+)?$",
+            name.replace('-', "_"),
+            name.replace('_', "-")
+        ));
+        format!(
+            "{{ [ -d {sys} ] || {{ kp_rel=; read -r kp_rel </proc/sys/kernel/osrelease || :; \
+             grep -qsE {pattern} {builtin}; }}; }}"
+        )
     }
 }
 
@@ -94,10 +117,7 @@ impl Module for KernelModule {
     fn gather(&self) -> String {
         let mut out = self.file.gather("f.");
         for (i, name) in self.names.iter().enumerate() {
-            out.push_str(&format!(
-                "[ -d {} ] && kp_word m.{i} 1\n",
-                self.loaded_path(name)
-            ));
+            out.push_str(&format!("{} && kp_word m.{i} 1\n", self.loaded(name)));
         }
         out.push_str(":\n");
         out
@@ -120,8 +140,8 @@ impl Module for KernelModule {
         for name in &self.names {
             let n = quote(name);
             out.push_str(&format!(
-                "if [ ! -d {} ]; then\n  kp_run 'modprobe '{n} modprobe -- {n} || return\n  kp_changed\nfi\n",
-                self.loaded_path(name)
+                "if ! {}; then\n  kp_run 'modprobe '{n} modprobe -- {n} || return\n  kp_changed\nfi\n",
+                self.loaded(name)
             ));
         }
         out
@@ -164,15 +184,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sys = dir.path().join("sys");
         std::fs::create_dir_all(sys.join("br_netfilter")).unwrap();
-        std::fs::create_dir_all(sys.join("overlay")).unwrap();
+        // overlay is built into this fake kernel: listed in modules.builtin only.
+        let builtin = dir.path().join("modules.builtin");
+        std::fs::write(
+            &builtin,
+            "kernel/fs/ext4/ext4.ko\nkernel/fs/overlayfs/overlay.ko\n",
+        )
+        .unwrap();
         let m = KernelModule::build(json!({
             "names": ["overlay", "br-netfilter"],
             "modules_load_dir": dir.path().join("modules-load.d"),
             "sys_module": sys,
+            "modules_builtin": builtin,
         }))
         .unwrap();
         run_cycle(&m);
         let text = std::fs::read_to_string(dir.path().join("modules-load.d/k8s.conf")).unwrap();
         assert_eq!(text, "overlay\nbr-netfilter\n");
+        // A module neither loaded nor built in must be loaded (not run here: no modprobe in
+        // tests on this machine).
+        let m = KernelModule::build(json!({
+            "names": ["kprov_not_loaded"],
+            "modules_load_dir": dir.path().join("modules-load.d"),
+            "file": "other",
+            "sys_module": sys,
+            "modules_builtin": builtin,
+        }))
+        .unwrap();
+        let d = m.diff(&crate::testutil::gather(&m).state()).unwrap();
+        let Diff::Change { summary, .. } = d else {
+            panic!()
+        };
+        assert!(
+            summary.ends_with("load module kprov_not_loaded"),
+            "{summary}"
+        );
     }
 }
