@@ -1,4 +1,6 @@
 # kprov prelude: helpers for gather/apply fragments. POSIX sh + coreutils only.
+# The script may arrive on the shell's stdin (`sh -s`): commands that could read stdin run
+# with </dev/null, or they would swallow the rest of the script.
 # Records go to fd 3 (the script's stdout) as `KP<TAB>task<TAB>kind<TAB>name<TAB>value`;
 # anything commands print goes to stderr, so it can never corrupt the records.
 set -u
@@ -36,13 +38,13 @@ kp_sha() {
     kp_h=${kp_h%% *}
   fi
 }
-# kp_run WHAT CMD ARGS...: runs CMD; on failure records WHAT, the exit code and the last
-# lines of its output.
+# kp_run WHAT CMD ARGS...: runs CMD (stdin from /dev/null: the script itself arrives on
+# the shell's stdin); on failure records WHAT, the exit code and the last lines of its output.
 kp_run() {
   kp_what=$1
   shift
   kp_o=$(mktemp "${TMPDIR:-/tmp}/kprov.XXXXXX") || { kp_fail "$kp_what: cannot create a temporary file"; return; }
-  "$@" >"$kp_o" 2>&1
+  "$@" </dev/null >"$kp_o" 2>&1 3>&-
   kp_rc=$?
   if [ "$kp_rc" -ne 0 ]; then
     kp_msg="$kp_what failed (exit $kp_rc)"
@@ -208,11 +210,11 @@ kp_write() {
     printf '%s' "$2" >"$kp_t"
   fi || { rm -f "$kp_t"; kp_fail "cannot write $1"; return; }
   kp_m=$3
-  kp_o=
+  kp_own=
   if [ -e "$1" ] && { [ -z "$3" ] || [ -z "$4$5" ]; }; then
     kp_a=$(stat -L -c '%a %u:%g' "$1") || kp_a=
     [ -n "$kp_m" ] || kp_m=${kp_a%% *}
-    [ -n "$4$5" ] || kp_o=${kp_a#* }
+    [ -n "$4$5" ] || kp_own=${kp_a#* }
   fi
   [ -n "$kp_m" ] || kp_m=644
   chmod "$kp_m" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chmod $kp_m $kp_t"; return; }
@@ -222,8 +224,8 @@ kp_write() {
   if [ -n "$5" ]; then
     chgrp -- "$5" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chgrp $5 $1"; return; }
   fi
-  if [ -n "$kp_o" ] && [ "$kp_o" != 0:0 ]; then
-    chown -- "$kp_o" "$kp_t" 2>/dev/null || :
+  if [ -n "$kp_own" ] && [ "$kp_own" != 0:0 ]; then
+    chown -- "$kp_own" "$kp_t" 2>/dev/null || :
   fi
   mv -f "$kp_t" "$1" || { rm -f "$kp_t"; kp_fail "cannot rename $kp_t to $1"; return; }
   kp_changed

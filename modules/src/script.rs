@@ -96,6 +96,20 @@ mod tests {
         }
     }
 
+    /// The engine feeds scripts on stdin: a command that reads stdin must not eat the rest.
+    #[test]
+    fn commands_cannot_swallow_a_script_read_from_stdin() {
+        // Padding larger than any shell's read buffer, so the rest is still in the pipe.
+        let pad = "# padding padding padding padding\n".repeat(4000);
+        let script = format!(
+            "{PRELUDE}kp_begin 1\nkp_run 'reader' cat\nkp_end $?\n{pad}kp_begin 2\nkp_changed\nkp_end 0\n"
+        );
+        let out = crate::testutil::run_stdin(&["sh"], &script);
+        let reports = crate::parse_output(&out.stdout).unwrap();
+        assert!(reports[&1].ok(), "{reports:?}");
+        assert!(reports[&2].changed, "task 2 never ran: {reports:?}");
+    }
+
     #[test]
     fn sha_matches_sha256sum_format() {
         assert_eq!(

@@ -27,12 +27,30 @@ pub(crate) fn fields(pairs: &[(&str, &str)]) -> State {
     }
 }
 
+/// Runs a script like the engine does: `sh -s` with the script on stdin.
+pub(crate) fn run_stdin(shell: &[&str], script: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(shell[0])
+        .args(&shell[1..])
+        .arg("-s")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shell runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let script = script.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(script.as_bytes());
+    });
+    let out = child.wait_with_output().expect("shell finishes");
+    writer.join().expect("writer");
+    out
+}
+
 fn run(script: &str) -> TaskReport {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("sh runs");
+    let out = run_stdin(&["sh"], script);
     let mut reports = parse_output(&out.stdout).expect("parsable output");
     reports.remove(&7).unwrap_or_else(|| {
         panic!(

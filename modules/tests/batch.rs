@@ -11,13 +11,25 @@ use serde_json::json;
 
 const SHELLS: &[&[&str]] = &[&["sh"], &["busybox", "sh"]];
 
+/// Runs a script like the engine does: `sh -s` with the script on stdin.
 fn run(shell: &[&str], script: &str) -> std::collections::BTreeMap<usize, TaskReport> {
-    let out = std::process::Command::new(shell[0])
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(shell[0])
         .args(&shell[1..])
-        .arg("-c")
-        .arg(script)
-        .output()
+        .arg("-s")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("{shell:?} must be installed (.ci/packages.txt): {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let script = script.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(script.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
     parse_output(&out.stdout).expect("framed output")
 }
 
