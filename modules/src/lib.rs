@@ -20,8 +20,13 @@
 //! Wire format, one record per line on stdout:
 //! `KP<TAB>task-id<TAB>kind<TAB>name<TAB>value` where kind is `begin`, `field` (value is
 //! base64), `word` (raw value without tab/newline), `changed`, `fail`/`stale` (base64
-//! message) or `end` (value is the fragment's exit status). Commands' own output goes to
-//! stderr. Every value from YAML reaches the script single-quoted ([`quote`]) or base64.
+//! message), `end` (value is the fragment's exit status), or — once per gather script —
+//! `blob` (task id `-`, name `task field size,…`, value base64): the contents of all files
+//! the batch asked for, read by one `cat | base64`. Gather scripts answer every file probe
+//! at the end (`kp_flush`) with one `stat` and one `sha256sum`, so a 30-task gather costs a
+//! handful of processes. Commands' own output goes to stderr and their stdin is /dev/null
+//! (the script itself may be arriving on the shell's stdin). Every value from YAML reaches
+//! the script single-quoted ([`quote`]) or base64-encoded.
 //!
 //! Modules are built from YAML arguments with [`build`]; [`arg_schema`] publishes their
 //! JSON schema; [`names`] lists them.

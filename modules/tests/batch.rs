@@ -393,3 +393,53 @@ fn hostile_values_land_verbatim_and_never_execute() {
         );
     }
 }
+
+/// Every file under `root` with its mode, size, mtime and content.
+fn snapshot(root: &Path) -> Vec<(String, u32, u64, std::time::SystemTime, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let content = if meta.is_file() {
+                std::fs::read(&path).unwrap()
+            } else {
+                Vec::new()
+            };
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push((
+                path.to_string_lossy().into_owned(),
+                meta.permissions().mode(),
+                meta.len(),
+                meta.modified().unwrap(),
+                content,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `kprov plan` runs only gather scripts: they change nothing, even when every task would.
+#[test]
+fn gather_changes_nothing() {
+    for shell in SHELLS {
+        let dir = tempfile::tempdir().unwrap();
+        let tasks = batch(dir.path());
+        let before = snapshot(dir.path());
+        let states = gather_all(shell, &tasks);
+        assert!(tasks
+            .iter()
+            .zip(&states)
+            .all(|(m, s)| m.diff(s).unwrap().needs_apply()));
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "gather under {shell:?} changed files"
+        );
+    }
+}
