@@ -191,6 +191,35 @@ mod tests {
     }
 
     #[test]
+    fn real_cycle_binary_content_owner_and_group() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.bin");
+        let bytes = [0u8, 255, 10, 39, 0, 36, 40];
+        let m = build(json!({
+            "path": path, "content_base64": crate::script::b64(&bytes),
+            "mode": "0600", "owner": "nobody", "group": "nogroup", "sensitive": true,
+        }));
+        run_cycle(&m);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+        assert_eq!(meta.uid(), 65534, "owned by nobody");
+        // Owner alone drifts: only the owner is repaired (numeric ids work too).
+        std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+        let m = build(json!({
+            "path": path, "content_base64": crate::script::b64(&bytes), "owner": "65534",
+        }));
+        let Diff::Change { summary, .. } = m.diff(&crate::testutil::gather(&m).state()).unwrap()
+        else {
+            panic!()
+        };
+        assert!(summary.starts_with("owner root → 65534"), "{summary}");
+        run_cycle(&m);
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
+    }
+
+    #[test]
     fn real_cycle_with_hostile_content_and_attributes() {
         let dir = tempfile::tempdir().unwrap();
         for (i, hostile) in crate::testutil::HOSTILE.iter().enumerate() {
