@@ -1,12 +1,13 @@
 # kprov facts: prints one `key=value` line per fact. POSIX sh + coreutils only;
 # every probe tolerates a missing tool so one odd host never fails the run.
-os_id=; os_version=; os_like=
+os_id=; os_version=; os_like=; os_codename=
 if [ -r /etc/os-release ]; then
   . /etc/os-release
-  os_id=${ID:-}; os_version=${VERSION_ID:-}; os_like=${ID_LIKE:-}
+  os_id=${ID:-}; os_version=${VERSION_ID:-}; os_like=${ID_LIKE:-}; os_codename=${VERSION_CODENAME:-}
 fi
 echo "os_id=$os_id"
 echo "os_version=$os_version"
+echo "os_codename=$os_codename"
 echo "os_like=$os_like"
 echo "arch=$(uname -m)"
 echo "kernel=$(uname -r)"

@@ -19,6 +19,8 @@ pub struct Facts {
     pub os_id: String,
     /// `VERSION_ID`, e.g. `12`.
     pub os_version: String,
+    /// `VERSION_CODENAME`, e.g. `bookworm` (empty on distributions without one).
+    pub os_codename: String,
     pub os_family: OsFamily,
     /// `uname -m`, e.g. `x86_64`.
     pub arch: String,
@@ -113,6 +115,7 @@ impl Facts {
         let os_family = family(&os_id, &get("os_like"));
         Facts {
             os_version: get("os_version"),
+            os_codename: get("os_codename"),
             os_family,
             os_id,
             arch: get("arch"),

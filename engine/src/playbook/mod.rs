@@ -179,11 +179,10 @@ fn play(
                     tasks.extend(role.tasks.clone());
                     handlers.extend(role.handlers.clone());
                 }
-                Ok(None) => problems.push(
-                    map.at_value(
-                        &rat,
-                        format!("role `{role_name}` not found"),
-                        Some(format!(
+                Ok(None) => problems.push(map.at_value(
+                    &rat,
+                    format!("role `{role_name}` not found"),
+                    Some(format!(
                             "roles live in {}",
                             role_dirs
                                 .iter()
@@ -191,8 +190,7 @@ fn play(
                                 .collect::<Vec<_>>()
                                 .join(" or ")
                         )),
-                    ),
-                ),
+                )),
                 Err(d) => problems.extend(d.0),
             }
         }

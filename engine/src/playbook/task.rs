@@ -13,6 +13,14 @@ pub const KEYWORDS: &[&str] = &[
     "name", "when", "notify", "tags", "register", "retries", "delay", "until", "timeout", "become",
 ];
 
+/// Modules the engine resolves itself before handing over to a module of `kprov_modules`
+/// (`template` renders a role template into `copy` content).
+pub const ENGINE_MODULES: &[&str] = &["template"];
+
+fn is_module(name: &str) -> bool {
+    ENGINE_MODULES.contains(&name) || kprov_modules::names().contains(&name)
+}
+
 /// A task as written (templates in `args`, `when`, `until` are rendered per host later).
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -104,11 +112,14 @@ fn one(
                 .into());
         }
     };
-    if !kprov_modules::names().contains(&module.as_str()) {
+    if !is_module(&module) {
+        let mut all: Vec<&str> = kprov_modules::names().to_vec();
+        all.extend(ENGINE_MODULES);
+        all.sort_unstable();
         problems.push(map.at_key(
             &format!("{at}/{module}"),
             format!("unknown module `{module}`"),
-            Some(format!("modules: {}", kprov_modules::names().join(", "))),
+            Some(format!("modules: {}", all.join(", "))),
         ));
     }
     let text = |key: &str, problems: &mut Vec<Diagnostic>| -> Option<String> {

@@ -21,7 +21,7 @@ use crate::transport::Connection;
 
 /// Default ceiling for one task when it sets no `timeout`.
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
-/// Ceiling on re-gathers of one batch when hosts keep changing under us.
+/// Ceiling on re-gathers of one task when its file keeps changing under us.
 const MAX_STALE_RETRIES: usize = 3;
 
 /// The per-host counters the recap shows.
@@ -266,7 +266,10 @@ impl<'a> HostRun<'a> {
 
     /// Gathers, diffs and (in apply mode) applies `items`; false on the first failure.
     async fn run_items(&mut self, mut items: Vec<Item<'_>>, steps: &[Step]) -> bool {
-        let mut stale_rounds = 0;
+        // (step that went stale, how often in a row): an earlier task of the batch editing
+        // the same file makes the next one stale once; the same task again and again means
+        // something else keeps writing the file.
+        let mut stale: Option<(usize, usize)> = None;
         while !items.is_empty() {
             let gather = kprov_modules::gather_script(
                 &items
@@ -376,9 +379,13 @@ impl<'a> HostRun<'a> {
                 self.after_task(&item, steps, report.changed, &fields);
                 self.emit(item.task, item.started, outcome);
             }
-            if stale_from.is_some() {
-                stale_rounds += 1;
-                if stale_rounds > MAX_STALE_RETRIES {
+            if let (Some(_), Some(first_stale)) = (stale_from, next.first()) {
+                let rounds = match stale {
+                    Some((step, n)) if step == first_stale.step => n + 1,
+                    _ => 1,
+                };
+                stale = Some((first_stale.step, rounds));
+                if rounds > MAX_STALE_RETRIES {
                     let item = &next[0];
                     let f = self.failure(
                         item,
@@ -596,7 +603,7 @@ impl Outcome {
             } => Outcome {
                 status: Status::Changed,
                 summary: Some(summary.clone()),
-                diff: unified(summary, before.as_deref(), after.as_deref(), sensitive),
+                diff: unified(before.as_deref(), after.as_deref(), sensitive),
                 error: None,
                 fields: fields.clone(),
             },
@@ -605,12 +612,7 @@ impl Outcome {
 }
 
 /// Unified diff of file texts; masked when the module holds secrets.
-fn unified(
-    summary: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-    sensitive: bool,
-) -> Option<String> {
+fn unified(before: Option<&str>, after: Option<&str>, sensitive: bool) -> Option<String> {
     if before.is_none() && after.is_none() {
         return None;
     }
@@ -624,11 +626,11 @@ fn unified(
         .context_radius(3)
         .header(
             if before.is_some() {
-                "before"
+                "current"
             } else {
                 "/dev/null"
             },
-            summary,
+            "desired",
         )
         .to_string();
     Some(text)

@@ -141,8 +141,10 @@ pub(crate) struct RunCtx {
     pub shared: Shared,
     /// Per host: merged inventory variables.
     host_vars: Vec<Map<String, Value>>,
-    /// Per host: groups it belongs to.
+    /// Group name → member names.
     groups: Value,
+    /// `/etc/hosts` entries of every inventory host: `[{address, names: [name]}]`.
+    host_entries: Value,
     spec: Map<String, Value>,
     extra: Map<String, Value>,
 }
@@ -169,6 +171,7 @@ impl RunCtx {
             Value::String(self.schedule.hosts[host].clone()),
         );
         vars.insert("groups".into(), self.groups.clone());
+        vars.insert("inventory_host_entries".into(), self.host_entries.clone());
         vars
     }
 
@@ -266,6 +269,13 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         playbook: req.playbook,
         host_vars: hosts.iter().map(|h| h.vars.clone()).collect(),
         groups: Value::Object(groups),
+        host_entries: Value::Array(
+            req.inventory
+                .hosts
+                .iter()
+                .map(|h| serde_json::json!({"address": h.address, "names": [h.name]}))
+                .collect(),
+        ),
         schedule,
         renderer: Renderer::new(),
         sink: req.sink.clone(),

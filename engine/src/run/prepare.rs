@@ -149,6 +149,10 @@ fn resolve_sources(
             .map_err(|e| format!("{}: cannot read {}: {e}", task.origin, path.display()))?
     };
     map.insert("content".into(), Value::String(content));
+    // Ansible spells the target `dest`; kprov's file modules call it `path`.
+    if let Some(dest) = map.remove("dest") {
+        map.entry("path").or_insert(dest);
+    }
     Ok(("copy".to_string(), Value::Object(map)))
 }
 

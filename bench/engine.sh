@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Engine benchmark: wall time of first apply, idempotent apply (fresh and persisted
+# connections) and plan of bench/node-prep-config.yaml on 3, 10 and 30 lab hosts, next
+# to the floor: plain parallel ssh running ~30 stat+sha256 checks in one shell per host.
+# Run as root from the repository root: bench/engine.sh [HOST COUNTS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/kprov/target}"
+cargo build --release -q
+K="$CARGO_TARGET_DIR/release/kprov"
+PB=bench/node-prep-config.yaml
+counts=("${@:-3 10 30}")
+# shellcheck disable=SC2206
+counts=(${counts[@]})
+
+seconds() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc; }
+best_of() { local n=$1 best=; shift; for _ in $(seq "$n"); do t=$(seconds "$@"); if [ -z "$best" ] || (( $(echo "$t < $best" | bc) )); then best=$t; fi; done; printf '%.2f' "$best"; }
+
+printf '%-6s %12s %14s %16s %8s %12s %14s\n' hosts first_apply idem_fresh idem_persisted plan ssh_fresh ssh_persisted
+for n in "${counts[@]}"; do
+  lab="kb$n"
+  "$K" lab down --name "$lab" >/dev/null 2>&1 || true
+  "$K" lab up --name "$lab" --hosts "$n" >/dev/null
+  inv="/var/lib/kprov/lab/$lab/inventory.yaml"
+  first=$(seconds "$K" apply "$PB" -i "$inv" -q)
+  idem=$(best_of 3 "$K" apply "$PB" -i "$inv" -q)
+  "$K" apply "$PB" -i "$inv" -q --persist 120 >/dev/null 2>&1 || true
+  persisted=$(best_of 3 "$K" apply "$PB" -i "$inv" -q --persist 120)
+  plan=$(best_of 3 "$K" plan "$PB" -i "$inv" -q)
+  # The floor: the same number of stat+sha256 checks with plain ssh, one shell per host.
+  key="/var/lib/kprov/lab/$lab/key"; kh="/var/lib/kprov/lab/$lab/known_hosts"
+  addrs=$(grep -o 'address: "[^"]*"' "$inv" | cut -d'"' -f2)
+  check='for i in $(seq 30); do stat -c %a /etc/hostname >/dev/null; sha256sum /etc/hostname >/dev/null; done'
+  plain() { for a in $addrs; do ssh -i "$key" -o UserKnownHostsFile="$kh" -o BatchMode=yes "$@" "root@$a" "$check" & done; wait; }
+  ssh_fresh=$(best_of 3 plain)
+  ctl=$(mktemp -d)
+  for a in $addrs; do ssh -i "$key" -o UserKnownHostsFile="$kh" -o BatchMode=yes -o ControlMaster=yes -o ControlPath="$ctl/%h" -o ControlPersist=60 -fN "root@$a"; done
+  ssh_mux=$(best_of 3 plain -o ControlPath="$ctl/%h")
+  for a in $addrs; do ssh -o ControlPath="$ctl/%h" -O exit "root@$a" 2>/dev/null || true; done
+  printf '%-6s %11.2fs %13ss %15ss %7ss %11ss %13ss\n' "$n" "$first" "$idem" "$persisted" "$plan" "$ssh_fresh" "$ssh_mux"
+  "$K" lab down --name "$lab" >/dev/null
+done

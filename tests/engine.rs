@@ -1,0 +1,321 @@
+//! The engine on a real 3-host lab: node-prep applied, idempotence, plan accuracy,
+//! drift repair, handlers, partial failure and hostile values.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{kprov, Lab};
+use serde_json::Value;
+
+const LAB: &str = "kt-engine";
+
+/// Events of a `--output json` run.
+fn events(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+fn run_done(events: &[Value]) -> &Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "run_done")
+        .expect("run_done event")
+}
+
+/// host -> (status -> count) from host_done events.
+fn per_host(events: &[Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "host_done")
+        .map(|e| {
+            let counts = e["counts"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+                .collect();
+            (e["host"].as_str().unwrap().to_string(), counts)
+        })
+        .collect()
+}
+
+fn run(args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let out = kprov(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), events(&out.stdout), stderr)
+}
+
+fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
+    let out = lab.ssh(host, cmd);
+    assert!(
+        out.status.success(),
+        "{host}: `{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn engine_on_a_three_host_lab() {
+    let lab = Lab::up(LAB, 3);
+    let inv = lab.inventory_str();
+    let hosts = ["master", "node1", "node2"];
+
+    // plan on fresh hosts changes nothing: the files it would create stay absent.
+    sh(&lab, "master", "touch /tmp/kprov-plan-marker");
+    let (code, ev, err) = run(&[
+        "plan",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(2), "plan with changes exits 2: {err}");
+    assert!(run_done(&ev)["changed"].as_u64().unwrap() > 0);
+    let touched = sh(&lab, "master", "find /etc /usr /var/lib -xdev -newer /tmp/kprov-plan-marker -not -path '/var/lib/systemd/*' | head");
+    assert_eq!(touched.trim(), "", "plan changed files on the host");
+
+    // First apply changes every host.
+    let (code, ev, err) = run(&[
+        "apply",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "first apply failed:\n{err}");
+    for (host, counts) in per_host(&ev) {
+        assert!(
+            counts.get("changed").copied().unwrap_or(0) > 0,
+            "{host} unchanged: {counts:?}"
+        );
+        assert_eq!(counts.get("failed"), None, "{host}: {counts:?}");
+    }
+    for host in hosts {
+        let sysctl = sh(&lab, host, "cat /etc/sysctl.d/99-kubernetes-cri.conf");
+        assert!(sysctl.contains("net.ipv4.ip_forward = 1"), "{sysctl}");
+        assert_eq!(
+            sh(&lab, host, "cat /proc/sys/net/ipv4/ip_forward").trim(),
+            "1"
+        );
+        let etc_hosts = sh(&lab, host, "cat /etc/hosts");
+        for other in hosts {
+            assert!(
+                etc_hosts
+                    .lines()
+                    .any(|l| l.split_whitespace().nth(1) == Some(other)),
+                "{host}: {etc_hosts}"
+            );
+        }
+        assert!(sh(&lab, host, "cat /etc/crictl.yaml")
+            .contains("unix:///run/containerd/containerd.sock"));
+        assert_eq!(
+            sh(&lab, host, "systemctl is-active containerd").trim(),
+            "active"
+        );
+        assert_eq!(
+            sh(&lab, host, "systemctl show -p KillMode --value containerd").trim(),
+            "process"
+        );
+        assert!(sh(&lab, host, "cat /etc/containerd/config.toml").contains("SystemdCgroup = true"));
+        sh(&lab, host, "dpkg -s socat conntrack >/dev/null");
+    }
+
+    // Second apply changes nothing; plan agrees.
+    let (code, ev, err) = run(&[
+        "apply",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        run_done(&ev)["changed"],
+        0,
+        "second apply changed something:\n{err}"
+    );
+    let (code, ev, _) = run(&[
+        "plan",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(run_done(&ev)["changed"], 0);
+
+    // A hand edit on one host is exactly one diff on exactly that host; apply repairs it.
+    sh(
+        &lab,
+        "node1",
+        "echo 'vm.swappiness = 99' >> /etc/sysctl.d/99-kubernetes-cri.conf",
+    );
+    let (code, ev, _) = run(&[
+        "plan",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(2));
+    let changed: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["event"] == "task" && e["status"] == "changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["host"], "node1");
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("-vm.swappiness = 99"), "{diff}");
+    let (code, ev, _) = run(&[
+        "apply",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(run_done(&ev)["changed"], 1);
+    assert!(!sh(&lab, "node1", "cat /etc/sysctl.d/99-kubernetes-cri.conf").contains("swappiness"));
+
+    handlers_run_once_when_notified(&lab);
+    a_failure_stops_only_its_host(&lab);
+    hostile_values_land_verbatim(&lab);
+}
+
+fn handlers_run_once_when_notified(lab: &Lab) {
+    let inv = lab.inventory_str();
+    let count = |host: &str| {
+        sh(
+            lab,
+            host,
+            "cat /var/log/kprov-test-restarts 2>/dev/null | wc -l",
+        )
+        .trim()
+        .to_string()
+    };
+    let (code, _, err) = run(&[
+        "apply",
+        "tests/fixtures/handlers.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for host in ["master", "node1", "node2"] {
+        assert_eq!(
+            count(host),
+            "1",
+            "{host}: two notifications, one handler run"
+        );
+    }
+    let (code, _, _) = run(&[
+        "apply",
+        "tests/fixtures/handlers.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0));
+    for host in ["master", "node1", "node2"] {
+        assert_eq!(
+            count(host),
+            "1",
+            "{host}: nothing changed, the handler must not run"
+        );
+    }
+    sh(lab, "node2", "echo drift > /etc/kprov-test/two.conf");
+    let (code, _, _) = run(&[
+        "apply",
+        "tests/fixtures/handlers.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(count("node2"), "2");
+    assert_eq!(count("master"), "1");
+    assert_eq!(count("node1"), "1");
+}
+
+fn a_failure_stops_only_its_host(lab: &Lab) {
+    let inv = lab.inventory_str();
+    let (code, ev, err) = run(&[
+        "apply",
+        "tests/fixtures/partial-failure.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(1), "a failed task must fail the run");
+    let per = per_host(&ev);
+    assert_eq!(per["node1"].get("failed"), Some(&1), "{per:?}");
+    assert_eq!(run_done(&ev)["failed"], 1);
+    for host in ["master", "node2"] {
+        assert_eq!(per[host].get("failed"), None, "{host}: {per:?}");
+        assert_eq!(
+            sh(lab, host, "cat /etc/kprov-test/after-failure").trim(),
+            "done"
+        );
+    }
+    let absent = lab.ssh("node1", "test -e /etc/kprov-test/after-failure");
+    assert!(!absent.status.success(), "node1 ran past its failure");
+    let failed = ev.iter().find(|e| e["status"] == "failed").unwrap();
+    assert_eq!(failed["host"], "node1");
+    assert!(failed["task"].as_str().unwrap().contains("refuse on node1"));
+    assert!(
+        err.contains("node1") && err.contains("refuse on node1"),
+        "human output names host and task:\n{err}"
+    );
+}
+
+fn hostile_values_land_verbatim(lab: &Lab) {
+    let inv = lab.inventory_str();
+    let hostile = "it's \"quoted\" $(touch /tmp/kprov-pwned) `touch /tmp/kprov-pwned` ${HOME}\nnext line ünïcødé ✓\n";
+    let hostile_line = "$(touch /tmp/kprov-pwned) 'q' `id`";
+    let vars = serde_json::json!({
+        "hostile": hostile,
+        "hostile_line": hostile_line,
+        "hostile_name": "we ird'$(touch /tmp/kprov-pwned)'name",
+    })
+    .to_string();
+    let (code, _, err) = run(&[
+        "apply",
+        "tests/fixtures/hostile.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "-e",
+        &vars,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for host in ["master", "node1", "node2"] {
+        let content = sh(
+            lab,
+            host,
+            "cat \"/etc/kprov-test/we ird'\\$(touch /tmp/kprov-pwned)'name\"",
+        );
+        assert_eq!(content, hostile, "{host}");
+        let lines = sh(lab, host, "cat /etc/kprov-test/lines");
+        assert_eq!(lines, format!("value={hostile_line}\n"));
+        let pwned = lab.ssh(host, "test -e /tmp/kprov-pwned");
+        assert!(!pwned.status.success(), "{host}: a hostile value executed");
+    }
+}
