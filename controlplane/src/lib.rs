@@ -1,0 +1,1 @@
+//! Control-plane artifacts (see ../shared/specs/kubeadm-equivalent.md).
