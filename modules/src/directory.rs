@@ -104,12 +104,23 @@ impl Module for Directory {
             Presence::Absent => format!(
                 "if [ -d {p} ] && [ ! -L {p} ]; then\n  rm -rf -- {p} || {{ kp_fail \"cannot remove \"{p}; return; }}\n  kp_changed\nfi\n"
             ),
-            Presence::Present => format!(
-                "if [ -e {p} ] && [ ! -d {p} ]; then kp_fail {p}' exists and is not a directory'; return; fi\n\
-                 if [ ! -d {p} ]; then\n  mkdir -p -- {p} || {{ kp_fail \"cannot create \"{p}; return; }}\n  kp_changed\nfi\n\
-                 kp_attrs {p} {} || return\n",
-                attr_args(self.mode.as_deref(), self.owner.as_deref(), self.group.as_deref())
-            ),
+            Presence::Present => {
+                let mode = self
+                    .mode
+                    .as_deref()
+                    .map(|m| format!("-m {m} "))
+                    .unwrap_or_default();
+                // A directory just made with -m needs no attribute check unless an owner or
+                // group is wanted.
+                let owner_or_group = self.owner.is_some() || self.group.is_some();
+                let made = if owner_or_group { "" } else { "\n  return 0" };
+                format!(
+                    "if [ -e {p} ] && [ ! -d {p} ]; then kp_fail {p}' exists and is not a directory'; return; fi\n\
+                     if [ ! -d {p} ]; then\n  mkdir -p {mode}-- {p} || {{ kp_fail \"cannot create \"{p}; return; }}\n  kp_changed{made}\nfi\n\
+                     kp_attrs {p} {} || return\n",
+                    attr_args(self.mode.as_deref(), self.owner.as_deref(), self.group.as_deref())
+                )
+            }
         }
     }
 }

@@ -196,19 +196,50 @@ kp_put_if() {
   [ "$kp_h" = "$2" ] || { kp_stale "$1 changed since it was inspected"; return; }
   kp_write "$1" "$3" "$5" '' '' "${6:-}"
 }
+kp_n=0
+kp_umask=
+# kp_tmp DIR MODE: creates an empty, new temporary file with MODE in DIR and sets kp_t to
+# its path. The shell creates it exclusively (noclobber: O_EXCL) without starting a
+# process; for modes without execute/special bits a temporary umask gives the mode at
+# creation, others (and the mktemp fallback) need chmod.
+kp_tmp() {
+  kp_n=$((kp_n + 1))
+  kp_t="$1/.kprov.$$.$kp_n"
+  case $2 in
+    [0246][0246][0246])
+      [ -n "$kp_umask" ] || kp_umask=$(umask)
+      kp_x=$2
+      kp_u3=${kp_x#??}
+      kp_x=${kp_x%?}
+      kp_u2=${kp_x#?}
+      kp_u1=${kp_x%?}
+      umask "$((6 - kp_u1))$((6 - kp_u2))$((6 - kp_u3))"
+      kp_cm=
+      ;;
+    *) kp_cm=1 ;;
+  esac
+  set -C
+  if printf '' 2>/dev/null >"$kp_t"; then
+    set +C
+    [ -z "$kp_cm" ] && umask "$kp_umask"
+  else
+    set +C
+    [ -z "$kp_cm" ] && umask "$kp_umask"
+    kp_t=$(mktemp "$1/.kprov.XXXXXX") || { kp_fail "cannot create a temporary file in $1"; return; }
+    kp_cm=1
+  fi
+  if [ -n "$kp_cm" ]; then
+    chmod "$2" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chmod $2 $kp_t"; return; }
+  fi
+}
 # kp_write PATH CONTENT MODE OWNER GROUP ENC: writes atomically (temp file in the same
 # directory, then mv -f). Without MODE a new file gets 644 and an existing file keeps its
-# mode; without OWNER/GROUP an existing file keeps its owner and group.
+# mode; without OWNER/GROUP an existing file keeps its owner and group. The temp file gets
+# its mode before the content, so secrets are never readable by others.
 kp_write() {
   kp_d=${1%/*}
   [ -n "$kp_d" ] || kp_d=/
   [ -d "$kp_d" ] || mkdir -p -- "$kp_d" || { kp_fail "cannot create directory $kp_d"; return; }
-  kp_t=$(mktemp "$kp_d/.kprov.XXXXXX") || { kp_fail "cannot create a temporary file in $kp_d"; return; }
-  if [ "$6" = b64 ]; then
-    printf '%s' "$2" | base64 -d >"$kp_t"
-  else
-    printf '%s' "$2" >"$kp_t"
-  fi || { rm -f "$kp_t"; kp_fail "cannot write $1"; return; }
   kp_m=$3
   kp_own=
   if [ -e "$1" ] && { [ -z "$3" ] || [ -z "$4$5" ]; }; then
@@ -217,7 +248,12 @@ kp_write() {
     [ -n "$4$5" ] || kp_own=${kp_a#* }
   fi
   [ -n "$kp_m" ] || kp_m=644
-  chmod "$kp_m" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chmod $kp_m $kp_t"; return; }
+  kp_tmp "$kp_d" "$kp_m" || return
+  if [ "$6" = b64 ]; then
+    printf '%s' "$2" | base64 -d >"$kp_t"
+  else
+    printf '%s' "$2" >"$kp_t"
+  fi || { rm -f "$kp_t"; kp_fail "cannot write $1"; return; }
   if [ -n "$4" ]; then
     chown -- "$4" "$kp_t" || { rm -f "$kp_t"; kp_fail "cannot chown $4 $1"; return; }
   fi

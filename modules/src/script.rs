@@ -110,6 +110,46 @@ mod tests {
         assert!(reports[&2].changed, "task 2 never ran: {reports:?}");
     }
 
+    /// When the shell's own temp name is taken, kp_write falls back to mktemp and still
+    /// writes the right mode and content, leaving the squatter alone.
+    #[test]
+    fn temp_file_fallback_keeps_mode_and_content() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = quote(&dir.path().to_string_lossy());
+        for (mode, want) in [("640", 0o640), ("755", 0o755)] {
+            let script = format!(
+                "{PRELUDE}kp_begin 1\nkp_word before \"$(umask)\"\nprintf squat > {d}/.kprov.$$.$((kp_n + 1))\n\
+                 kp_write {d}/f{mode} 'it'\\''s' {mode} '' '' '' || exit 0\n\
+                 kp_write {d}/g{mode} 'x' {mode} '' '' '' || exit 0\nkp_word after \"$(umask)\"\nkp_end $?\n"
+            );
+            let out = crate::testutil::run_stdin(&["sh"], &script);
+            let r = crate::parse_output(&out.stdout).unwrap();
+            assert!(r[&1].ok() && r[&1].changed, "{r:?}");
+            assert_eq!(
+                r[&1].fields["before"], r[&1].fields["after"],
+                "umask restored"
+            );
+            let g = dir.path().join(format!("g{mode}"));
+            assert_eq!(
+                std::fs::metadata(g).unwrap().permissions().mode() & 0o7777,
+                want
+            );
+            let path = dir.path().join(format!("f{mode}"));
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "it's");
+            let m = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(m, want);
+        }
+        let squatters = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let e = e.as_ref().unwrap();
+                std::fs::read_to_string(e.path()).ok().as_deref() == Some("squat")
+            })
+            .count();
+        assert_eq!(squatters, 2);
+    }
+
     #[test]
     fn sha_matches_sha256sum_format() {
         assert_eq!(
