@@ -139,10 +139,12 @@ impl Package {
             }
             specs.push(Spec { name, version });
         }
-        let manager = match ctx.package_manager.as_str() {
-            "apt-get" | "apt" => Manager::Apt,
-            "dnf" => Manager::Dnf,
-            "yum" => Manager::Yum,
+        let manager = match (ctx.package_manager.as_str(), ctx.os_family.as_str()) {
+            ("apt-get" | "apt", _) => Manager::Apt,
+            ("dnf", _) => Manager::Dnf,
+            ("yum", _) => Manager::Yum,
+            ("", "debian") => Manager::Apt,
+            ("", "rhel") => Manager::Dnf,
             _ => Manager::Unknown,
         };
         Ok(Package {

@@ -173,6 +173,11 @@ impl Module for Service {
             )),
             None => {}
         }
+        if self.state.is_some() {
+            out.push_str(&format!(
+                "{SYSTEMD_UP} || {{ kp_fail 'systemd is not running on this host, so '{u}' cannot be started or stopped'; return; }}\n"
+            ));
+        }
         let is_active = format!("[ \"$(systemctl is-active {u} 2>/dev/null)\" = active ]");
         match self.state {
             Some(RunState::Started) => out.push_str(&format!(
@@ -239,6 +244,24 @@ mod tests {
             "create /etc/systemd/system/kubelet.service.d/10-kubeadm.conf; systemctl daemon-reload"
         );
         assert!(Service::build(json!({"name": "x", "dropins": {"../evil": ""}})).is_err());
+    }
+
+    #[test]
+    fn starting_fails_clearly() {
+        // Not found either way: without systemd (this machine) the module says so; with
+        // systemd, starting a unit that does not exist fails and changes nothing.
+        let m =
+            Service::build(json!({"name": "kprov-test-nonexistent", "state": "started"})).unwrap();
+        let state = crate::testutil::gather(&m).state();
+        assert!(m.diff(&state).unwrap().needs_apply());
+        let r = crate::testutil::apply(&m, &state);
+        let failed = r.failed.expect("start must fail");
+        if std::path::Path::new("/run/systemd/system").is_dir() {
+            assert!(failed.contains("kprov-test-nonexistent"), "{failed}");
+        } else {
+            assert!(failed.contains("systemd is not running"), "{failed}");
+        }
+        assert!(!r.changed);
     }
 
     #[test]
