@@ -36,7 +36,7 @@
 //! | `file`, `copy` | exact content (text or `content_base64`), mode, owner, group; or absent |
 //! | `directory` | directory with mode, owner, group; or absent (recursive) |
 //! | `line` | replace the last line a regexp matches, or append; or remove matching lines |
-//! | `block` | `# BEGIN/END KPROV MANAGED BLOCK <name>` block in a text file |
+//! | `block` | `# BEGIN/END KPROV MANAGED BLOCK NAME` block in a text file |
 //! | `hosts` | managed block of `address names…` in /etc/hosts |
 //! | `sysctl` | sysctl.d file + live values in /proc/sys, written only when they differ |
 //! | `kernel_module` | `modprobe` when not loaded or built in + modules-load.d list |
@@ -44,7 +44,7 @@
 //! | `firewall` | firewalld/ufw stopped and disabled when present |
 //! | `selinux` | `setenforce 0` when enforcing; `SELINUX=permissive` when the config exists |
 //! | `apt_repo` | key in /etc/apt/keyrings, `signed-by` source, `apt-get update` of it when changed |
-//! | `yum_repo` | /etc/yum.repos.d/<name>.repo |
+//! | `yum_repo` | `/etc/yum.repos.d/NAME.repo` |
 //! | `package` | apt-get/dnf/yum install/remove, exact versions, hold/versionlock |
 //! | `service` | unit file + drop-ins, daemon-reload when they changed, enabled, run state |
 //! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |

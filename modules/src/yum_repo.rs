@@ -1,4 +1,4 @@
-//! `yum_repo`: /etc/yum.repos.d/<name>.repo.
+//! `yum_repo`: `/etc/yum.repos.d/NAME.repo`.
 
 use std::collections::BTreeMap;
 
