@@ -354,3 +354,6 @@ spec_error!(
         Some("write a list: `[a, b]` or one `- item` per line")
     ),]
 );
+spec_error!(image_repository_with_scheme, [
+    (2, 19, "image_repository", "`https://harbor.example.com/k8s/` has a URL scheme (`https://`); image references have none", Some("write `harbor.example.com/k8s`")),
+]);

@@ -169,7 +169,30 @@ fn cni(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Image references carry no URL scheme: `registry.k8s.io`, `harbor.local:443/k8s`.
+fn image_reference(spec: &ClusterSpec, pointer: &str, value: &str, out: &mut Vec<Diagnostic>) {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            out.push(spec.source.at_value(
+                pointer,
+                format!("`{value}` is not an image reference"),
+                Some("write it like registry.k8s.io or harbor.example.com/k8s".into()),
+            ));
+        }
+        return;
+    };
+    out.push(spec.source.at_value(
+        pointer,
+        format!("`{value}` has a URL scheme (`{scheme}://`); image references have none"),
+        Some(format!("write `{}`", rest.trim_end_matches('/'))),
+    ));
+}
+
 fn runtime(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    image_reference(spec, "/image_repository", &spec.image_repository, out);
+    if let Some(image) = &spec.runtime.sandbox_image {
+        image_reference(spec, "/runtime/sandbox_image", image, out);
+    }
     for (registry, endpoints) in &spec.runtime.registry_mirrors {
         let base = crate::validate::source_map::pointer_join("/runtime/registry_mirrors", registry);
         for (i, endpoint) in endpoints.iter().enumerate() {
