@@ -37,6 +37,7 @@
 //! | `directory` | directory with mode, owner, group; or absent (recursive) |
 //! | `line` | replace the last line a regexp matches, or append; or remove matching lines |
 //! | `block` | `# BEGIN/END KPROV MANAGED BLOCK NAME` block in a text file |
+//! | `hostname` | /etc/hostname and the live host name |
 //! | `hosts` | managed block of `address names…` in /etc/hosts |
 //! | `sysctl` | sysctl.d file + live values in /proc/sys, written only when they differ |
 //! | `kernel_module` | `modprobe` when not loaded or built in + modules-load.d list |
@@ -67,6 +68,7 @@ mod crictl_config;
 mod directory;
 mod file;
 mod firewall;
+mod hostname;
 mod hosts;
 mod kernel_module;
 mod line;
@@ -192,6 +194,7 @@ pub fn names() -> &'static [&'static str] {
         "directory",
         "file",
         "firewall",
+        "hostname",
         "hosts",
         "kernel_module",
         "line",
@@ -216,6 +219,7 @@ pub fn build(
         "directory" => Box::new(directory::Directory::build(args)?),
         "line" => Box::new(line::Line::build(args)?),
         "block" => Box::new(block::Block::build(args)?),
+        "hostname" => Box::new(hostname::Hostname::build(args)?),
         "hosts" => Box::new(hosts::Hosts::build(args)?),
         "sysctl" => Box::new(sysctl::Sysctl::build(args)?),
         "kernel_module" => Box::new(kernel_module::KernelModule::build(args)?),
@@ -246,6 +250,7 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "directory" => schema_for!(directory::Args),
         "line" => schema_for!(line::Args),
         "block" => schema_for!(block::Args),
+        "hostname" => schema_for!(hostname::Args),
         "hosts" => schema_for!(hosts::Args),
         "sysctl" => schema_for!(sysctl::Args),
         "kernel_module" => schema_for!(kernel_module::Args),
