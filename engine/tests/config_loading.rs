@@ -356,3 +356,22 @@ fn version_with_leading_v_is_accepted() {
     assert_eq!(spec.kubernetes_version.to_string(), "1.31.2");
     assert_eq!(spec.kubernetes_version.minor, 31);
 }
+
+#[test]
+fn select_pattern_reports_unknown_names_for_the_caller() {
+    let inv = load_inventory(&fixture("valid/kprov.yaml"));
+    assert_eq!(
+        names(inv.select_pattern("nodes").expect("nodes")),
+        ["w1", "w2"]
+    );
+    let unknown = inv.select_pattern("masters, edg").expect_err("unknown");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(
+        (
+            unknown[0].name.as_str(),
+            unknown[0].column,
+            unknown[0].suggestion.as_deref()
+        ),
+        ("edg", 10, Some("edge"))
+    );
+}

@@ -9,6 +9,8 @@ mod kprov;
 mod resolve;
 mod select;
 
+pub use select::UnknownName;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -159,6 +161,13 @@ impl Inventory {
     /// selects everything); `None` selects all hosts. Unknown names are errors.
     pub fn select(&self, limit: Option<&str>) -> Result<Vec<&Host>, Diagnostics> {
         select::select(self, limit)
+    }
+
+    /// The hosts a host pattern names (comma-separated host or group names, `all`), in
+    /// inventory order; for patterns from other files (a play's `hosts:`), whose caller
+    /// reports unknown names at their own position.
+    pub fn select_pattern(&self, pattern: &str) -> Result<Vec<&Host>, Vec<UnknownName>> {
+        select::pattern(self, pattern)
     }
 }
 

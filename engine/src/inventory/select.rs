@@ -1,4 +1,4 @@
-//! `--limit`: choose hosts by host or group names.
+//! Host patterns (`--limit`, a play's `hosts:`): comma-separated host or group names.
 
 use std::path::PathBuf;
 
@@ -6,54 +6,55 @@ use super::{Host, Inventory};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::validate::closest;
 
-/// The hosts selected by `limit` (see [`Inventory::select`]).
-pub(super) fn select<'a>(
+/// A name in a host pattern that is neither a host nor a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// The name as written.
+    pub name: String,
+    /// 1-based column of the name within the pattern.
+    pub column: usize,
+    /// The closest host or group name, when one is likely meant.
+    pub suggestion: Option<String>,
+}
+
+/// The hosts `pattern` names, in inventory order (see [`Inventory::select_pattern`]).
+pub(super) fn pattern<'a>(
     inventory: &'a Inventory,
-    limit: Option<&str>,
-) -> Result<Vec<&'a Host>, Diagnostics> {
-    let Some(limit) = limit else {
-        return Ok(inventory.hosts.iter().collect());
-    };
+    pattern: &str,
+) -> Result<Vec<&'a Host>, Vec<UnknownName>> {
     let mut wanted = vec![false; inventory.hosts.len()];
-    let mut problems = Vec::new();
+    let mut unknown = Vec::new();
     let mut offset = 0;
-    for part in limit.split(',') {
+    for part in pattern.split(',') {
         let name = part.trim();
         let column = offset + (part.len() - part.trim_start().len()) + 1;
         offset += part.len() + 1;
         if name.is_empty() {
             continue;
         }
-        let mut matched = false;
         for (i, host) in inventory.hosts.iter().enumerate() {
             if name == "all" || host.name == name || host.in_group(name) {
                 wanted[i] = true;
-                matched = true;
             }
         }
-        if !matched && !inventory.groups.contains_key(name) {
+        let known = name == "all"
+            || inventory.groups.contains_key(name)
+            || inventory.hosts.iter().any(|h| h.name == name);
+        if !known {
             let candidates = inventory
                 .hosts
                 .iter()
                 .map(|h| h.name.as_str())
                 .chain(inventory.groups.keys().map(String::as_str));
-            let hint = closest(name, candidates)
-                .map(|best| format!("did you mean `{best}`?"))
-                .or_else(|| {
-                    Some("name hosts or groups of the inventory, separated by commas".into())
-                });
-            problems.push(Diagnostic {
-                file: PathBuf::from("--limit"),
-                line: 1,
+            unknown.push(UnknownName {
+                name: name.to_string(),
                 column,
-                key: "limit".into(),
-                message: format!("unknown host or group `{name}`"),
-                hint,
+                suggestion: closest(name, candidates).map(str::to_string),
             });
         }
     }
-    if !problems.is_empty() {
-        return Err(Diagnostics(problems));
+    if !unknown.is_empty() {
+        return Err(unknown);
     }
     Ok(inventory
         .hosts
@@ -61,4 +62,32 @@ pub(super) fn select<'a>(
         .zip(wanted)
         .filter_map(|(host, wanted)| wanted.then_some(host))
         .collect())
+}
+
+/// The hosts selected by `--limit` (see [`Inventory::select`]).
+pub(super) fn select<'a>(
+    inventory: &'a Inventory,
+    limit: Option<&str>,
+) -> Result<Vec<&'a Host>, Diagnostics> {
+    let Some(limit) = limit else {
+        return Ok(inventory.hosts.iter().collect());
+    };
+    pattern(inventory, limit).map_err(|unknown| {
+        Diagnostics(
+            unknown
+                .into_iter()
+                .map(|u| Diagnostic {
+                    file: PathBuf::from("--limit"),
+                    line: 1,
+                    column: u.column,
+                    key: "limit".into(),
+                    message: format!("unknown host or group `{}`", u.name),
+                    hint: Some(match u.suggestion {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "name hosts or groups of the inventory, separated by commas".into(),
+                    }),
+                })
+                .collect(),
+        )
+    })
 }
