@@ -51,6 +51,30 @@ inventory_error!(
     ),]
 );
 
+inventory_error!(ansible_fqdn_host_name, [
+    (5, 9, "all.children.kube_control_plane.hosts.\"cp1.example.com\"", "invalid host name `cp1.example.com`: expected a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit", Some("use a short name and keep the full one as the address: `cp1: { ansible_host: cp1.example.com }`")),
+]);
+
+inventory_error!(
+    ansible_hosts_as_list,
+    [
+        (
+            3,
+            8,
+            "all.hosts.m",
+            "expected a mapping, found the number `5`",
+            None
+        ),
+        (
+            6,
+            14,
+            "all.children.kube_control_plane.hosts",
+            "expected a mapping, found a list",
+            Some("write `name: value` entries (a mapping), not `- item` lines")
+        ),
+    ]
+);
+
 inventory_error!(
     ansible_missing_control_plane,
     [(
@@ -75,22 +99,13 @@ inventory_error!(
 
 inventory_error!(
     ansible_unknown_group_key,
-    [
-        (
-            5,
-            5,
-            "all.children.kube_control_plane",
-            "group `kube_control_plane` has no hosts: at least one host must run the control plane",
-            Some("list a host in it, e.g. `master`")
-        ),
-        (
-            6,
-            7,
-            "all.children.kube_control_plane.host",
-            "unknown key `host` — did you mean `hosts`?",
-            Some("allowed keys here: children, hosts, vars")
-        ),
-    ]
+    [(
+        6,
+        7,
+        "all.children.kube_control_plane.host",
+        "unknown key `host` — did you mean `hosts`?",
+        Some("allowed keys here: children, hosts, vars")
+    ),]
 );
 
 inventory_error!(
@@ -307,7 +322,7 @@ inventory_error!(
             38,
             "hosts.node1.vars",
             "expected a mapping, found a list",
-            None
+            Some("write `name: value` entries (a mapping), not `- item` lines")
         ),
         (
             6,
@@ -318,6 +333,3 @@ inventory_error!(
         ),
     ]
 );
-inventory_error!(ansible_fqdn_host_name, [
-    (5, 9, "all.children.kube_control_plane.hosts.\"cp1.example.com\"", "invalid host name `cp1.example.com`: expected a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit", Some("use a short name and keep the full one as the address: `cp1: { ansible_host: cp1.example.com }`")),
-]);

@@ -109,6 +109,17 @@ spec_error!(
 );
 
 spec_error!(
+    cert_sans_not_list,
+    [(
+        3,
+        14,
+        "control_plane.cert_sans",
+        "expected a list, found the string `api.example.com`",
+        Some("write a list: `[a, b]` or one `- item` per line")
+    ),]
+);
+
+spec_error!(
     cidr_host_bits,
     [(
         3,
@@ -152,6 +163,10 @@ spec_error!(
     ),]
 );
 
+spec_error!(image_repository_with_scheme, [
+    (2, 19, "image_repository", "`https://harbor.example.com/k8s/` has a URL scheme (`https://`); image references have none", Some("write `harbor.example.com/k8s`")),
+]);
+
 spec_error!(
     list_instead_of_mapping,
     [(
@@ -159,7 +174,7 @@ spec_error!(
         5,
         "runtime.registry_mirrors",
         "expected a mapping, found a list",
-        None
+        Some("write `name: value` entries (a mapping), not `- item` lines")
     ),]
 );
 
@@ -212,6 +227,17 @@ spec_error!(
 );
 
 spec_error!(
+    registry_auth_as_string,
+    [(
+        5,
+        13,
+        "runtime.registries.\"harbor.local\".auth",
+        "expected a mapping, found a hidden value",
+        None
+    ),]
+);
+
+spec_error!(
     registry_auth_missing_password,
     [(
         5,
@@ -230,6 +256,17 @@ spec_error!(
         "packages.apt_mirror",
         "`mirror.example.com/debian` is not an http://, https://, ftp:// or file:/// URL",
         None
+    ),]
+);
+
+spec_error!(
+    secret_not_repeated,
+    [(
+        7,
+        19,
+        "runtime.registries.\"harbor.local\".auth.password",
+        "expected a string, found a hidden value",
+        Some("put the value in quotes")
     ),]
 );
 
@@ -333,27 +370,3 @@ spec_error!(
         Some("use a release from 1.28.0 to 1.31.x, e.g. \"1.31.0\"")
     ),]
 );
-
-spec_error!(
-    secret_not_repeated,
-    [(
-        7,
-        19,
-        "runtime.registries.\"harbor.local\".auth.password",
-        "expected a string, found a hidden value",
-        Some("put the value in quotes")
-    ),]
-);
-spec_error!(
-    cert_sans_not_list,
-    [(
-        3,
-        14,
-        "control_plane.cert_sans",
-        "expected a list, found the string `api.example.com`",
-        Some("write a list: `[a, b]` or one `- item` per line")
-    ),]
-);
-spec_error!(image_repository_with_scheme, [
-    (2, 19, "image_repository", "`https://harbor.example.com/k8s/` has a URL scheme (`https://`); image references have none", Some("write `harbor.example.com/k8s`")),
-]);

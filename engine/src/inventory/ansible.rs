@@ -154,6 +154,7 @@ pub(super) fn draft(value: &Value, map: &SourceMap) -> Result<Draft, Vec<Diagnos
         lab: None,
         hosts_pointer: map.contains("/all/hosts").then(|| "/all/hosts".to_string()),
         groups_pointer: "/all/children".into(),
+        partial: false,
     })
 }
 

@@ -26,6 +26,12 @@ pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
         }
         return out;
     }
+    if draft.partial {
+        // Only per-host checks: missing hosts or masters may be the schema errors' doing.
+        host_names(draft, inventory, &mut out);
+        addresses(inventory, &mut out);
+        return out;
+    }
     if draft.hosts.is_empty() {
         out.push(source.at_key(
             draft.hosts_pointer.as_deref().unwrap_or(""),

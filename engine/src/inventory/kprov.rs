@@ -84,5 +84,6 @@ pub(super) fn draft(file: KprovInventoryFile, map: &SourceMap) -> Draft {
         }),
         hosts_pointer: map.contains("/hosts").then(|| "/hosts".to_string()),
         groups_pointer: "/groups".into(),
+        partial: false,
     }
 }

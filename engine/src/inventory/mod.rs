@@ -198,7 +198,10 @@ pub fn from_str(path: &Path, text: &str) -> Result<Inventory, Diagnostics> {
         }
     };
     let draft = match draft {
-        Ok(draft) => draft,
+        Ok(mut draft) => {
+            draft.partial = !diagnostics.is_empty();
+            draft
+        }
         Err(errors) => {
             if diagnostics.is_empty() {
                 diagnostics.0.extend(errors);

@@ -84,6 +84,9 @@ pub(crate) struct Draft {
     pub(crate) hosts_pointer: Option<String>,
     /// Pointer of the groups section (`groups` / `all.children`).
     pub(crate) groups_pointer: String,
+    /// Set when the schema rejected parts of the file: what is left may lack hosts or
+    /// groups only because of those errors, so whole-inventory checks are skipped.
+    pub(crate) partial: bool,
 }
 
 impl Draft {

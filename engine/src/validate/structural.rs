@@ -237,6 +237,11 @@ impl Describer<'_> {
             Some("write true or false, without quotes".into())
         } else if instance.is_null() && expected.contains(&JsonType::Object) {
             Some("give the section its entries, or remove the key to use the defaults".into())
+        } else if expected.contains(&JsonType::Object)
+            && !expected.contains(&JsonType::Array)
+            && instance.is_array()
+        {
+            Some("write `name: value` entries (a mapping), not `- item` lines".into())
         } else if expected.contains(&JsonType::Array) && !instance.is_array() {
             Some("write a list: `[a, b]` or one `- item` per line".into())
         } else {
@@ -413,7 +418,7 @@ fn is_secret(pointer: &str) -> bool {
         .next()
         .unwrap_or_default()
         .to_lowercase();
-    ["password", "token", "secret"]
+    ["password", "token", "secret", "auth"]
         .iter()
         .any(|word| last.contains(word))
 }
