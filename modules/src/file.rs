@@ -202,6 +202,12 @@ mod tests {
         }));
         run_cycle(&m);
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        // A secret file's current content never leaves the host.
+        std::fs::write(&path, "old secret").unwrap();
+        let state = crate::testutil::gather(&m).state();
+        assert!(state.bytes("sha").is_some() && state.bytes("content").is_none());
+        assert!(m.diff(&state).unwrap().needs_apply());
+        run_cycle(&m);
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o600);
         assert_eq!(meta.uid(), 65534, "owned by nobody");

@@ -160,13 +160,19 @@ impl ManagedFile {
     }
 
     /// Gather fragment line: fields `PREFIXstat`, `PREFIXsha`, `PREFIXcontent` (only when
-    /// the content differs).
+    /// the content differs, and never for secrets).
     pub fn gather(&self, prefix: &str) -> String {
+        // A leading `-` keeps a secret file's current content on the host.
+        let want = if self.secret {
+            format!("-{}", self.sha)
+        } else {
+            self.sha.clone()
+        };
         format!(
             "kp_stat_file {} {} {} || return\n",
             quote(prefix),
             quote(&self.path),
-            quote(&self.sha)
+            quote(&want)
         )
     }
 

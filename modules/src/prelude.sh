@@ -63,7 +63,8 @@ kp_cpaths=
 # at its end with ONE stat and ONE sha256sum for all queued paths. It prints PREFIXstat
 # (`absent` or `type|mode|uid|gid|user|group|size`), PREFIXsha (regular files, when WANT_SHA
 # is not empty) and PREFIXcontent (regular files up to 1 MiB whose sha differs from WANT_SHA;
-# always when WANT_SHA is empty; all contents travel in one `blob` record).
+# always when WANT_SHA is empty; never when WANT_SHA starts with `-`, for secrets; all
+# contents travel in one `blob` record).
 kp_stat_file() {
   if [ ! -e "$2" ]; then
     kp_word "${1}stat" absent
@@ -111,6 +112,8 @@ kp_flush() {
     kp_x=${kp_x#*"$kp_tab"}
     kp_w=${kp_x%%"$kp_tab"*}
     kp_p=${kp_x#*"$kp_tab"}
+    kp_secret=
+    case $kp_w in -*) kp_secret=1 kp_w=${kp_w#-} ;; esac
     if [ -n "$kp_stats" ]; then
       kp_pop kp_stats
       kp_s=$kp_line
@@ -133,6 +136,7 @@ kp_flush() {
     fi
     case $kp_s in regular*) ;; *) continue ;; esac
     [ "$kp_f" = 1 ] && kp_word "${kp_pre}sha" "$kp_h"
+    [ -z "$kp_secret" ] || continue
     if { [ -z "$kp_w" ] || [ "$kp_h" != "$kp_w" ]; } && [ "${kp_s##*|}" -le 1048576 ]; then
       [ -r "$kp_p" ] || { kp_fail "cannot read $kp_p"; continue; }
       kp_cparts="$kp_cparts$kp_id ${kp_pre}content ${kp_s##*|},"
