@@ -176,6 +176,17 @@ inventory_error!(
 );
 
 inventory_error!(
+    cluster_spec_given,
+    [(
+        2,
+        1,
+        "kubernetes_version",
+        "this file is a cluster spec, not an inventory",
+        Some("pass it as the spec, and the inventory (hosts.yaml) with `-i`")
+    ),]
+);
+
+inventory_error!(
     duplicate_address,
     [(
         4,

@@ -167,6 +167,10 @@ spec_error!(image_repository_with_scheme, [
     (2, 19, "image_repository", "`https://harbor.example.com/k8s/` has a URL scheme (`https://`); image references have none", Some("write `harbor.example.com/k8s`")),
 ]);
 
+spec_error!(inventory_given, [
+    (2, 1, "", "this file is an inventory, not a cluster spec", Some("pass the cluster spec (with `kubernetes_version:`) as the spec and this file with `-i`")),
+]);
+
 spec_error!(
     list_instead_of_mapping,
     [(

@@ -179,6 +179,16 @@ pub fn load(path: &Path) -> Result<Inventory, Diagnostics> {
 /// Parses an inventory from text; `path` only names it in diagnostics.
 pub fn from_str(path: &Path, text: &str) -> Result<Inventory, Diagnostics> {
     let (document, duplicates) = validate::yaml::parse(path, text)?;
+    if document.value.get("kubernetes_version").is_some() {
+        return Err(document
+            .map
+            .at_key(
+                "/kubernetes_version",
+                "this file is a cluster spec, not an inventory",
+                Some("pass it as the spec, and the inventory (hosts.yaml) with `-i`".into()),
+            )
+            .into());
+    }
     // Ansible's shape is recognised by its top-level `all:` group.
     let is_ansible = document.value.get("all").is_some();
     let schema = if is_ansible {

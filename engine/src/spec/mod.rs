@@ -251,8 +251,24 @@ pub fn load(path: &Path) -> Result<ClusterSpec, Diagnostics> {
 
 /// Parses a spec from text (for tests and tools); `path` only names it in diagnostics.
 pub fn from_str(path: &Path, text: &str) -> Result<ClusterSpec, Diagnostics> {
+    let (document, duplicates) = validate::yaml::parse(path, text)?;
+    let top = &document.value;
+    let looks_like_inventory = top.get("kubernetes_version").is_none()
+        && ["hosts", "groups", "all", "lab", "ssh"]
+            .iter()
+            .any(|key| top.get(key).is_some());
+    if looks_like_inventory {
+        return Err(document
+            .map
+            .at_value(
+                "",
+                "this file is an inventory, not a cluster spec",
+                Some("pass the cluster spec (with `kubernetes_version:`) as the spec and this file with `-i`".into()),
+            )
+            .into());
+    }
     let schema = crate::schema::spec_schema();
-    let loaded = validate::load_text(path, text, &schema)?;
+    let loaded = validate::check_document(document, duplicates, &schema);
     let mut diagnostics = loaded.diagnostics;
     if diagnostics.is_empty() {
         return match validate::typed::<ClusterSpec>(&loaded.value, &loaded.map) {

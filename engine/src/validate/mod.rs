@@ -44,13 +44,6 @@ pub(crate) fn read(path: &Path) -> Result<String, Diagnostics> {
     })
 }
 
-/// Parses YAML `text` and checks it against `schema`. Syntax errors are fatal; everything
-/// else is collected in [`Loaded::diagnostics`].
-pub(crate) fn load_text(path: &Path, text: &str, schema: &Value) -> Result<Loaded, Diagnostics> {
-    let (document, duplicates) = yaml::parse(path, text)?;
-    Ok(check_document(document, duplicates, schema))
-}
-
 /// Checks a parsed document against `schema`; `diagnostics` holds the parser's findings.
 pub(crate) fn check_document(
     document: yaml::Document,
