@@ -26,6 +26,17 @@ pub(crate) struct Registry {
     username: Option<String>,
     /// Secret: masked in diffs; the file is written 0600.
     password: Option<String>,
+    /// The same credentials nested, as the cluster spec writes them.
+    auth: Option<Auth>,
+}
+
+/// Registry credentials (`auth: {username, password}`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Auth {
+    username: Option<String>,
+    /// Secret: masked in diffs.
+    password: Option<String>,
 }
 
 /// Arguments of `containerd_config`.
@@ -137,6 +148,19 @@ impl ContainerdConfig {
                     NAME,
                     format!("mirrors.{host}: give at least one endpoint"),
                 ));
+            }
+        }
+        let mut a = a;
+        for (host, r) in a.registries.iter_mut() {
+            if let Some(auth) = r.auth.take() {
+                if r.username.is_some() || r.password.is_some() {
+                    return Err(ModuleError::args(
+                        NAME,
+                        format!("registries.{host}: give username/password or auth, not both"),
+                    ));
+                }
+                r.username = auth.username;
+                r.password = auth.password;
             }
         }
         let secret = a.registries.values().any(|r| r.password.is_some());
@@ -452,6 +476,20 @@ oom_score = 0
             doc["plugins"][CRI_V3_IMAGES]["pinned_images"]["sandbox"].as_str(),
             Some("p:3.10")
         );
+    }
+
+    #[test]
+    fn nested_auth_as_in_the_cluster_spec() {
+        let m = ContainerdConfig::build(json!({
+            "registries": {"harbor:443": {"insecure_skip_verify": false, "auth": {"username": "u", "password": "p"}}},
+        }))
+        .unwrap();
+        assert!(m.sensitive());
+        let doc: DocumentMut = edited(&m, None).parse().unwrap();
+        let auth = &doc["plugins"][CRI_V2]["registry"]["configs"]["harbor:443"]["auth"];
+        assert_eq!(auth["password"].as_str(), Some("p"));
+        let both = json!({"registries": {"h": {"username": "u", "auth": {"username": "u"}}}});
+        assert!(ContainerdConfig::build(both).is_err());
     }
 
     #[test]
