@@ -64,10 +64,6 @@ impl Module for Directory {
         let stat = FileStat::from_state(NAME, state, "")?;
         match (self.state, stat) {
             (Presence::Absent, None) => Ok(Diff::Unchanged),
-            (Presence::Absent, Some(s)) if s.is_dir() => Ok(Diff::change(format!(
-                "remove directory {} and its content",
-                self.path
-            ))),
             (_, Some(s)) if !s.is_dir() => Err(ModuleError::conflict(
                 NAME,
                 format!(
@@ -75,7 +71,10 @@ impl Module for Directory {
                     self.path, s.kind
                 ),
             )),
-            (Presence::Absent, Some(_)) => unreachable_conflict(&self.path),
+            (Presence::Absent, Some(_)) => Ok(Diff::change(format!(
+                "remove directory {} and its content",
+                self.path
+            ))),
             (Presence::Present, None) => {
                 Ok(Diff::change(format!("create directory {}", self.path)))
             }
@@ -123,13 +122,6 @@ impl Module for Directory {
             }
         }
     }
-}
-
-fn unreachable_conflict(path: &str) -> Result<Diff, ModuleError> {
-    Err(ModuleError::conflict(
-        NAME,
-        format!("{path} is not a directory"),
-    ))
 }
 
 #[cfg(test)]
