@@ -1,0 +1,432 @@
+//! RuntimeService handlers.
+
+use super::convert::{
+    container_metadata, container_status, container_summary, sandbox_status, sandbox_summary,
+};
+use super::{CRI_VERSION, RUNTIME_NAME};
+use crate::api::{self, runtime_service_server::RuntimeService};
+use crate::config::CgroupDriver;
+use crate::container::read_cgroup_stats;
+use crate::service::Agent;
+use crate::state::{ContainerRecord, ContainerState, SandboxState};
+use crate::util::{labels_match, now_nanos};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Serves `runtime.v1.RuntimeService`; unimplemented RPCs answer UNIMPLEMENTED.
+pub struct RuntimeHandler {
+    agent: Arc<Agent>,
+}
+
+impl RuntimeHandler {
+    pub fn new(agent: Arc<Agent>) -> Self {
+        Self { agent }
+    }
+}
+
+fn required(id: &str, what: &str) -> Result<(), Status> {
+    if id.is_empty() {
+        Err(Status::invalid_argument(format!("{what} is required")))
+    } else {
+        Ok(())
+    }
+}
+
+fn u64v(value: u64) -> Option<api::UInt64Value> {
+    Some(api::UInt64Value { value })
+}
+
+fn container_stats(c: &ContainerRecord) -> api::ContainerStats {
+    let pid = if c.state == ContainerState::Running {
+        c.pid
+    } else {
+        0
+    };
+    let s = read_cgroup_stats(pid, &c.cgroups_path);
+    let ts = now_nanos();
+    api::ContainerStats {
+        attributes: Some(api::ContainerAttributes {
+            id: c.id.clone(),
+            metadata: Some(container_metadata(c)),
+            labels: c.labels.clone(),
+            annotations: c.annotations.clone(),
+        }),
+        cpu: Some(api::CpuUsage {
+            timestamp: ts,
+            usage_core_nano_seconds: u64v(s.cpu_usage_ns),
+            usage_nano_cores: None,
+        }),
+        memory: Some(api::MemoryUsage {
+            timestamp: ts,
+            working_set_bytes: u64v(s.working_set),
+            available_bytes: (s.memory_limit > 0 && s.memory_limit < u64::MAX / 2).then(|| {
+                api::UInt64Value {
+                    value: s.memory_limit.saturating_sub(s.working_set),
+                }
+            }),
+            usage_bytes: u64v(s.memory_usage),
+            rss_bytes: u64v(s.rss),
+            page_faults: u64v(s.page_faults),
+            major_page_faults: u64v(s.major_page_faults),
+        }),
+        writable_layer: Some(api::FilesystemUsage {
+            timestamp: ts,
+            fs_id: Some(api::FilesystemIdentifier {
+                mountpoint: c.bundle.join("upper").display().to_string(),
+            }),
+            used_bytes: u64v(0),
+            inodes_used: u64v(0),
+        }),
+        swap: None,
+    }
+}
+
+#[tonic::async_trait]
+impl RuntimeService for RuntimeHandler {
+    async fn version(
+        &self,
+        _r: Request<api::VersionRequest>,
+    ) -> Result<Response<api::VersionResponse>, Status> {
+        Ok(Response::new(api::VersionResponse {
+            version: CRI_VERSION.into(),
+            runtime_name: RUNTIME_NAME.into(),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+            runtime_api_version: "v1".into(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        _r: Request<api::StatusRequest>,
+    ) -> Result<Response<api::StatusResponse>, Status> {
+        let net = self.agent.network_ready();
+        Ok(Response::new(api::StatusResponse {
+            status: Some(api::RuntimeStatus {
+                conditions: vec![
+                    api::RuntimeCondition {
+                        r#type: "RuntimeReady".into(),
+                        status: true,
+                        reason: String::new(),
+                        message: String::new(),
+                    },
+                    api::RuntimeCondition {
+                        r#type: "NetworkReady".into(),
+                        status: net,
+                        reason: if net {
+                            String::new()
+                        } else {
+                            "NetworkPluginNotReady".into()
+                        },
+                        message: if net {
+                            String::new()
+                        } else {
+                            "cni plugin not initialized".into()
+                        },
+                    },
+                ],
+            }),
+            info: Default::default(),
+            runtime_handlers: vec![api::RuntimeHandler {
+                name: String::new(),
+                features: Some(api::RuntimeHandlerFeatures {
+                    recursive_read_only_mounts: false,
+                    user_namespaces: false,
+                }),
+            }],
+            features: Some(api::RuntimeFeatures {
+                supplemental_groups_policy: false,
+            }),
+        }))
+    }
+
+    async fn runtime_config(
+        &self,
+        _r: Request<api::RuntimeConfigRequest>,
+    ) -> Result<Response<api::RuntimeConfigResponse>, Status> {
+        let driver = match self.agent.cgroup_driver() {
+            CgroupDriver::Systemd => api::CgroupDriver::Systemd,
+            CgroupDriver::Cgroupfs => api::CgroupDriver::Cgroupfs,
+        };
+        Ok(Response::new(api::RuntimeConfigResponse {
+            linux: Some(api::LinuxRuntimeConfiguration {
+                cgroup_driver: driver as i32,
+            }),
+        }))
+    }
+
+    async fn update_runtime_config(
+        &self,
+        r: Request<api::UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<api::UpdateRuntimeConfigResponse>, Status> {
+        let cidr = r
+            .into_inner()
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr)
+            .unwrap_or_default();
+        self.agent.set_pod_cidr(&cidr);
+        Ok(Response::new(api::UpdateRuntimeConfigResponse {}))
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        r: Request<api::RunPodSandboxRequest>,
+    ) -> Result<Response<api::RunPodSandboxResponse>, Status> {
+        let r = r.into_inner();
+        let config = r
+            .config
+            .ok_or_else(|| Status::invalid_argument("config is required"))?;
+        let id = self.agent.run_sandbox(config, r.runtime_handler).await?;
+        Ok(Response::new(api::RunPodSandboxResponse {
+            pod_sandbox_id: id,
+        }))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        r: Request<api::StopPodSandboxRequest>,
+    ) -> Result<Response<api::StopPodSandboxResponse>, Status> {
+        let id = r.into_inner().pod_sandbox_id;
+        required(&id, "pod_sandbox_id")?;
+        self.agent.stop_sandbox(&id).await?;
+        Ok(Response::new(api::StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        r: Request<api::RemovePodSandboxRequest>,
+    ) -> Result<Response<api::RemovePodSandboxResponse>, Status> {
+        let id = r.into_inner().pod_sandbox_id;
+        required(&id, "pod_sandbox_id")?;
+        self.agent.remove_sandbox(&id).await?;
+        Ok(Response::new(api::RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        r: Request<api::PodSandboxStatusRequest>,
+    ) -> Result<Response<api::PodSandboxStatusResponse>, Status> {
+        let r = r.into_inner();
+        let s = self
+            .agent
+            .sandbox(&r.pod_sandbox_id)
+            .filter(|s| s.state != SandboxState::Creating)
+            .ok_or_else(|| {
+                Status::not_found(format!("sandbox {:?} not found", r.pod_sandbox_id))
+            })?;
+        let mut info = std::collections::HashMap::new();
+        if r.verbose {
+            info.insert(
+                "info".to_string(),
+                serde_json::json!({"netns": s.netns, "ip": s.ip, "cgroupParent": s.cgroup_parent})
+                    .to_string(),
+            );
+        }
+        Ok(Response::new(api::PodSandboxStatusResponse {
+            status: Some(sandbox_status(&s)),
+            info,
+            containers_statuses: vec![],
+            timestamp: now_nanos(),
+        }))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        r: Request<api::ListPodSandboxRequest>,
+    ) -> Result<Response<api::ListPodSandboxResponse>, Status> {
+        let f = r.into_inner().filter.unwrap_or_default();
+        let items = self
+            .agent
+            .sandbox_list()
+            .iter()
+            .filter(|s| s.state != SandboxState::Creating)
+            .filter(|s| f.id.is_empty() || s.id.starts_with(&f.id))
+            .filter(|s| {
+                f.state
+                    .as_ref()
+                    .map(|st| st.state == super::convert::sandbox_state(s.state) as i32)
+                    .unwrap_or(true)
+            })
+            .filter(|s| labels_match(&f.label_selector, &s.labels))
+            .map(sandbox_summary)
+            .collect();
+        Ok(Response::new(api::ListPodSandboxResponse { items }))
+    }
+
+    async fn create_container(
+        &self,
+        r: Request<api::CreateContainerRequest>,
+    ) -> Result<Response<api::CreateContainerResponse>, Status> {
+        let r = r.into_inner();
+        required(&r.pod_sandbox_id, "pod_sandbox_id")?;
+        let config = r
+            .config
+            .ok_or_else(|| Status::invalid_argument("config is required"))?;
+        let id = self
+            .agent
+            .create_container(r.pod_sandbox_id, config)
+            .await?;
+        Ok(Response::new(api::CreateContainerResponse {
+            container_id: id,
+        }))
+    }
+
+    async fn start_container(
+        &self,
+        r: Request<api::StartContainerRequest>,
+    ) -> Result<Response<api::StartContainerResponse>, Status> {
+        let id = r.into_inner().container_id;
+        required(&id, "container_id")?;
+        self.agent.start_container(&id).await?;
+        Ok(Response::new(api::StartContainerResponse {}))
+    }
+
+    async fn stop_container(
+        &self,
+        r: Request<api::StopContainerRequest>,
+    ) -> Result<Response<api::StopContainerResponse>, Status> {
+        let r = r.into_inner();
+        required(&r.container_id, "container_id")?;
+        self.agent
+            .stop_container(&r.container_id, r.timeout)
+            .await?;
+        Ok(Response::new(api::StopContainerResponse {}))
+    }
+
+    async fn remove_container(
+        &self,
+        r: Request<api::RemoveContainerRequest>,
+    ) -> Result<Response<api::RemoveContainerResponse>, Status> {
+        let id = r.into_inner().container_id;
+        required(&id, "container_id")?;
+        self.agent.remove_container(&id).await?;
+        Ok(Response::new(api::RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(
+        &self,
+        r: Request<api::ListContainersRequest>,
+    ) -> Result<Response<api::ListContainersResponse>, Status> {
+        let f = r.into_inner().filter.unwrap_or_default();
+        let containers = self
+            .agent
+            .container_list()
+            .iter()
+            .filter(|c| c.state != ContainerState::Creating)
+            .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
+            .filter(|c| f.pod_sandbox_id.is_empty() || c.sandbox_id.starts_with(&f.pod_sandbox_id))
+            .filter(|c| {
+                f.state
+                    .as_ref()
+                    .map(|st| st.state == super::convert::container_state(c.state) as i32)
+                    .unwrap_or(true)
+            })
+            .filter(|c| labels_match(&f.label_selector, &c.labels))
+            .map(container_summary)
+            .collect();
+        Ok(Response::new(api::ListContainersResponse { containers }))
+    }
+
+    async fn container_status(
+        &self,
+        r: Request<api::ContainerStatusRequest>,
+    ) -> Result<Response<api::ContainerStatusResponse>, Status> {
+        let r = r.into_inner();
+        let c = self
+            .agent
+            .container(&r.container_id)
+            .filter(|c| c.state != ContainerState::Creating)
+            .ok_or_else(|| {
+                Status::not_found(format!("container {:?} not found", r.container_id))
+            })?;
+        let mut info = std::collections::HashMap::new();
+        if r.verbose {
+            info.insert(
+                "info".to_string(),
+                serde_json::json!({"pid": c.pid, "monitorPid": c.monitor_pid, "bundle": c.bundle, "cgroupsPath": c.cgroups_path}).to_string(),
+            );
+        }
+        Ok(Response::new(api::ContainerStatusResponse {
+            status: Some(container_status(&c)),
+            info,
+        }))
+    }
+
+    async fn update_container_resources(
+        &self,
+        r: Request<api::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<api::UpdateContainerResourcesResponse>, Status> {
+        let r = r.into_inner();
+        required(&r.container_id, "container_id")?;
+        let linux = r
+            .linux
+            .ok_or_else(|| Status::invalid_argument("linux resources are required"))?;
+        self.agent.update_resources(&r.container_id, linux).await?;
+        Ok(Response::new(api::UpdateContainerResourcesResponse {}))
+    }
+
+    async fn reopen_container_log(
+        &self,
+        r: Request<api::ReopenContainerLogRequest>,
+    ) -> Result<Response<api::ReopenContainerLogResponse>, Status> {
+        let id = r.into_inner().container_id;
+        required(&id, "container_id")?;
+        self.agent.reopen_log(&id).await?;
+        Ok(Response::new(api::ReopenContainerLogResponse {}))
+    }
+
+    async fn exec_sync(
+        &self,
+        r: Request<api::ExecSyncRequest>,
+    ) -> Result<Response<api::ExecSyncResponse>, Status> {
+        let r = r.into_inner();
+        required(&r.container_id, "container_id")?;
+        let out = self
+            .agent
+            .exec_sync(&r.container_id, r.cmd, r.timeout)
+            .await?;
+        Ok(Response::new(api::ExecSyncResponse {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: out.exit_code,
+        }))
+    }
+
+    async fn container_stats(
+        &self,
+        r: Request<api::ContainerStatsRequest>,
+    ) -> Result<Response<api::ContainerStatsResponse>, Status> {
+        let id = r.into_inner().container_id;
+        let c = self
+            .agent
+            .container(&id)
+            .filter(|c| c.state != ContainerState::Creating)
+            .ok_or_else(|| Status::not_found(format!("container {id:?} not found")))?;
+        let stats = tokio::task::spawn_blocking(move || container_stats(&c))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(api::ContainerStatsResponse {
+            stats: Some(stats),
+        }))
+    }
+
+    async fn list_container_stats(
+        &self,
+        r: Request<api::ListContainerStatsRequest>,
+    ) -> Result<Response<api::ListContainerStatsResponse>, Status> {
+        let f = r.into_inner().filter.unwrap_or_default();
+        let list: Vec<ContainerRecord> = self
+            .agent
+            .container_list()
+            .into_iter()
+            .filter(|c| c.state == ContainerState::Running)
+            .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
+            .filter(|c| f.pod_sandbox_id.is_empty() || c.sandbox_id.starts_with(&f.pod_sandbox_id))
+            .filter(|c| labels_match(&f.label_selector, &c.labels))
+            .collect();
+        let stats = tokio::task::spawn_blocking(move || list.iter().map(container_stats).collect())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(api::ListContainerStatsResponse { stats }))
+    }
+}

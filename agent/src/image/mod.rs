@@ -1,0 +1,28 @@
+//! Images: registry pulls into a content-addressed store, layer unpacking into
+//! snapshot directories, and the image index that ListImages/ImageStatus serve.
+
+mod hashing_writer;
+mod pull;
+mod reference;
+mod store;
+mod unpack;
+
+pub use pull::{PullAuth, Puller};
+pub use reference::normalize;
+pub use store::{ImageRecord, ImageRuntimeConfig, ImageStore};
+pub use unpack::unpack_layer;
+
+/// Errors from the image service.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("invalid image reference {0:?}: {1}")]
+    BadReference(String, String),
+    #[error("pulling {reference}: {message}")]
+    Pull { reference: String, message: String },
+    #[error("digest mismatch for {digest}: got {actual}")]
+    Digest { digest: String, actual: String },
+    #[error("unpacking layer {digest}: {message}")]
+    Unpack { digest: String, message: String },
+    #[error("image store: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,178 @@
+//! Starting the kprov-agent binary with a per-test config, and CRI clients.
+
+use kprov_agent::api::image_service_client::ImageServiceClient;
+use kprov_agent::api::runtime_service_client::RuntimeServiceClient;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+pub struct TestAgent {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    /// CNI bridge name, e.g. `kpt1234`.
+    pub bridge: String,
+    pub subnet: String,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+}
+
+impl TestAgent {
+    /// Writes a config (registry `registry` as plain HTTP) and starts the agent.
+    /// `net` picks the bridge/subnet (10.99.<net>.0/24); `cni` writes the CNI config now.
+    pub fn start(registry: Option<&str>, net: u8, cni: bool) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("kprov-agent-test")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let socket = d.join("agent.sock");
+        let tag = super::unique(net);
+        let bridge = format!("kpt{tag}");
+        let subnet = format!("10.99.{net}.0/24");
+        let mut hosts = String::new();
+        if let Some(r) = registry {
+            hosts = format!("[registry.hosts.\"{r}\"]\nplain_http = true\n");
+        }
+        let config = d.join("agent.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "socket = \"unix://{}\"\nstate_dir = \"{}\"\nroot_dir = \"{}\"\nrun_dir = \"{}\"\n[cni]\nbin_dirs = [\"/usr/lib/cni\"]\nconf_dir = \"{}\"\n[logs]\nlevel = \"info\"\n{hosts}",
+                socket.display(),
+                d.join("state").display(),
+                d.join("root").display(),
+                d.join("run").display(),
+                d.join("net.d").display(),
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.join("net.d")).unwrap();
+        let mut a = Self {
+            socket,
+            config,
+            bridge,
+            subnet,
+            cgroup_parent: format!("/kprov-test-{tag}"),
+            child: None,
+            dir,
+        };
+        if cni {
+            a.write_cni();
+        }
+        a.spawn();
+        a
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// host-local's IP allocation directory.
+    pub fn ipam_dir(&self) -> PathBuf {
+        self.path().join("ipam")
+    }
+
+    pub fn write_cni(&self) {
+        let conf = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": format!("kpt-{}", self.bridge),
+            "plugins": [
+                {"type": "bridge", "bridge": self.bridge, "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": self.subnet}]], "dataDir": self.ipam_dir()}},
+                {"type": "portmap", "capabilities": {"portMappings": true}}
+            ]
+        });
+        std::fs::write(self.path().join("net.d/10-kpt.conflist"), conf.to_string()).unwrap();
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("agent.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kprov-agent"))
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start kprov-agent");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("agent exited with {st}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "agent socket did not appear");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The agent's own log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Stops the agent with SIGTERM (or SIGKILL when `hard`).
+    pub fn stop(&mut self, hard: bool) {
+        if let Some(mut c) = self.child.take() {
+            let sig = if hard { libc::SIGKILL } else { libc::SIGTERM };
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, sig) };
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self, hard: bool) {
+        self.stop(hard);
+        self.spawn();
+    }
+
+    /// The agent's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        let path = self.socket.clone();
+        tonic::transport::Endpoint::try_from("http://[::]:50051")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
+            }))
+            .await
+            .expect("connect to agent")
+    }
+
+    pub async fn runtime(&self) -> RuntimeServiceClient<Channel> {
+        RuntimeServiceClient::new(self.channel().await)
+    }
+
+    pub async fn images(&self) -> ImageServiceClient<Channel> {
+        ImageServiceClient::new(self.channel().await)
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.stop(false);
+        // Never leave a test bridge behind, whatever the outcome.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}

@@ -1,0 +1,13 @@
+//! Test harness: a real registry on loopback, images built from busybox-static,
+//! the agent binary started with its own config, CRI clients, and leak checks.
+#![allow(dead_code)]
+
+pub mod agent;
+pub mod images;
+pub mod leaks;
+pub mod registry;
+
+/// Unique small number per test (bridge names, subnets, cgroup parents).
+pub fn unique(n: u8) -> String {
+    format!("{}{}", std::process::id() % 1000, n)
+}
