@@ -89,8 +89,9 @@ impl KernelModule {
     }
 
     /// Shell condition: the module is loaded (a directory in /sys/module, where `-` is
-    /// written `_`) or built into the kernel (listed in modules.builtin; only read when the
-    /// first check fails).
+    /// written `_`), built into the kernel (listed in modules.builtin; only read when the
+    /// first check fails), or its function is visible (see [`marker`]) — a host without
+    /// /lib/modules (containers, lab hosts, minimal images) still has built-in modules.
     fn loaded(&self, name: &str) -> String {
         let sys = quote(&format!("{}/{}", self.sys_module, name.replace('-', "_")));
         let builtin = match &self.modules_builtin {
@@ -102,10 +103,26 @@ impl KernelModule {
             name.replace('-', "_"),
             name.replace('_', "-")
         ));
+        let marker = match (marker(name), &self.modules_builtin) {
+            // Tests point at fake trees; the real /proc would leak into them.
+            (Some(path), None) => format!(" || [ -e {} ]", quote(path)),
+            _ => String::new(),
+        };
         format!(
             "{{ [ -d {sys} ] || {{ kp_rel=; read -r kp_rel </proc/sys/kernel/osrelease || :; \
-             grep -qsE {pattern} {builtin}; }}; }}"
+             grep -qsE {pattern} {builtin}; }}{marker}; }}"
         )
+    }
+}
+
+/// A path that exists only while the module's function is in the kernel, for modules that
+/// are often built in: what kubeadm's preflight looks at for br_netfilter.
+fn marker(name: &str) -> Option<&'static str> {
+    match name.replace('-', "_").as_str() {
+        "br_netfilter" => Some("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        "ip_vs" => Some("/proc/net/ip_vs"),
+        "nf_conntrack" => Some("/proc/sys/net/netfilter/nf_conntrack_max"),
+        _ => None,
     }
 }
 

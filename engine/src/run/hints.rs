@@ -12,6 +12,7 @@ const HINTS: &[(&str, &str)] = &[
     ("cni plugin not initialized", "no CNI is applied: set `cni` in the cluster spec and apply"),
     ("cgroup driver", "the runtime's and the kubelet's cgroup drivers differ: both come from `runtime.cgroup_driver` in the cluster spec"),
     ("running with swap on", "turn swap off now and in /etc/fstab (swap task)"),
+    ("not found in directory /lib/modules", "the host has no module tree for its kernel (a container or minimal image?): build the module into the kernel, install the kernel's modules package, or drop the module from `os.kernel_modules`"),
     ("Could not get lock", "another package manager run holds the lock (unattended-upgrades?): wait for it, or stop it, then apply again"),
     ("Unable to locate package", "the package sources do not offer this package: check the repository settings in the cluster spec (or the lab's apt repository)"),
     ("a password is required", "`become: true` needs passwordless sudo for this user (NOPASSWD in sudoers), or connect as root"),

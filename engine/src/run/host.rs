@@ -287,7 +287,14 @@ impl<'a> HostRun<'a> {
             // Diff every task; the first gather failure ends the batch there.
             let mut diffs = Vec::new();
             for item in &items {
-                let report = reports.get(&item.step).cloned().unwrap_or_default();
+                // A task without a report means the script died before it (e.g. `set -u`).
+                let report = reports
+                    .get(&item.step)
+                    .cloned()
+                    .unwrap_or_else(|| TaskReport {
+                        failed: Some("the gather script ended before this task".into()),
+                        ..TaskReport::default()
+                    });
                 if let Some(message) = &report.failed {
                     let f = self.failure(item, message, "gather");
                     self.finish_ok_prefix(&items, &diffs);
