@@ -7,7 +7,7 @@ mod reference;
 mod store;
 mod unpack;
 
-pub use pull::{PullAuth, Puller};
+pub use pull::{install_crypto_provider, PullAuth, Puller};
 pub use reference::normalize;
 pub use store::{ImageRecord, ImageRuntimeConfig, ImageStore};
 pub use unpack::unpack_layer;

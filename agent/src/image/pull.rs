@@ -38,6 +38,7 @@ pub struct Puller {
 
 impl Puller {
     pub fn new(registry: RegistryConfig, store: Arc<ImageStore>) -> Self {
+        install_crypto_provider();
         Self {
             registry,
             store,
@@ -238,6 +239,11 @@ impl Puller {
         .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok(())
     }
+}
+
+/// Selects ring as rustls' crypto provider (idempotent); registry clients need one.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Extracts entrypoint, cmd, env, working dir and user from an image config.

@@ -118,6 +118,7 @@ pub fn sha256(data: &[u8]) -> String {
 }
 
 fn client() -> Client {
+    kprov_agent::image::install_crypto_provider();
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         ..Default::default()
