@@ -170,6 +170,7 @@ fn ansible_shape_resolves_to_the_same_model_as_kprov_shape() {
     assert_eq!(kprov.hosts, ansible.hosts);
     assert_eq!(kprov.groups, ansible.groups);
     assert_eq!(kprov.vars, ansible.vars);
+    assert_eq!(kprov, ansible);
     assert_eq!(names(ansible.masters()), ["cp1"]);
     let cp1 = ansible.host("cp1").expect("cp1");
     assert_eq!(cp1.groups, ["etcd", "k8s_cluster", "masters"]);

@@ -29,7 +29,7 @@ use crate::validate::{self, SourceMap};
 pub const PAUSE_TAG: &str = "3.9";
 
 /// A cluster spec (`cluster.yaml`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Kubernetes version to install, quoted, e.g. "1.28.2" (1.28 to 1.31 are supported).
@@ -180,6 +180,20 @@ fn default_service_cidr() -> Cidr {
 
 fn default_dns_domain() -> String {
     "cluster.local".into()
+}
+
+/// Two specs are equal when they ask for the same cluster, wherever they were written.
+impl PartialEq for ClusterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.kubernetes_version == other.kubernetes_version
+            && self.control_plane == other.control_plane
+            && self.networking == other.networking
+            && self.image_repository == other.image_repository
+            && self.runtime == other.runtime
+            && self.packages == other.packages
+            && self.cni == other.cni
+            && self.os == other.os
+    }
 }
 
 impl ClusterSpec {
