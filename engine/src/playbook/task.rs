@@ -233,13 +233,14 @@ fn one(
     })
 }
 
-/// `shell: "echo hi"` and `command: "ls -l"` are shorthand for `{cmd: …}`.
+/// `shell: "echo hi"` is shorthand for `{script: …}`, `command: "ls -l"` for `{argv: […]}`
+/// (split like a shell would, without running one).
 fn normalize_args(module: &str, args: &Value) -> Value {
     match (module, args) {
-        ("shell" | "command", Value::String(s)) => {
-            let mut m = Map::new();
-            m.insert("cmd".into(), Value::String(s.clone()));
-            Value::Object(m)
+        ("shell", Value::String(s)) => serde_json::json!({ "script": s }),
+        ("command", Value::String(s)) => {
+            let argv = shlex::split(s).unwrap_or_else(|| vec![s.clone()]);
+            serde_json::json!({ "argv": argv })
         }
         (_, Value::Null) => Value::Object(Map::new()),
         _ => args.clone(),
