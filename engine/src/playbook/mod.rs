@@ -31,6 +31,8 @@ pub struct Play {
     pub name: String,
     /// Host or group names, comma-separated (`all` for every host).
     pub hosts: String,
+    /// Where `hosts:` is written, for errors about unknown names.
+    pub hosts_at: Diagnostic,
     /// Play variables (above inventory variables, below the cluster spec).
     pub vars: Map<String, Value>,
     /// Role defaults of every role of the play, merged in role order (lowest precedence).
@@ -153,6 +155,7 @@ fn play(
         .and_then(Value::as_str)
         .unwrap_or(&hosts)
         .to_string();
+    let hosts_at = map.at_value(&format!("{at}/hosts"), String::new(), None);
     let vars = object(obj.get("vars"), &format!("{at}/vars"), map, &mut problems);
     let mut defaults = Map::new();
     let mut tasks = Vec::new();
@@ -225,6 +228,7 @@ fn play(
     Ok(Play {
         name,
         hosts,
+        hosts_at,
         vars,
         defaults,
         tasks,

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 pub use graph::{GraphError, TagFilter};
 
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::events::{Event, Failure, Mode, Sink, Status};
 use crate::facts::Facts;
 use crate::inventory::Inventory;
@@ -226,15 +226,30 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         .collect();
     // Hosts of any play, in inventory order.
     let mut play_members = Vec::new();
+    let mut unknown = Vec::new();
     for play in &req.playbook.plays {
-        let names: HashSet<String> = req
-            .inventory
-            .select(Some(&play.hosts))?
+        let members = match req.inventory.select_pattern(&play.hosts) {
+            Ok(m) => m,
+            Err(names) => {
+                unknown.extend(names.into_iter().map(|u| Diagnostic {
+                    column: play.hosts_at.column + u.column.saturating_sub(1),
+                    key: format!("{}.hosts", play.name),
+                    message: format!("no host or group `{}` in the inventory", u.name),
+                    hint: u.suggestion.map(|s| format!("did you mean `{s}`?")),
+                    ..play.hosts_at.clone()
+                }));
+                continue;
+            }
+        };
+        let names: HashSet<String> = members
             .into_iter()
             .map(|h| h.name.clone())
             .filter(|n| selected.contains(n))
             .collect();
         play_members.push(names);
+    }
+    if !unknown.is_empty() {
+        return Err(Diagnostics(unknown).into());
     }
     let hosts: Vec<&crate::inventory::Host> = req
         .inventory
