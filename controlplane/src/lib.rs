@@ -1,1 +1,123 @@
-//! Control-plane artifacts (see ../shared/specs/kubeadm-equivalent.md).
+//! Control-plane artifacts kubeadm would write, computed without kubeadm
+//! (see `../shared/specs/kubeadm-equivalent.md`), for Kubernetes 1.28–1.31.
+//!
+//! Pure functions: no SSH, no engine. Callers write the returned [`Artifact`]s
+//! atomically with their modes and never print contents marked `secret`.
+
+mod artifact;
+mod error;
+mod kubeconfig;
+mod kubelet;
+mod manifests;
+mod objects;
+mod params;
+mod pki;
+mod reset;
+mod token;
+mod yaml;
+
+pub use artifact::{Artifact, Existing};
+pub use error::Error;
+pub use kubeconfig::KUBELET_CLIENT_CURRENT;
+pub use kubelet::{
+    CONFIG_PATH as KUBELET_CONFIG_PATH, DROP_IN_PATH as KUBELET_DROP_IN_PATH,
+    FLAGS_PATH as KUBELET_FLAGS_PATH,
+};
+pub use manifests::MANIFESTS_DIR;
+pub use params::{
+    CgroupDriver, ClusterParams, KeyAlgorithm, NodeParams, ProxyMode, Version,
+    DEFAULT_IMAGE_REPOSITORY,
+};
+pub use pki::PKI_DIR;
+pub use reset::{reset_paths, ResetPaths};
+pub use token::{discovery_hash, BootstrapToken, DEFAULT_TOKEN_GROUP};
+
+use std::time::{Duration, SystemTime};
+
+/// Every file of `kubeadm init` phases certs, kubeconfig, etcd, control-plane and
+/// kubelet-start for the first master, in the order they must be written
+/// (PKI, kubeconfigs, then manifests, then kubelet files).
+///
+/// Existing valid certificates and keys (right CA, subject and usages, SANs still
+/// covering what is needed, not expiring within `p.renew_window`) and kubeconfigs
+/// built on them are kept byte for byte, so feeding the output back as `existing`
+/// returns identical artifacts.
+pub fn init_files(
+    p: &ClusterParams,
+    node: &NodeParams,
+    existing: &Existing,
+    now: SystemTime,
+) -> Result<Vec<Artifact>, Error> {
+    p.validate()?;
+    node.validate()?;
+    let pki = pki::ensure(p, node, existing, now)?;
+    let mut out = pki.artifacts;
+    out.extend(kubeconfig::ensure(p, node, &pki.ca, existing, now)?);
+    out.extend(manifests::all(p, node));
+    out.extend(kubelet::files(p, node));
+    Ok(out)
+}
+
+/// A new random bootstrap token valid for `p.token_ttl` from `now`.
+pub fn new_token(p: &ClusterParams, now: SystemTime) -> BootstrapToken {
+    BootstrapToken::generate(now + p.token_ttl)
+}
+
+/// Files a worker join writes (spec §7.1): `bootstrap-kubelet.conf` with the
+/// token, `pki/ca.crt`, and the kubelet's config, flags and drop-in.
+pub fn join_files(
+    p: &ClusterParams,
+    node: &NodeParams,
+    token: &BootstrapToken,
+    ca_pem: &[u8],
+) -> Result<Vec<Artifact>, Error> {
+    p.validate()?;
+    node.validate()?;
+    discovery_hash(ca_pem)?;
+    let user = "tls-bootstrap-token-user";
+    let bootstrap = kubeconfig::with_token(p, &p.server_url(), ca_pem, user, &token.expose());
+    let mut out = vec![
+        Artifact::secret("/etc/kubernetes/bootstrap-kubelet.conf", bootstrap),
+        Artifact::public(format!("{PKI_DIR}/ca.crt"), ca_pem, 0o644),
+    ];
+    out.extend(kubelet::files(p, node));
+    Ok(out)
+}
+
+/// The cluster objects of spec §1/§5 as YAML documents for server-side apply:
+/// kubeadm-config and kubelet-config ConfigMaps, the token Secret, bootstrap RBAC,
+/// cluster-info, CoreDNS and kube-proxy.
+pub fn cluster_objects(
+    p: &ClusterParams,
+    token: &BootstrapToken,
+    ca_pem: &[u8],
+) -> Result<Vec<String>, Error> {
+    p.validate()?;
+    discovery_hash(ca_pem)?;
+    objects::all(p, token, ca_pem)
+}
+
+/// Certificates in `existing` (`*.crt` files and client certificates embedded in
+/// `*.conf` kubeconfigs) that expire within `window` of `now`, with their expiry.
+pub fn expiring(
+    existing: &Existing,
+    window: Duration,
+    now: SystemTime,
+) -> Vec<(String, SystemTime)> {
+    let mut found = Vec::new();
+    for (path, bytes) in &existing.0 {
+        let pem = if path.ends_with(".crt") || path.ends_with(".pem") {
+            Some(bytes.clone())
+        } else if path.ends_with(".conf") {
+            kubeconfig::embedded_client_cert(bytes)
+        } else {
+            None
+        };
+        if let Some(info) = pem.and_then(|pem| pki::CertInfo::from_pem(&pem).ok()) {
+            if info.not_after <= now + window {
+                found.push((path.clone(), info.not_after));
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,63 @@
+//! The crate's error type.
+
+/// Why artifacts could not be computed. Messages name the offending parameter or
+/// file and say how to fix it; they never contain key material or tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A cluster or node parameter is invalid.
+    #[error("invalid {field} {value:?}: {reason}")]
+    Param {
+        /// Parameter name as written in the cluster spec.
+        field: &'static str,
+        /// The rejected value (never secret).
+        value: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A CA certificate exists without its key and a certificate it must sign is
+    /// missing or invalid (kubeadm's "external CA" mode).
+    #[error("{path} is missing or invalid and cannot be signed: {ca_key} is absent (external CA mode); provide a valid {path} or the CA key")]
+    ExternalCa {
+        /// The certificate or kubeconfig that would need signing.
+        path: String,
+        /// The missing CA key.
+        ca_key: String,
+    },
+    /// An input certificate could not be read.
+    #[error("cannot read certificate {what}: {reason}")]
+    Certificate {
+        /// Which certificate (path or role).
+        what: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// Key generation or signing failed inside the crypto library.
+    #[error("crypto failure while {doing}: {reason}")]
+    Crypto {
+        /// The operation that failed.
+        doing: String,
+        /// Library message.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn param(
+        field: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Param {
+            field,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn crypto(doing: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::Crypto {
+            doing: doing.into(),
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! kubelet wiring (spec §8): `config.yaml`, `kubeadm-flags.env`, the systemd drop-in.
+
+use crate::{yaml, Artifact, ClusterParams, NodeParams};
+use serde_json::json;
+
+/// KubeletConfiguration path.
+pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
+/// Node-specific kubelet flags.
+pub const FLAGS_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// The drop-in the kubeadm deb/rpm package ships; kprov installs it when missing.
+pub const DROP_IN_PATH: &str = "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf";
+
+/// The KubeletConfiguration kubeadm stores in the `kubelet-config` ConfigMap and
+/// writes to every node (same on all nodes).
+pub(crate) fn config_yaml(p: &ClusterParams) -> String {
+    let mut config = json!({
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "authentication": {
+            "anonymous": {"enabled": false},
+            "webhook": {"enabled": true},
+            "x509": {"clientCAFile": "/etc/kubernetes/pki/ca.crt"},
+        },
+        "authorization": {"mode": "Webhook"},
+        "cgroupDriver": p.cgroup_driver.as_str(),
+        "clusterDNS": [p.dns_service_ip().to_string()],
+        "clusterDomain": p.dns_domain,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        "rotateCertificates": true,
+        "staticPodPath": "/etc/kubernetes/manifests",
+    });
+    if let Some(resolv) = &p.resolv_conf {
+        config["resolvConf"] = json!(resolv);
+    }
+    yaml::to_yaml(&config)
+}
+
+/// `KUBELET_KUBEADM_ARGS`: CRI endpoint and pause image; workers get no taints,
+/// kubeadm registers control-plane taints through the API (mark-control-plane).
+pub(crate) fn flags_env(p: &ClusterParams, node: &NodeParams, hostname: Option<&str>) -> String {
+    let mut args = vec![
+        format!("--container-runtime-endpoint={}", p.cri_socket),
+        format!("--pod-infra-container-image={}", p.pause_image()),
+    ];
+    if hostname.is_some_and(|h| h != node.name) {
+        args.push(format!("--hostname-override={}", node.name));
+    }
+    format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", args.join(" "))
+}
+
+/// The `10-kubeadm.conf` drop-in (as in the kubeadm package).
+pub(crate) fn drop_in() -> String {
+    [
+        "# Installed by kprov (same content as the kubeadm package's drop-in).",
+        "[Service]",
+        "Environment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"",
+        "Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"",
+        "# This is a file that \"kubeadm init\" and \"kubeadm join\" generate at runtime.",
+        "EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env",
+        "# User overrides (KUBELET_EXTRA_ARGS).",
+        "EnvironmentFile=-/etc/default/kubelet",
+        "ExecStart=",
+        "ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS",
+        "",
+    ]
+    .join("\n")
+}
+
+/// config.yaml, kubeadm-flags.env and the drop-in for one node.
+pub(crate) fn files(p: &ClusterParams, node: &NodeParams) -> Vec<Artifact> {
+    vec![
+        Artifact::public(CONFIG_PATH, config_yaml(p), 0o644),
+        Artifact::public(
+            FLAGS_PATH,
+            flags_env(p, node, node.hostname.as_deref()),
+            0o644,
+        ),
+        Artifact::public(DROP_IN_PATH, drop_in(), 0o644),
+    ]
+}

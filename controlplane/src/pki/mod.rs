@@ -1,0 +1,330 @@
+//! `/etc/kubernetes/pki` (spec §2): the three CAs, their leaves and the
+//! service-account key pair. Valid existing files are kept byte for byte.
+
+mod cert;
+mod inspect;
+mod keys;
+
+pub(crate) use cert::{signed_leaf, Subject, Usage};
+pub(crate) use inspect::CertInfo;
+pub(crate) use keys::Key;
+
+use crate::{Artifact, ClusterParams, Error, Existing, NodeParams};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::SystemTime;
+
+/// Directory of the cluster PKI.
+pub const PKI_DIR: &str = "/etc/kubernetes/pki";
+
+/// A CA ready to sign (or, in external-CA mode, only to verify).
+pub(crate) struct Ca {
+    pub(crate) cert_pem: Vec<u8>,
+    pub(crate) info: CertInfo,
+    /// `None` when `ca.crt` exists without `ca.key` (external CA).
+    pub(crate) key: Option<Key>,
+    /// Path of the key, for error messages.
+    pub(crate) key_path: String,
+}
+
+impl Ca {
+    /// Signs `subject` with a fresh key; errors in external-CA mode.
+    pub(crate) fn issue(
+        &self,
+        subject: &Subject,
+        alg: crate::KeyAlgorithm,
+        p: &ClusterParams,
+        now: SystemTime,
+        for_path: &str,
+    ) -> Result<(Key, Vec<u8>), Error> {
+        let ca_key = self.key.as_ref().ok_or_else(|| Error::ExternalCa {
+            path: for_path.to_string(),
+            ca_key: self.key_path.clone(),
+        })?;
+        let key = Key::generate(alg)?;
+        let pem = signed_leaf(
+            subject,
+            &key,
+            &self.info.der,
+            self.info.not_before,
+            ca_key,
+            p.kubernetes_version,
+            now,
+        )?;
+        Ok((key, pem))
+    }
+
+    /// True if `cert` (with key `key`) can be kept: signed by this CA, right
+    /// subject and usage, SANs covering `subject`'s, valid through the renew window.
+    pub(crate) fn accepts(
+        &self,
+        cert: &CertInfo,
+        key: &Key,
+        subject: &Subject,
+        p: &ClusterParams,
+        now: SystemTime,
+    ) -> bool {
+        let (server, client) = match subject.usage {
+            Usage::Ca => (false, false),
+            Usage::Server => (true, false),
+            Usage::Client => (false, true),
+            Usage::ServerClient => (true, true),
+        };
+        !cert.is_ca
+            && cert.common_name == subject.common_name
+            && cert.organizations == subject.organizations.iter().cloned().collect()
+            && cert.server_auth == server
+            && cert.client_auth == client
+            && subject.dns_names.iter().all(|d| cert.dns_names.contains(d))
+            && subject.ips.iter().all(|ip| cert.ips.contains(ip))
+            && cert.valid_through(now, p.renew_window)
+            && key.spki_der() == cert.spki
+            && cert.signed_by(&self.info)
+    }
+}
+
+/// The cluster PKI after `ensure`.
+pub(crate) struct Pki {
+    pub(crate) ca: Ca,
+    pub(crate) artifacts: Vec<Artifact>,
+}
+
+/// Every file of kubeadm's `certs` phase for the first master.
+pub(crate) fn ensure(
+    p: &ClusterParams,
+    node: &NodeParams,
+    existing: &Existing,
+    now: SystemTime,
+) -> Result<Pki, Error> {
+    let mut out = Vec::new();
+    let v = p.kubernetes_version;
+    let masters: &[&str] = if v.has_super_admin() {
+        &["kubeadm:cluster-admins"]
+    } else {
+        &["system:masters"]
+    };
+    let etcd_clients: &[&str] = if v.has_super_admin() {
+        &[]
+    } else {
+        &["system:masters"]
+    };
+
+    let ca = ensure_ca("ca", "kubernetes", p, existing, now, &mut out)?;
+    ensure_leaf(
+        "apiserver",
+        &ca,
+        &apiserver_subject(p, node)?,
+        p,
+        existing,
+        now,
+        &mut out,
+    )?;
+    let kubelet_client = Subject::new("kube-apiserver-kubelet-client", masters, Usage::Client);
+    ensure_leaf(
+        "apiserver-kubelet-client",
+        &ca,
+        &kubelet_client,
+        p,
+        existing,
+        now,
+        &mut out,
+    )?;
+
+    let fp = ensure_ca(
+        "front-proxy-ca",
+        "front-proxy-ca",
+        p,
+        existing,
+        now,
+        &mut out,
+    )?;
+    let fp_client = Subject::new("front-proxy-client", &[], Usage::Client);
+    ensure_leaf(
+        "front-proxy-client",
+        &fp,
+        &fp_client,
+        p,
+        existing,
+        now,
+        &mut out,
+    )?;
+
+    let etcd = ensure_ca("etcd/ca", "etcd-ca", p, existing, now, &mut out)?;
+    let (server, peer) = etcd_subjects(p, node);
+    ensure_leaf("etcd/server", &etcd, &server, p, existing, now, &mut out)?;
+    ensure_leaf("etcd/peer", &etcd, &peer, p, existing, now, &mut out)?;
+    let health = Subject::new("kube-etcd-healthcheck-client", etcd_clients, Usage::Client);
+    ensure_leaf(
+        "etcd/healthcheck-client",
+        &etcd,
+        &health,
+        p,
+        existing,
+        now,
+        &mut out,
+    )?;
+    let api_etcd = Subject::new("kube-apiserver-etcd-client", etcd_clients, Usage::Client);
+    ensure_leaf(
+        "apiserver-etcd-client",
+        &etcd,
+        &api_etcd,
+        p,
+        existing,
+        now,
+        &mut out,
+    )?;
+
+    ensure_service_account_keys(p, existing, &mut out)?;
+    Ok(Pki { ca, artifacts: out })
+}
+
+/// SANs of the API server certificate (kubeadm's `GetAPIServerAltNames`).
+fn apiserver_subject(p: &ClusterParams, node: &NodeParams) -> Result<Subject, Error> {
+    let mut sans = vec![
+        node.name.clone(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        format!("kubernetes.default.svc.{}", p.dns_domain),
+        p.api_service_ip().to_string(),
+        p.advertise_address.to_string(),
+    ];
+    if let Some(ep) = &p.control_plane_endpoint {
+        sans.push(crate::params::split_host_port(ep)?.0);
+    }
+    sans.extend(p.cert_sans.iter().cloned());
+    Ok(Subject::new("kube-apiserver", &[], Usage::Server).with_sans(sans))
+}
+
+/// etcd server and peer subjects (CN = node name; node name, localhost, advertise
+/// address and loopbacks, plus the configured extra SANs).
+fn etcd_subjects(p: &ClusterParams, node: &NodeParams) -> (Subject, Subject) {
+    let base = [
+        node.name.clone(),
+        "localhost".into(),
+        p.advertise_address.to_string(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST).to_string(),
+        IpAddr::V6(Ipv6Addr::LOCALHOST).to_string(),
+    ];
+    let server = Subject::new(node.name.clone(), &[], Usage::ServerClient).with_sans(
+        base.iter()
+            .cloned()
+            .chain(p.etcd_server_cert_sans.iter().cloned()),
+    );
+    let peer = Subject::new(node.name.clone(), &[], Usage::ServerClient).with_sans(
+        base.iter()
+            .cloned()
+            .chain(p.etcd_peer_cert_sans.iter().cloned()),
+    );
+    (server, peer)
+}
+
+fn paths(base: &str) -> (String, String) {
+    (
+        format!("{PKI_DIR}/{base}.crt"),
+        format!("{PKI_DIR}/{base}.key"),
+    )
+}
+
+/// Keeps a valid existing CA (or its certificate alone: external CA), else makes one.
+fn ensure_ca(
+    base: &str,
+    common_name: &str,
+    p: &ClusterParams,
+    existing: &Existing,
+    now: SystemTime,
+    out: &mut Vec<Artifact>,
+) -> Result<Ca, Error> {
+    let (cert_path, key_path) = paths(base);
+    if let Some(cert_pem) = existing.get(&cert_path) {
+        if let Ok(info) = CertInfo::from_pem(cert_pem) {
+            if info.is_ca && info.valid_through(now, p.renew_window) {
+                match existing.get(&key_path) {
+                    None => {
+                        out.push(Artifact::public(&cert_path, cert_pem, 0o644));
+                        return Ok(Ca {
+                            cert_pem: cert_pem.to_vec(),
+                            info,
+                            key: None,
+                            key_path,
+                        });
+                    }
+                    Some(key_pem) => {
+                        if let Some(key) = Key::load(key_pem).filter(|k| k.spki_der() == info.spki)
+                        {
+                            out.push(Artifact::public(&cert_path, cert_pem, 0o644));
+                            out.push(Artifact::secret(&key_path, key_pem));
+                            return Ok(Ca {
+                                cert_pem: cert_pem.to_vec(),
+                                info,
+                                key: Some(key),
+                                key_path,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let key = Key::generate(p.key_algorithm)?;
+    let subject = Subject::new(common_name, &[], Usage::Ca);
+    let cert_pem = cert::self_signed_ca(&subject, &key, now)?;
+    let info = CertInfo::from_pem(&cert_pem).map_err(|reason| Error::Certificate {
+        what: cert_path.clone(),
+        reason,
+    })?;
+    out.push(Artifact::public(&cert_path, cert_pem.clone(), 0o644));
+    out.push(Artifact::secret(&key_path, key.pem.clone()));
+    Ok(Ca {
+        cert_pem,
+        info,
+        key: Some(key),
+        key_path,
+    })
+}
+
+/// Keeps a valid existing leaf signed by `ca`, else issues a new key and certificate.
+fn ensure_leaf(
+    base: &str,
+    ca: &Ca,
+    subject: &Subject,
+    p: &ClusterParams,
+    existing: &Existing,
+    now: SystemTime,
+    out: &mut Vec<Artifact>,
+) -> Result<(), Error> {
+    let (cert_path, key_path) = paths(base);
+    if let (Some(cert_pem), Some(key_pem)) = (existing.get(&cert_path), existing.get(&key_path)) {
+        if let (Ok(info), Some(key)) = (CertInfo::from_pem(cert_pem), Key::load(key_pem)) {
+            if ca.accepts(&info, &key, subject, p, now) {
+                out.push(Artifact::public(&cert_path, cert_pem, 0o644));
+                out.push(Artifact::secret(&key_path, key_pem));
+                return Ok(());
+            }
+        }
+    }
+    let (key, cert_pem) = ca.issue(subject, p.key_algorithm, p, now, &cert_path)?;
+    out.push(Artifact::public(&cert_path, cert_pem, 0o644));
+    out.push(Artifact::secret(&key_path, key.pem));
+    Ok(())
+}
+
+/// `sa.key` (kept if readable) and `sa.pub` (PKIX, mode 0600, derived from the key).
+fn ensure_service_account_keys(
+    p: &ClusterParams,
+    existing: &Existing,
+    out: &mut Vec<Artifact>,
+) -> Result<(), Error> {
+    let key_path = format!("{PKI_DIR}/sa.key");
+    let key = match existing.get(&key_path).and_then(Key::load) {
+        Some(key) => key,
+        None => Key::generate(p.key_algorithm)?,
+    };
+    out.push(Artifact::secret(&key_path, key.pem.clone()));
+    out.push(Artifact {
+        path: format!("{PKI_DIR}/sa.pub"),
+        content: key.public_pem(),
+        mode: 0o600,
+        secret: false,
+    });
+    Ok(())
+}
