@@ -149,7 +149,7 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
     loop {
         if exit.is_some() {
             let deadline =
-                *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(2));
+                *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
             if pipes.iter().all(Option::is_none) || Instant::now() >= deadline {
                 break;
             }

@@ -170,7 +170,6 @@ impl Runc {
             .args(cmd)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| err(e.to_string()))?;
         let mut so = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
@@ -196,16 +195,31 @@ impl Runc {
             Some(t) => match tokio::time::timeout(t, all).await {
                 Ok((o, e, st)) => (o, e, st, false),
                 Err(_) => {
-                    if let Ok(p) = std::fs::read_to_string(pid_file) {
-                        if let Ok(pid) = p.trim().parse::<i32>() {
-                            let _ = nix::sys::signal::kill(
+                    // Kill the exec'd process, not runc: runc must stay to reap it,
+                    // or the orphan (re-parented to the agent) would keep the
+                    // container's PID namespace from ever ending.
+                    let killed = std::fs::read_to_string(pid_file)
+                        .ok()
+                        .and_then(|p| p.trim().parse::<i32>().ok())
+                        .map(|pid| {
+                            nix::sys::signal::kill(
                                 nix::unistd::Pid::from_raw(pid),
                                 nix::sys::signal::Signal::SIGKILL,
-                            );
-                        }
+                            )
+                            .is_ok()
+                        })
+                        .unwrap_or(false);
+                    if !killed {
+                        let _ = child.start_kill();
                     }
-                    let _ = child.start_kill();
-                    let st = child.wait().await;
+                    let st = match tokio::time::timeout(Duration::from_secs(10), child.wait()).await
+                    {
+                        Ok(st) => st,
+                        Err(_) => {
+                            let _ = child.start_kill();
+                            child.wait().await
+                        }
+                    };
                     (Vec::new(), Vec::new(), st, true)
                 }
             },

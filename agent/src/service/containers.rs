@@ -131,6 +131,13 @@ impl Agent {
             gid: 0,
             resources: resources.encode_to_vec(),
             notes: String::new(),
+            shared_pid: config
+                .linux
+                .as_ref()
+                .and_then(|l| l.security_context.as_ref())
+                .and_then(|s| s.namespace_options.as_ref())
+                .map(|n| n.pid != api::NamespaceMode::Container as i32)
+                .unwrap_or(false),
         };
         self.put_container(&rec)?;
         match self
@@ -309,8 +316,10 @@ impl Agent {
                 return Ok(());
             }
         }
+        // Killing the init of a private PID namespace ends everything in it; only
+        // a shared namespace needs runc's --all (which freezes the cgroup).
         self.runc
-            .kill(id, "KILL", true)
+            .kill(id, "KILL", c.shared_pid)
             .await
             .map_err(|e| AgentError::internal("killing container", e))?;
         if !self.wait_exited(id, Duration::from_secs(10)).await {

@@ -212,8 +212,7 @@ impl Agent {
         for s in self.records.load_sandboxes() {
             if s.state == crate::state::SandboxState::Creating {
                 tracing::info!(id = %s.id, "undoing a sandbox create that did not finish");
-                self.teardown_sandbox(&s).await;
-                self.drop_sandbox(&s.id);
+                self.discard_sandbox(&s).await;
                 continue;
             }
             if let Ok(mut g) = self.sandboxes.write() {

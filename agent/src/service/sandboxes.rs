@@ -120,8 +120,7 @@ impl Agent {
             Ok(()) => Ok(id),
             Err(e) => {
                 tracing::warn!(id, error = %e, "sandbox create failed; undoing");
-                self.teardown_sandbox(&rec).await;
-                self.drop_sandbox(&id);
+                self.discard_sandbox(&rec).await;
                 Err(e)
             }
         }
@@ -200,6 +199,19 @@ impl Agent {
         }
         rec.state = SandboxState::Ready;
         self.put_sandbox(rec)
+    }
+
+    /// Undoes a sandbox create that did not finish: network, namespaces, files, record.
+    pub(super) async fn discard_sandbox(&self, rec: &SandboxRecord) {
+        if let Some(e) = self.teardown_sandbox(rec).await {
+            tracing::warn!(id = %rec.id, error = %e, "undoing sandbox network");
+        }
+        if let Err(e) = std::fs::remove_dir_all(&rec.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(id = %rec.id, error = %e, "removing sandbox dir");
+            }
+        }
+        self.drop_sandbox(&rec.id);
     }
 
     /// Releases network, namespaces and mounts of a sandbox; each step tolerates

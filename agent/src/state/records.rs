@@ -110,4 +110,8 @@ pub struct ContainerRecord {
     pub resources: Vec<u8>,
     /// Notes for ContainerStatus' message (e.g. a clamped oom_score_adj).
     pub notes: String,
+    /// The container shares a PID namespace (host or another container's), so
+    /// killing its init does not end its other processes.
+    #[serde(default)]
+    pub shared_pid: bool,
 }

@@ -1,0 +1,720 @@
+//! Pods end to end through the CRI: sandboxes with bridge CNI, containers run
+//! by runc, exec, logs, stats, pod-to-pod traffic, agent restart, idempotent
+//! stop/remove, half-way failures, and no leaks afterwards.
+
+mod common;
+
+use common::agent::TestAgent;
+use common::leaks::assert_no_leaks;
+use common::registry::Registry;
+use kprov_agent::api;
+use kprov_agent::api::runtime_service_client::RuntimeServiceClient;
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+type Rt = RuntimeServiceClient<Channel>;
+
+fn sandbox_config(a: &TestAgent, name: &str) -> api::PodSandboxConfig {
+    api::PodSandboxConfig {
+        metadata: Some(api::PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: name.into(),
+        log_directory: a.path().join("logs").join(name).display().to_string(),
+        labels: HashMap::from([("app".to_string(), name.to_string())]),
+        linux: Some(api::LinuxPodSandboxConfig {
+            cgroup_parent: a.cgroup_parent.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn container_config(image: &str, name: &str, cmd: &[&str]) -> api::ContainerConfig {
+    api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(api::ImageSpec {
+            image: image.into(),
+            ..Default::default()
+        }),
+        command: cmd.iter().map(|s| s.to_string()).collect(),
+        log_path: format!("{name}/0.log"),
+        labels: HashMap::from([("container".to_string(), name.to_string())]),
+        linux: Some(api::LinuxContainerConfig {
+            resources: Some(api::LinuxContainerResources {
+                memory_limit_in_bytes: 128 << 20,
+                cpu_shares: 256,
+                oom_score_adj: -998,
+                ..Default::default()
+            }),
+            security_context: Some(api::LinuxContainerSecurityContext {
+                seccomp: Some(api::SecurityProfile {
+                    profile_type: 0,
+                    localhost_ref: String::new(),
+                }),
+                namespace_options: Some(api::NamespaceOption {
+                    pid: api::NamespaceMode::Container as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+async fn run_pod(rt: &mut Rt, cfg: &api::PodSandboxConfig) -> String {
+    rt.run_pod_sandbox(api::RunPodSandboxRequest {
+        config: Some(cfg.clone()),
+        runtime_handler: String::new(),
+    })
+    .await
+    .expect("RunPodSandbox")
+    .into_inner()
+    .pod_sandbox_id
+}
+
+async fn start_container(
+    rt: &mut Rt,
+    pod: &str,
+    pod_cfg: &api::PodSandboxConfig,
+    cfg: api::ContainerConfig,
+) -> String {
+    let id = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(cfg),
+            sandbox_config: Some(pod_cfg.clone()),
+        })
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
+    rt.start_container(api::StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .expect("StartContainer");
+    id
+}
+
+async fn status(rt: &mut Rt, id: &str) -> api::ContainerStatusResponse {
+    rt.container_status(api::ContainerStatusRequest {
+        container_id: id.into(),
+        verbose: true,
+    })
+    .await
+    .expect("ContainerStatus")
+    .into_inner()
+}
+
+async fn wait_exited(rt: &mut Rt, id: &str) -> api::ContainerStatus {
+    for _ in 0..200 {
+        let s = status(rt, id).await.status.unwrap();
+        if s.state == api::ContainerState::ContainerExited as i32 {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("container {id} did not exit");
+}
+
+async fn exec(rt: &mut Rt, id: &str, cmd: &[&str]) -> (String, i32) {
+    let r = rt
+        .exec_sync(api::ExecSyncRequest {
+            container_id: id.into(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            timeout: 10,
+        })
+        .await
+        .expect("ExecSync")
+        .into_inner();
+    (String::from_utf8_lossy(&r.stdout).into_owned(), r.exit_code)
+}
+
+async fn pod_ip(rt: &mut Rt, pod: &str) -> String {
+    rt.pod_sandbox_status(api::PodSandboxStatusRequest {
+        pod_sandbox_id: pod.into(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+    .network
+    .unwrap()
+    .ip
+}
+
+async fn wait_log(path: &std::path::Path, needle: &str) -> String {
+    for _ in 0..100 {
+        let t = std::fs::read_to_string(path).unwrap_or_default();
+        if t.contains(needle) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{} never contained {needle:?}: {:?}",
+        path.display(),
+        std::fs::read_to_string(path)
+    );
+}
+
+async fn pull(a: &TestAgent, image: &str) {
+    a.images()
+        .await
+        .pull_image(api::PullImageRequest {
+            image: Some(api::ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("PullImage");
+}
+
+async fn setup(net: u8) -> (Registry, TestAgent, String) {
+    let reg = Registry::start();
+    let base = common::images::gzip(common::images::busybox_tar());
+    common::images::push(&reg.host, "test/busybox:1", &[base], &["/bin/sh"], "amd64").await;
+    let a = TestAgent::start(Some(&reg.host), net, true);
+    let image = format!("{}/test/busybox:1", reg.host);
+    pull(&a, &image).await;
+    (reg, a, image)
+}
+
+#[tokio::test]
+async fn pod_lifecycle_end_to_end() {
+    let (_reg, a, image) = setup(5).await;
+    let mut rt = a.runtime().await;
+
+    let pa_cfg = sandbox_config(&a, "pod-a");
+    let pa = run_pod(&mut rt, &pa_cfg).await;
+    // The same name again (kubelet's retry after a timeout) gets the same sandbox.
+    assert_eq!(run_pod(&mut rt, &pa_cfg).await, pa);
+    let ip_a = pod_ip(&mut rt, &pa).await;
+    assert!(ip_a.starts_with("10.99.5."), "pod IP {ip_a}");
+
+    let web = start_container(
+        &mut rt,
+        &pa,
+        &pa_cfg,
+        container_config(
+            &image,
+            "web",
+            &[
+                "/bin/sh",
+                "-c",
+                "echo hello; echo oops >&2; exec httpd -f -p 8080 -h /www",
+            ],
+        ),
+    )
+    .await;
+    let st = status(&mut rt, &web).await;
+    let s = st.status.clone().unwrap();
+    assert_eq!(s.state, api::ContainerState::ContainerRunning as i32);
+    assert!(s.started_at > 0 && s.created_at > 0);
+    assert!(
+        s.message.contains("clamped"),
+        "oom_score_adj clamp is reported: {:?}",
+        s.message
+    );
+    let log_path = std::path::PathBuf::from(&s.log_path);
+    assert_eq!(log_path, a.path().join("logs/pod-a/web/0.log"));
+
+    // Logs in CRI format.
+    let text = wait_log(&log_path, "oops").await;
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    assert!(
+        lines.iter().any(|l| l[1..] == ["stdout", "F", "hello"]),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l[1..] == ["stderr", "F", "oops"]),
+        "{text}"
+    );
+    assert!(lines
+        .iter()
+        .all(|l| chrono::DateTime::parse_from_rfc3339(l[0]).is_ok()));
+
+    // ExecSync: output, exit codes, timeout, and the pod's hostname and files.
+    assert_eq!(
+        exec(&mut rt, &web, &["cat", "/etc/hostname"]).await,
+        ("pod-a\n".into(), 0)
+    );
+    assert_eq!(exec(&mut rt, &web, &["hostname"]).await.0, "pod-a\n");
+    assert_eq!(exec(&mut rt, &web, &["sh", "-c", "exit 3"]).await.1, 3);
+    assert_eq!(exec(&mut rt, &web, &["id", "-u"]).await.0, "0\n");
+    let e = rt
+        .exec_sync(api::ExecSyncRequest {
+            container_id: web.clone(),
+            cmd: vec!["sleep".into(), "30".into()],
+            timeout: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::DeadlineExceeded);
+    // Resources reached the cgroup.
+    let (mem, _) = exec(
+        &mut rt,
+        &web,
+        &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"],
+    )
+    .await;
+    let cg_limit: u64 = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{}/kprov-{web}/memory.limit_in_bytes",
+        a.cgroup_parent
+    ))
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(
+        cg_limit,
+        128 << 20,
+        "container cgroup under the pod's cgroup_parent (in-container view {mem:?})"
+    );
+
+    // Log rotation: rename, reopen, new output lands in the new file.
+    let rotated = log_path.with_extension("log.1");
+    std::fs::rename(&log_path, &rotated).unwrap();
+    rt.reopen_container_log(api::ReopenContainerLogRequest {
+        container_id: web.clone(),
+    })
+    .await
+    .unwrap();
+    exec(
+        &mut rt,
+        &web,
+        &["sh", "-c", "echo after-rotate > /proc/1/fd/1"],
+    )
+    .await;
+    wait_log(&log_path, "stdout F after-rotate").await;
+    assert!(!std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("after-rotate"));
+
+    // A second container in the pod reaches the first over localhost.
+    let side = start_container(
+        &mut rt,
+        &pa,
+        &pa_cfg,
+        container_config(&image, "side", &["sleep", "1000"]),
+    )
+    .await;
+    assert_eq!(
+        exec(&mut rt, &side, &["wget", "-qO-", "http://127.0.0.1:8080/"])
+            .await
+            .0,
+        "pong\n"
+    );
+    assert_eq!(exec(&mut rt, &side, &["hostname"]).await.0, "pod-a\n");
+
+    // Another pod reaches pod A by IP through the bridge.
+    let pb_cfg = sandbox_config(&a, "pod-b");
+    let pb = run_pod(&mut rt, &pb_cfg).await;
+    let ip_b = pod_ip(&mut rt, &pb).await;
+    assert_ne!(ip_a, ip_b);
+    let client = start_container(
+        &mut rt,
+        &pb,
+        &pb_cfg,
+        container_config(&image, "client", &["sleep", "1000"]),
+    )
+    .await;
+    assert_eq!(
+        exec(
+            &mut rt,
+            &client,
+            &["wget", "-qO-", &format!("http://{ip_a}:8080/")]
+        )
+        .await
+        .0,
+        "pong\n"
+    );
+
+    // Stats from cgroups.
+    let cs = rt
+        .container_stats(api::ContainerStatsRequest {
+            container_id: web.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats
+        .unwrap();
+    assert!(cs.memory.unwrap().working_set_bytes.unwrap().value > 0);
+    assert!(cs.cpu.unwrap().usage_core_nano_seconds.unwrap().value > 0);
+    let all = rt
+        .list_container_stats(api::ListContainerStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(all.len(), 3);
+    let only_a = rt
+        .list_container_stats(api::ListContainerStatsRequest {
+            filter: Some(api::ContainerStatsFilter {
+                pod_sandbox_id: pa.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(only_a.len(), 2);
+
+    // List filters.
+    let by_label = rt
+        .list_pod_sandbox(api::ListPodSandboxRequest {
+            filter: Some(api::PodSandboxFilter {
+                label_selector: HashMap::from([("app".into(), "pod-b".into())]),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(by_label.len(), 1);
+    assert_eq!(by_label[0].id, pb);
+    let in_a = rt
+        .list_containers(api::ListContainersRequest {
+            filter: Some(api::ContainerFilter {
+                pod_sandbox_id: pa.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert_eq!(in_a.len(), 2);
+
+    // A container that ends by itself: Completed, exit 0.
+    let once = start_container(
+        &mut rt,
+        &pb,
+        &pb_cfg,
+        container_config(&image, "once", &["sh", "-c", "echo bye"]),
+    )
+    .await;
+    let s = wait_exited(&mut rt, &once).await;
+    assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"));
+    assert!(s.finished_at >= s.started_at);
+    let failing = start_container(
+        &mut rt,
+        &pb,
+        &pb_cfg,
+        container_config(&image, "failing", &["sh", "-c", "exit 7"]),
+    )
+    .await;
+    let s = wait_exited(&mut rt, &failing).await;
+    assert_eq!((s.exit_code, s.reason.as_str()), (7, "Error"));
+
+    // Stop with a grace period: a process that handles SIGTERM ends by itself ...
+    let graceful = start_container(
+        &mut rt,
+        &pb,
+        &pb_cfg,
+        container_config(
+            &image,
+            "graceful",
+            &[
+                "sh",
+                "-c",
+                "trap 'exit 42' TERM; while true; do sleep 0.05; done",
+            ],
+        ),
+    )
+    .await;
+    let t0 = std::time::Instant::now();
+    rt.stop_container(api::StopContainerRequest {
+        container_id: graceful.clone(),
+        timeout: 10,
+    })
+    .await
+    .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        status(&mut rt, &graceful).await.status.unwrap().exit_code,
+        42
+    );
+    // ... and one that ignores it (httpd as PID 1 has no handler) is killed after the grace period.
+    let t0 = std::time::Instant::now();
+    rt.stop_container(api::StopContainerRequest {
+        container_id: web.clone(),
+        timeout: 1,
+    })
+    .await
+    .unwrap();
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    let s = status(&mut rt, &web).await.status.unwrap();
+    assert_eq!(s.state, api::ContainerState::ContainerExited as i32);
+    assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"));
+    rt.stop_container(api::StopContainerRequest {
+        container_id: web.clone(),
+        timeout: 5,
+    })
+    .await
+    .unwrap();
+
+    // Stop and remove the pods, twice each.
+    for pod in [&pa, &pb] {
+        rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+            pod_sandbox_id: pod.to_string(),
+        })
+        .await
+        .unwrap();
+        rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+            pod_sandbox_id: pod.to_string(),
+        })
+        .await
+        .unwrap();
+    }
+    let ps = rt
+        .pod_sandbox_status(api::PodSandboxStatusRequest {
+            pod_sandbox_id: pa.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ps.status.unwrap().state,
+        api::PodSandboxState::SandboxNotready as i32
+    );
+    let running = rt
+        .list_containers(api::ListContainersRequest {
+            filter: Some(api::ContainerFilter {
+                state: Some(api::ContainerStateValue {
+                    state: api::ContainerState::ContainerRunning as i32,
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert!(running.is_empty(), "StopPodSandbox stops every container");
+    for pod in [&pa, &pb] {
+        rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+            pod_sandbox_id: pod.to_string(),
+        })
+        .await
+        .unwrap();
+        rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+            pod_sandbox_id: pod.to_string(),
+        })
+        .await
+        .unwrap();
+    }
+    assert!(rt
+        .list_pod_sandbox(api::ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .is_empty());
+    assert!(rt
+        .list_containers(api::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+        .is_empty());
+    assert_no_leaks(&a);
+}
+
+#[tokio::test]
+async fn agent_restart_keeps_running_pods() {
+    let (_reg, mut a, image) = setup(6).await;
+    let mut rt = a.runtime().await;
+    let cfg = sandbox_config(&a, "pod-r");
+    let pod = run_pod(&mut rt, &cfg).await;
+    let ip = pod_ip(&mut rt, &pod).await;
+    let ticker = start_container(
+        &mut rt,
+        &pod,
+        &cfg,
+        container_config(
+            &image,
+            "ticker",
+            &[
+                "sh",
+                "-c",
+                "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+            ],
+        ),
+    )
+    .await;
+    let victim = start_container(
+        &mut rt,
+        &pod,
+        &cfg,
+        container_config(&image, "victim", &["sleep", "1000"]),
+    )
+    .await;
+    let log = std::path::PathBuf::from(status(&mut rt, &ticker).await.status.unwrap().log_path);
+    wait_log(&log, "tick 2").await;
+    let info: serde_json::Value =
+        serde_json::from_str(&status(&mut rt, &victim).await.info["info"]).unwrap();
+    let victim_pid = info["pid"].as_i64().unwrap() as i32;
+
+    // Hard kill of the agent; the containers and their log monitors keep going.
+    drop(rt);
+    a.stop(true);
+    let size_down = std::fs::metadata(&log).unwrap().len();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > size_down,
+        "logging continues while the agent is down"
+    );
+    // An exit while the agent is down.
+    // SAFETY: killing the test container's process.
+    unsafe { libc::kill(victim_pid, libc::SIGKILL) };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.restart(false);
+    let mut rt = a.runtime().await;
+
+    assert_eq!(pod_ip(&mut rt, &pod).await, ip, "the pod keeps its IP");
+    let s = status(&mut rt, &ticker).await.status.unwrap();
+    assert_eq!(s.state, api::ContainerState::ContainerRunning as i32);
+    assert_eq!(std::path::PathBuf::from(&s.log_path), log);
+    assert_eq!(
+        exec(&mut rt, &ticker, &["echo", "still here"]).await.0,
+        "still here\n"
+    );
+    let s = wait_exited(&mut rt, &victim).await;
+    assert_eq!(
+        s.exit_code, 137,
+        "the exit while the agent was down is noticed"
+    );
+
+    // After restart, stop still works (exits are watched for recovered containers).
+    rt.stop_container(api::StopContainerRequest {
+        container_id: ticker.clone(),
+        timeout: 1,
+    })
+    .await
+    .unwrap();
+    let s = status(&mut rt, &ticker).await.status.unwrap();
+    assert_eq!(s.state, api::ContainerState::ContainerExited as i32);
+    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    assert_no_leaks(&a);
+}
+
+#[tokio::test]
+async fn failures_half_way_leave_nothing_behind() {
+    let (_reg, a, image) = setup(7).await;
+    let mut rt = a.runtime().await;
+    let cfg = sandbox_config(&a, "pod-f");
+    let pod = run_pod(&mut rt, &cfg).await;
+
+    // Image not present.
+    let e = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(container_config("127.0.0.1:1/none:1", "x", &["true"])),
+            sandbox_config: Some(cfg.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    // A mount whose host path is missing fails after the rootfs was mounted.
+    let mut bad = container_config(&image, "bad-mount", &["true"]);
+    bad.mounts.push(api::Mount {
+        container_path: "/data".into(),
+        host_path: "/nonexistent/kprov".into(),
+        ..Default::default()
+    });
+    let e = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(bad),
+            sandbox_config: Some(cfg.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    // runc itself refuses: a command that does not exist in the image.
+    let r = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(container_config(&image, "no-binary", &["/no/such/binary"])),
+            sandbox_config: Some(cfg.clone()),
+        })
+        .await;
+    if let Ok(r) = r {
+        // runc 1.1 reports a missing binary at start; then start fails and remove cleans up.
+        let id = r.into_inner().container_id;
+        assert!(rt
+            .start_container(api::StartContainerRequest {
+                container_id: id.clone()
+            })
+            .await
+            .is_err());
+        rt.remove_container(api::RemoveContainerRequest { container_id: id })
+            .await
+            .unwrap();
+    }
+    let listed = rt
+        .list_containers(api::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert!(listed.is_empty(), "{listed:?}");
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .unwrap();
+
+    // A CNI chain whose second plugin fails: the first plugin's IP is released.
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "broken",
+        "plugins": [
+            {"type": "bridge", "bridge": a.bridge, "ipam": {"type": "host-local", "ranges": [[{"subnet": a.subnet}]], "dataDir": a.ipam_dir()}},
+            {"type": "no-such-plugin"}
+        ]
+    });
+    std::fs::write(a.path().join("net.d/10-kpt.conflist"), conf.to_string()).unwrap();
+    let e = rt
+        .run_pod_sandbox(api::RunPodSandboxRequest {
+            config: Some(sandbox_config(&a, "pod-g")),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("no-such-plugin"), "{e}");
+    assert!(rt
+        .list_pod_sandbox(api::ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .is_empty());
+    assert_no_leaks(&a);
+}
