@@ -27,8 +27,17 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// Input that cannot run as given (a task cycle, …); nothing was changed on any host.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
 /// Prints a command's error on stderr and chooses its exit code.
 pub fn report(err: &anyhow::Error) -> Exit {
+    if let Some(invalid) = err.downcast_ref::<Invalid>() {
+        eprintln!("error: {invalid}\nnothing was changed on any host.");
+        return Exit::INVALID;
+    }
     if let Some(diags) = err.downcast_ref::<Diagnostics>() {
         eprintln!("{diags}");
         eprintln!(

@@ -193,6 +193,132 @@ fn engine_on_a_three_host_lab() {
     handlers_run_once_when_notified(&lab);
     a_failure_stops_only_its_host(&lab);
     hostile_values_land_verbatim(&lab);
+    values_cross_hosts_through_the_graph(&lab);
+    retries_and_until(&lab);
+    cycles_are_refused_by_name(&lab);
+    tags_select_tasks(&lab);
+}
+
+fn values_cross_hosts_through_the_graph(lab: &Lab) {
+    let inv = lab.inventory_str();
+    // plan: the nodes' task depends on an unapplied change on the master.
+    let (_, ev, _) = run(&[
+        "plan",
+        "tests/fixtures/cross-host.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    let node_task = ev
+        .iter()
+        .find(|e| e["event"] == "task" && e["host"] == "node1")
+        .unwrap();
+    assert_eq!(node_task["status"], "unknown", "{node_task}");
+    let (code, _, err) = run(&[
+        "apply",
+        "tests/fixtures/cross-host.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for node in ["node1", "node2"] {
+        assert_eq!(sh(lab, node, "cat /etc/kprov-test/token"), "tok-master\n");
+    }
+}
+
+fn retries_and_until(lab: &Lab) {
+    let inv = lab.inventory_str();
+    sh(lab, "master", "rm -f /root/kprov-tries /root/kprov-count");
+    let (code, ev, err) = run(&[
+        "apply",
+        "tests/fixtures/retries.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sh(lab, "master", "cat /root/kprov-tries").trim(), "3");
+    assert_eq!(sh(lab, "master", "cat /root/kprov-count").trim(), "5");
+    // One event per task, not one per attempt.
+    let tasks = ev.iter().filter(|e| e["event"] == "task").count();
+    assert_eq!(tasks, 2, "{ev:?}");
+    // Out of retries: three attempts, then one failure event.
+    sh(lab, "master", "rm -f /root/kprov-fails");
+    let (code, ev, _) = run(&[
+        "apply",
+        "tests/fixtures/retries-exhausted.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(sh(lab, "master", "cat /root/kprov-fails").trim(), "3");
+    let tasks: Vec<&Value> = ev.iter().filter(|e| e["event"] == "task").collect();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["status"], "failed");
+}
+
+fn cycles_are_refused_by_name(lab: &Lab) {
+    let (code, _, err) = run(&[
+        "apply",
+        "tests/fixtures/cycle.yaml",
+        "-i",
+        lab.inventory_str(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cycle"), "{err}");
+    for name in ["master: first", "node1: second"] {
+        assert!(err.contains(name), "the cycle names `{name}`:\n{err}");
+    }
+    let absent = lab.ssh("master", "test -e /root/kprov-cycle");
+    assert!(!absent.status.success());
+}
+
+fn tags_select_tasks(lab: &Lab) {
+    let inv = lab.inventory_str();
+    let (_, ev, _) = run(&[
+        "plan",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--tags",
+        "kernel",
+    ]);
+    let names: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "task")
+        .filter_map(|e| e["task"].as_str())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(names.iter().all(|n| n.starts_with("Kernel")), "{names:?}");
+    let (_, ev, _) = run(&[
+        "plan",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--skip-tags",
+        "kernel,runtime",
+    ]);
+    let names: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "task")
+        .filter_map(|e| e["task"].as_str())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with("Kernel") && !n.contains("containerd")),
+        "{names:?}"
+    );
 }
 
 fn handlers_run_once_when_notified(lab: &Lab) {

@@ -94,8 +94,9 @@ impl Renderer {
     ) -> Result<Value, TemplateError> {
         Ok(match value {
             Value::String(s) => {
-                let trimmed = s.trim();
-                if let Some(expr) = whole_expression(trimmed) {
+                // Only a string that is nothing but one expression keeps its type: any text
+                // around it (even a newline) makes the result a string.
+                if let Some(expr) = whole_expression(s) {
                     self.eval(expr, origin, ctx)?
                 } else {
                     Value::String(self.render_str(s, origin, ctx)?)
@@ -264,6 +265,8 @@ mod tests {
             .render_value(&json!({"names": "{{ mods }}", "s": "n={{ n }}"}), "x", &ctx)
             .unwrap();
         assert_eq!(v, json!({"names": ["overlay", "br_netfilter"], "s": "n=3"}));
+        let v = r.render_value(&json!("{{ n }}\n"), "x", &ctx).unwrap();
+        assert_eq!(v, json!("3\n"));
         assert!(r.truthy("n > 2 and 'overlay' in mods", "x", &ctx).unwrap());
         assert!(!r.truthy("mods | length == 0", "x", &ctx).unwrap());
     }

@@ -64,7 +64,7 @@ pub async fn run(
         .context("the run task failed")?
         .map_err(|e| match e {
             RunError::Input(d) => anyhow::Error::from(d),
-            other => anyhow::Error::from(other),
+            RunError::Graph(g) => anyhow::Error::from(crate::exit::Invalid(g.to_string())),
         })?;
     renderer.finish();
     Ok(if summary.failed > 0 {

@@ -46,7 +46,6 @@ struct Outcome {
     summary: Option<String>,
     diff: Option<String>,
     error: Option<Failure>,
-    fields: BTreeMap<String, Vec<u8>>,
 }
 
 /// State of one host while it runs.
@@ -59,10 +58,10 @@ pub struct HostRun<'a> {
     pub result: HostResult,
     /// Handlers notified per play.
     notified: BTreeMap<usize, BTreeSet<String>>,
-    /// Registered names whose values are unknown until apply (plan).
-    unknown: HashSet<String>,
     /// The last lines of stderr of the latest round trip (for failure reports).
     last_stderr: Vec<String>,
+    /// While retrying, events are held back and only the last attempt's are sent.
+    held: Option<Vec<Event>>,
 }
 
 impl<'a> HostRun<'a> {
@@ -84,8 +83,8 @@ impl<'a> HostRun<'a> {
                 ..HostResult::default()
             },
             notified: BTreeMap::new(),
-            unknown: HashSet::new(),
             last_stderr: Vec::new(),
+            held: None,
         }
     }
 
@@ -138,7 +137,12 @@ impl<'a> HostRun<'a> {
                     Step::Flush { .. } => None,
                 })
                 .collect();
-            let ok = self.run_batch(&tasks, &steps).await;
+            let ok = match tasks.as_slice() {
+                [(step, task)] if task.retries > 0 || task.until.is_some() => {
+                    self.run_with_retries(*step, task, &steps).await
+                }
+                _ => self.run_batch(&tasks, &steps).await,
+            };
             if !ok {
                 self.result.failed = true;
                 self.stop();
@@ -224,11 +228,12 @@ impl<'a> HostRun<'a> {
                 Step::Task { play, .. } | Step::Flush { play } => play,
             };
             let vars = self.vars(play);
+            let unknown = self.ctx.shared.unknown();
             let inputs = Inputs {
                 renderer: &self.ctx.renderer,
                 vars: &vars,
                 host: &self.module_ctx,
-                unknown: &self.unknown,
+                unknown: &unknown,
                 playbook_dir: &self.ctx.playbook_dir,
             };
             match prepare::prepare(task, &inputs) {
@@ -244,7 +249,7 @@ impl<'a> HostRun<'a> {
                 }
                 Prepared::Unknown(why) => {
                     if let Some(r) = &task.register {
-                        self.unknown.insert(r.clone());
+                        self.mark_unknown(r);
                     }
                     self.emit(task, started, Outcome::simple(Status::Unknown, Some(why)));
                 }
@@ -314,10 +319,10 @@ impl<'a> HostRun<'a> {
             }
             if self.ctx.mode == Mode::Plan {
                 for (item, (diff, state)) in items.iter().zip(&diffs) {
-                    let outcome = Outcome::from_diff(diff, item.module.sensitive(), &state.fields);
+                    let outcome = Outcome::from_diff(diff, item.module.sensitive());
                     if outcome.status == Status::Changed {
                         if let Some(r) = &item.task.register {
-                            self.unknown.insert(r.clone());
+                            self.mark_unknown(r);
                         }
                     } else {
                         self.register(item.task, false, false, false, &state.fields);
@@ -374,7 +379,7 @@ impl<'a> HostRun<'a> {
                 }
                 let mut fields = state.fields.clone();
                 fields.extend(report.fields.clone());
-                let mut outcome = Outcome::from_diff(diff, item.module.sensitive(), &fields);
+                let mut outcome = Outcome::from_diff(diff, item.module.sensitive());
                 outcome.status = if report.changed {
                     Status::Changed
                 } else {
@@ -438,6 +443,15 @@ impl<'a> HostRun<'a> {
         }
     }
 
+    /// Plan: `name`, registered on this host, is known only after apply.
+    fn mark_unknown(&self, name: &str) {
+        if let Ok(mut sets) = self.ctx.shared.unknown.lock() {
+            if let Some(own) = sets.get_mut(self.host) {
+                own.insert(name.to_string());
+            }
+        }
+    }
+
     fn register(
         &self,
         task: &Task,
@@ -468,11 +482,12 @@ impl<'a> HostRun<'a> {
             }
             let started = Instant::now();
             let vars = self.vars(play);
+            let unknown = self.ctx.shared.unknown();
             let inputs = Inputs {
                 renderer: &self.ctx.renderer,
                 vars: &vars,
                 host: &self.module_ctx,
-                unknown: &self.unknown,
+                unknown: &unknown,
                 playbook_dir: &self.ctx.playbook_dir,
             };
             match prepare::prepare(handler, &inputs) {
@@ -562,8 +577,7 @@ impl<'a> HostRun<'a> {
     }
 
     fn emit(&mut self, task: &Task, started: Instant, outcome: Outcome) {
-        *self.result.counts.entry(outcome.status).or_default() += 1;
-        let _ = self.ctx.sink.send(Event::Task {
+        let event = Event::Task {
             run_id: self.ctx.run_id.clone(),
             host: self.name().to_string(),
             task: task.name.clone(),
@@ -573,8 +587,84 @@ impl<'a> HostRun<'a> {
             summary: outcome.summary,
             diff: outcome.diff,
             error: outcome.error,
-        });
-        let _ = outcome.fields;
+        };
+        match &mut self.held {
+            Some(held) => held.push(event),
+            None => self.send(event),
+        }
+    }
+
+    fn send(&mut self, event: Event) {
+        if let Event::Task { status, .. } = &event {
+            *self.result.counts.entry(*status).or_default() += 1;
+        }
+        let _ = self.ctx.sink.send(event);
+    }
+
+    /// Runs a one-task batch until it succeeds and its `until` holds, at most
+    /// `retries + 1` times, waiting `delay`, then twice as long each time (capped at a
+    /// minute). Only the last attempt is reported.
+    async fn run_with_retries(&mut self, step: usize, task: &Task, steps: &[Step]) -> bool {
+        let attempts = task.retries.saturating_add(1);
+        let mut wait = task.delay;
+        for attempt in 1..=attempts {
+            let last = attempt == attempts;
+            self.held = Some(Vec::new());
+            let mut ok = self.run_batch(&[(step, task)], steps).await;
+            if ok {
+                if let (Some(until), Mode::Apply) = (&task.until, self.ctx.mode) {
+                    let play = match steps[step] {
+                        Step::Task { play, .. } | Step::Flush { play } => play,
+                    };
+                    let vars = self.vars(play);
+                    match self.ctx.renderer.truthy(until, &task.origin, &vars) {
+                        Ok(true) => {}
+                        Ok(false) if last => {
+                            self.replace_held_with_failure(
+                                task,
+                                format!("`until: {until}` still false after {attempts} attempts"),
+                            );
+                            ok = false;
+                        }
+                        Ok(false) => ok = false,
+                        Err(e) => {
+                            self.replace_held_with_failure(task, e.to_string());
+                            self.flush_held();
+                            return false;
+                        }
+                    }
+                }
+            }
+            if ok || last {
+                self.flush_held();
+                return ok;
+            }
+            self.held = None;
+            tracing::info!(host = %self.name(), task = %task.name, attempt, "retrying in {wait:?}");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(60));
+        }
+        false
+    }
+
+    fn replace_held_with_failure(&mut self, task: &Task, message: String) {
+        if let Some(held) = &mut self.held {
+            held.retain(|e| !matches!(e, Event::Task { task: t, .. } if *t == task.name));
+        }
+        self.emit(
+            task,
+            Instant::now(),
+            Outcome::failed(Failure {
+                message,
+                ..Failure::default()
+            }),
+        );
+    }
+
+    fn flush_held(&mut self) {
+        for event in self.held.take().unwrap_or_default() {
+            self.send(event);
+        }
     }
 }
 
@@ -585,7 +675,6 @@ impl Outcome {
             summary,
             diff: None,
             error: None,
-            fields: BTreeMap::new(),
         }
     }
 
@@ -595,11 +684,10 @@ impl Outcome {
             summary: None,
             diff: None,
             error: Some(f),
-            fields: BTreeMap::new(),
         }
     }
 
-    fn from_diff(diff: &Diff, sensitive: bool, fields: &BTreeMap<String, Vec<u8>>) -> Outcome {
+    fn from_diff(diff: &Diff, sensitive: bool) -> Outcome {
         match diff {
             Diff::Unchanged => Outcome::simple(Status::Ok, None),
             Diff::Run { summary } => Outcome::simple(Status::Ok, Some(summary.clone())),
@@ -612,7 +700,6 @@ impl Outcome {
                 summary: Some(summary.clone()),
                 diff: unified(before.as_deref(), after.as_deref(), sensitive),
                 error: None,
-                fields: fields.clone(),
             },
         }
     }

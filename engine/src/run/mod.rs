@@ -70,6 +70,8 @@ pub enum RunError {
 pub(crate) struct Shared {
     /// Registered values per host.
     pub registered: Mutex<Vec<Map<String, Value>>>,
+    /// Plan: registered names per host whose values are known only after apply.
+    pub unknown: Mutex<Vec<HashSet<String>>>,
     /// Steps completed per host.
     done: Vec<AtomicUsize>,
     /// Hosts that stopped early (failure, unreachable).
@@ -84,12 +86,22 @@ impl Shared {
     fn new(hosts: usize) -> Self {
         Shared {
             registered: Mutex::new(vec![Map::new(); hosts]),
+            unknown: Mutex::new(vec![HashSet::new(); hosts]),
             done: (0..hosts).map(|_| AtomicUsize::new(0)).collect(),
             stopped: (0..hosts).map(|_| AtomicBool::new(false)).collect(),
             tick: watch::channel(0).0,
             abort: AtomicBool::new(false),
             failed_hosts: AtomicUsize::new(0),
         }
+    }
+
+    /// Every name known only after apply, on any host. A task mentioning one of them
+    /// (directly, or through `hostvars`) is shown as unknown in a plan.
+    pub fn unknown(&self) -> HashSet<String> {
+        self.unknown
+            .lock()
+            .map(|sets| sets.iter().flatten().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// `host` finished its first `steps` steps.
