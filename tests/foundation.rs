@@ -221,3 +221,23 @@ fn lab_ssh_runs_one_command_and_exits_with_its_status() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("nosuch"));
 }
+
+#[test]
+fn an_inventory_that_asks_for_a_lab_brings_it_up() {
+    let _ = kprov(&["lab", "down", "--name", "kt-demand"]);
+    let out = kprov_ok(&[
+        "facts",
+        "-i",
+        "tests/fixtures/lab-on-demand.yaml",
+        "--output",
+        "json",
+    ]);
+    let facts: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut hosts: Vec<&String> = facts["hosts"].as_object().unwrap().keys().collect();
+    hosts.sort();
+    assert_eq!(hosts, ["master", "node1"]);
+    let status = kprov_ok(&["lab", "status", "--name", "kt-demand", "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["hosts"].as_array().map(Vec::len), Some(2));
+    kprov_ok(&["lab", "down", "--name", "kt-demand"]);
+}

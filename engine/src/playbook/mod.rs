@@ -61,13 +61,18 @@ pub fn load(path: &Path) -> Result<Playbook, Diagnostics> {
     let base = path.parent().unwrap_or(Path::new("."));
     let role_dirs = [base.join("roles"), base.join("../roles")];
     let Value::Array(items) = &doc.value else {
+        let hint = if doc.value.get("kubernetes_version").is_some() {
+            format!(
+                "this is a cluster spec: pass it with --spec and name a playbook, e.g. \
+                 `kprov apply playbooks/node-prep.yaml -i INVENTORY --spec {}`",
+                path.display()
+            )
+        } else {
+            "start each play with `- name: …` and `hosts: …`".to_string()
+        };
         return Err(doc
             .map
-            .at_value(
-                "",
-                "a playbook is a list of plays",
-                Some("start each play with `- name: …` and `hosts: …`".into()),
-            )
+            .at_value("", "a playbook is a list of plays", Some(hint))
             .into());
     };
     let mut problems = Vec::new();
