@@ -53,7 +53,7 @@ pub fn init_files(
     let pki = pki::ensure(p, node, existing, now)?;
     let mut out = pki.artifacts;
     out.extend(kubeconfig::ensure(p, node, &pki.ca, existing, now)?);
-    out.extend(manifests::all(p, node));
+    out.extend(manifests::all(p, node, pki.ca.key.is_none()));
     out.extend(kubelet::files(p, node));
     Ok(out)
 }

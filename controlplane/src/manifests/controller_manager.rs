@@ -5,7 +5,11 @@ use crate::{ClusterParams, NodeParams};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-pub(super) fn pod(p: &ClusterParams, node: &NodeParams) -> (&'static str, Value) {
+pub(super) fn pod(
+    p: &ClusterParams,
+    node: &NodeParams,
+    external_ca: bool,
+) -> (&'static str, Value) {
     let pki = "/etc/kubernetes/pki";
     let kubeconfig = "/etc/kubernetes/controller-manager.conf";
     let mut args = BTreeMap::from([
@@ -27,6 +31,10 @@ pub(super) fn pod(p: &ClusterParams, node: &NodeParams) -> (&'static str, Value)
         ("service-account-private-key-file", format!("{pki}/sa.key")),
         ("use-service-account-credentials", "true".into()),
     ]);
+    if external_ca {
+        args.insert("cluster-signing-cert-file", String::new());
+        args.insert("cluster-signing-key-file", String::new());
+    }
     if let Some(pod_cidr) = &p.pod_cidr {
         args.insert("allocate-node-cidrs", "true".into());
         args.insert("cluster-cidr", pod_cidr.to_string());

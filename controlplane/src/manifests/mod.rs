@@ -13,12 +13,13 @@ use std::net::IpAddr;
 /// Directory the kubelet watches for static pods.
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 
-/// The four control-plane manifests, mode 0600.
-pub(crate) fn all(p: &ClusterParams, node: &NodeParams) -> Vec<Artifact> {
+/// The four control-plane manifests, mode 0600. With an external CA (no `ca.key`)
+/// the controller-manager gets empty cluster-signing flags, as kubeadm does.
+pub(crate) fn all(p: &ClusterParams, node: &NodeParams, external_ca: bool) -> Vec<Artifact> {
     [
         etcd::pod(p, node),
         apiserver::pod(p, node),
-        controller_manager::pod(p, node),
+        controller_manager::pod(p, node, external_ca),
         scheduler::pod(p, node),
     ]
     .into_iter()
