@@ -23,6 +23,16 @@ pub enum Error {
         /// The missing CA key.
         ca_key: String,
     },
+    /// An existing CA cannot be used; kprov never replaces a CA on its own.
+    #[error("CA {path} cannot be used: {reason}; restore the right files, or remove {path} and {key_path} to create a new CA (every certificate and kubeconfig it signed is then re-issued and nodes must re-join)")]
+    Ca {
+        /// The CA certificate.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+        /// Its key.
+        key_path: String,
+    },
     /// An input certificate could not be read.
     #[error("cannot read certificate {what}: {reason}")]
     Certificate {

@@ -3,6 +3,28 @@
 //!
 //! Pure functions: no SSH, no engine. Callers write the returned [`Artifact`]s
 //! atomically with their modes and never print contents marked `secret`.
+//!
+//! ```
+//! use kprov_controlplane::*;
+//! use std::time::SystemTime;
+//!
+//! let p = ClusterParams::new("1.31.2".parse()?, "192.0.2.10".parse()?);
+//! let master = NodeParams::new("master-1", "192.0.2.10".parse()?);
+//! let now = SystemTime::now();
+//! let files = init_files(&p, &master, &Existing::empty(), now)?;
+//! // Feeding back what is on the host changes nothing.
+//! assert_eq!(init_files(&p, &master, &Existing::from_artifacts(&files), now)?, files);
+//!
+//! let ca = &files.iter().find(|a| a.path == "/etc/kubernetes/pki/ca.crt").unwrap().content;
+//! let token = new_token(&p, now);
+//! let hash = discovery_hash(ca)?; // --discovery-token-ca-cert-hash
+//! assert!(hash.starts_with("sha256:"));
+//! let worker = NodeParams::new("worker-1", "192.0.2.11".parse()?);
+//! let join = join_files(&p, &worker, &token, ca)?;
+//! let objects = cluster_objects(&p, &token, ca)?; // YAML documents for server-side apply
+//! # assert!(!join.is_empty() && !objects.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod artifact;
 mod error;

@@ -137,15 +137,65 @@ fn a_certificate_from_another_ca_or_with_a_foreign_key_is_reissued() {
 }
 
 #[test]
-fn a_broken_ca_replaces_the_whole_tree_it_signs() {
+fn a_broken_ca_is_an_error_and_removing_it_replaces_the_whole_tree_it_signs() {
     let p = params("1.29.0");
     let first = init(&p);
-    let mut existing = Existing::from_artifacts(&first);
-    existing.0.insert(
+    let theirs = init(&p);
+    let expect_ca_error = |existing: &Existing, at, path: &str, why: &str| match init_files(
+        &p,
+        &node(),
+        existing,
+        at,
+    ) {
+        Err(e @ Error::Ca { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("CA {path} cannot be used"))
+                    && msg.contains(why)
+                    && msg.contains("remove"),
+                "{msg}"
+            );
+            assert!(!msg.contains("PRIVATE KEY"), "{msg}");
+        }
+        other => panic!("expected a CA error ({why}), got {other:?}"),
+    };
+    let mut garbage = Existing::from_artifacts(&first);
+    garbage.0.insert(
         "/etc/kubernetes/pki/etcd/ca.crt".into(),
         b"garbage".to_vec(),
     );
-    let second = init_files(&p, &node(), &existing, now()).unwrap();
+    expect_ca_error(
+        &garbage,
+        now(),
+        "/etc/kubernetes/pki/etcd/ca.crt",
+        "not a readable certificate",
+    );
+    let mut foreign_key = Existing::from_artifacts(&first);
+    foreign_key.0.insert(
+        "/etc/kubernetes/pki/etcd/ca.key".into(),
+        find(&theirs, "/etc/kubernetes/pki/etcd/ca.key")
+            .content
+            .clone(),
+    );
+    expect_ca_error(
+        &foreign_key,
+        now(),
+        "/etc/kubernetes/pki/etcd/ca.crt",
+        "does not belong",
+    );
+    // Ten years and a day later the CA itself has expired.
+    expect_ca_error(
+        &Existing::from_artifacts(&first),
+        now() + 3660 * DAY,
+        "/etc/kubernetes/pki/ca.crt",
+        "expired",
+    );
+
+    // Removing the CA files (what the message says) gives a new etcd tree.
+    let mut removed = Existing::from_artifacts(&first);
+    removed.0.remove("/etc/kubernetes/pki/etcd/ca.crt");
+    removed.0.remove("/etc/kubernetes/pki/etcd/ca.key");
+    let second = init_files(&p, &node(), &removed, now()).unwrap();
     let etcd_tree: BTreeSet<String> = first
         .iter()
         .map(|a| a.path.clone())

@@ -588,3 +588,52 @@ fn base64_of(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[test]
+fn ipv6_single_stack_uses_bracketed_urls_and_v6_loopback() {
+    let mut p = kprov_controlplane::ClusterParams::new(
+        "1.31.0".parse().unwrap(),
+        "fd00::10".parse().unwrap(),
+    );
+    p.service_cidr = "fd00:10:96::/112".parse().unwrap();
+    p.pod_cidr = Some("fd00:10:244::/56".parse().unwrap());
+    let n = NodeParams::new("master-1", "fd00::10".parse().unwrap());
+    let artifacts = init_files(&p, &n, &Existing::empty(), now()).unwrap();
+    let api = flags(&pod(&artifacts, "kube-apiserver"));
+    assert_eq!(api["etcd-servers"], "https://[::1]:2379");
+    assert_eq!(api["advertise-address"], "fd00::10");
+    let etcd = flags(&pod(&artifacts, "etcd"));
+    assert_eq!(
+        etcd["listen-client-urls"],
+        "https://[::1]:2379,https://[fd00::10]:2379"
+    );
+    assert_eq!(etcd["listen-metrics-urls"], "http://[::1]:2381");
+    kubeconfig(
+        &text(&artifacts, "/etc/kubernetes/admin.conf"),
+        "kubernetes-admin",
+        "https://[fd00::10]:6443",
+        "kubernetes",
+    );
+    let kubelet = yaml_to_json(&text(&artifacts, "/var/lib/kubelet/config.yaml"));
+    assert_eq!(kubelet["clusterDNS"][0], "fd00:10:96::a");
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &artifacts);
+    let (_, sans) = run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            under(dir.path(), "/etc/kubernetes/pki/apiserver.crt")
+                .to_str()
+                .unwrap(),
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(
+        sans.contains("IP Address:FD00:10:96:0:0:0:0:1")
+            && sans.contains("IP Address:FD00:0:0:0:0:0:0:10"),
+        "{sans}"
+    );
+}

@@ -225,7 +225,11 @@ fn paths(base: &str) -> (String, String) {
     )
 }
 
-/// Keeps a valid existing CA (or its certificate alone: external CA), else makes one.
+/// Keeps an existing CA that is valid now (expiry inside the renew window is only
+/// reported by [`crate::expiring`]: replacing a CA would break every node's trust),
+/// or its certificate alone (external CA). A CA that is unreadable, expired or
+/// whose key does not match is an error, never silently replaced. With no
+/// certificate at all a new CA (and key) is made.
 fn ensure_ca(
     base: &str,
     common_name: &str,
@@ -236,34 +240,43 @@ fn ensure_ca(
 ) -> Result<Ca, Error> {
     let (cert_path, key_path) = paths(base);
     if let Some(cert_pem) = existing.get(&cert_path) {
-        if let Ok(info) = CertInfo::from_pem(cert_pem) {
-            if info.is_ca && info.valid_through(now, p.renew_window) {
-                match existing.get(&key_path) {
-                    None => {
-                        out.push(Artifact::public(&cert_path, cert_pem, 0o644));
-                        return Ok(Ca {
-                            cert_pem: cert_pem.to_vec(),
-                            info,
-                            key: None,
-                            key_path,
-                        });
-                    }
-                    Some(key_pem) => {
-                        if let Some(key) = Key::load(key_pem).filter(|k| k.spki_der() == info.spki)
-                        {
-                            out.push(Artifact::public(&cert_path, cert_pem, 0o644));
-                            out.push(Artifact::secret(&key_path, key_pem));
-                            return Ok(Ca {
-                                cert_pem: cert_pem.to_vec(),
-                                info,
-                                key: Some(key),
-                                key_path,
-                            });
-                        }
-                    }
-                }
-            }
+        let bad = |reason: String| Error::Ca {
+            path: cert_path.clone(),
+            reason,
+            key_path: key_path.clone(),
+        };
+        let info = CertInfo::from_pem(cert_pem)
+            .map_err(|e| bad(format!("not a readable certificate ({e})")))?;
+        if !info.is_ca {
+            return Err(bad("not a CA certificate".into()));
         }
+        if !info.valid_through(now, std::time::Duration::ZERO) {
+            return Err(bad(
+                "outside its validity period (expired or not yet valid)".into(),
+            ));
+        }
+        let key = match existing.get(&key_path) {
+            None => None,
+            Some(key_pem) => {
+                let key = Key::load(key_pem)
+                    .ok_or_else(|| bad(format!("{key_path} is not a readable private key")))?;
+                if key.spki_der() != info.spki {
+                    return Err(bad(format!("{key_path} does not belong to it")));
+                }
+                out.push(Artifact::public(&cert_path, cert_pem, 0o644));
+                out.push(Artifact::secret(&key_path, key_pem));
+                Some(key)
+            }
+        };
+        if key.is_none() {
+            out.push(Artifact::public(&cert_path, cert_pem, 0o644));
+        }
+        return Ok(Ca {
+            cert_pem: cert_pem.to_vec(),
+            info,
+            key,
+            key_path,
+        });
     }
     let key = Key::generate(p.key_algorithm)?;
     let subject = Subject::new(common_name, &[], Usage::Ca);
