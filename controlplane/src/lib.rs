@@ -80,9 +80,9 @@ pub fn init_files(
     Ok(out)
 }
 
-/// A new random bootstrap token valid for `p.token_ttl` from `now`.
+/// A new random bootstrap token valid for `p.token_ttl` from `now` (kubeadm: 24h).
 pub fn new_token(p: &ClusterParams, now: SystemTime) -> BootstrapToken {
-    BootstrapToken::generate(now + p.token_ttl)
+    BootstrapToken::generate(now.checked_add(p.token_ttl).unwrap_or(now))
 }
 
 /// Files a worker join writes (spec §7.1): `bootstrap-kubelet.conf` with the
@@ -136,7 +136,10 @@ pub fn expiring(
             None
         };
         if let Some(info) = pem.and_then(|pem| pki::CertInfo::from_pem(&pem).ok()) {
-            if info.not_after <= now + window {
+            if now
+                .checked_add(window)
+                .is_none_or(|end| info.not_after <= end)
+            {
                 found.push((path.clone(), info.not_after));
             }
         }

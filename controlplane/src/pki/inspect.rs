@@ -84,7 +84,10 @@ impl CertInfo {
 
     /// Valid at `now` and still valid `window` later.
     pub(crate) fn valid_through(&self, now: SystemTime, window: Duration) -> bool {
-        self.not_before <= now && now + window < self.not_after
+        self.not_before <= now
+            && now
+                .checked_add(window)
+                .is_some_and(|end| end < self.not_after)
     }
 
     /// True if `issuer`'s key signed this certificate.
