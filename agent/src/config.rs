@@ -292,6 +292,16 @@ conf_dir = "/tmp/net.d"
     }
 
     #[test]
+    fn shipped_sample_parses_to_the_defaults() {
+        let c = Config::parse(include_str!("../dist/agent.toml"), "dist/agent.toml").unwrap();
+        let d = Config::default();
+        assert_eq!(c.socket, d.socket);
+        assert_eq!(c.state_dir, d.state_dir);
+        assert_eq!(c.cni.bin_dirs, d.cni.bin_dirs);
+        assert_eq!(c.runtime.path, d.runtime.path);
+    }
+
+    #[test]
     fn relative_dir_rejected() {
         let err = Config::parse("root_dir = \"var/lib\"", "a.toml")
             .unwrap_err()

@@ -41,9 +41,14 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Few malloc arenas: the agent is mostly idle, and per-thread arenas keep
+    // freed pull/unpack buffers resident.
+    // SAFETY: mallopt with integer arguments, before any thread starts.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
+        .thread_keep_alive(std::time::Duration::from_secs(5))
         .enable_all()
         .build()?;
     rt.block_on(async move {

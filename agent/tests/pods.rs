@@ -375,6 +375,37 @@ async fn pod_lifecycle_end_to_end() {
         .stats;
     assert_eq!(only_a.len(), 2);
 
+    let ps = rt
+        .pod_sandbox_stats(api::PodSandboxStatsRequest {
+            pod_sandbox_id: pa.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats
+        .unwrap();
+    let lx = ps.linux.unwrap();
+    assert_eq!(lx.containers.len(), 2);
+    assert!(lx.memory.unwrap().working_set_bytes.unwrap().value > 0);
+    assert!(
+        lx.network
+            .unwrap()
+            .default_interface
+            .unwrap()
+            .rx_bytes
+            .unwrap()
+            .value
+            > 0,
+        "pod A received HTTP requests"
+    );
+    let all_pods = rt
+        .list_pod_sandbox_stats(api::ListPodSandboxStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(all_pods.len(), 2);
+
     // List filters.
     let by_label = rt
         .list_pod_sandbox(api::ListPodSandboxRequest {
@@ -716,5 +747,76 @@ async fn failures_half_way_leave_nothing_behind() {
         .into_inner()
         .items
         .is_empty());
+    assert_no_leaks(&a);
+}
+
+#[tokio::test]
+async fn create_that_outlives_the_deadline_is_handed_to_the_retry() {
+    let (_reg, a, image) = setup(8).await;
+    let mut rt = a.runtime().await;
+    let cfg = sandbox_config(&a, "pod-slow");
+    let mut req = tonic::Request::new(api::RunPodSandboxRequest {
+        config: Some(cfg.clone()),
+        runtime_handler: String::new(),
+    });
+    req.set_timeout(Duration::from_millis(15));
+    let e = rt.run_pod_sandbox(req).await.unwrap_err();
+    assert!(
+        matches!(
+            e.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{e}"
+    );
+    // The create goes on without the caller ...
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = rt
+            .list_pod_sandbox(api::ListPodSandboxRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 1, "the timed-out create finished");
+    // ... and kubelet's retry with the same name gets that sandbox, not "name is reserved".
+    let pod = run_pod(&mut rt, &cfg).await;
+    assert_eq!(pod, listed[0].id);
+
+    let cc = container_config(&image, "slow", &["sleep", "1000"]);
+    let mut req = tonic::Request::new(api::CreateContainerRequest {
+        pod_sandbox_id: pod.clone(),
+        config: Some(cc.clone()),
+        sandbox_config: Some(cfg.clone()),
+    });
+    req.set_timeout(Duration::from_millis(15));
+    assert!(rt.create_container(req).await.is_err());
+    let id = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(cc),
+            sandbox_config: Some(cfg.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .container_id;
+    let all = rt
+        .list_containers(api::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].id, id);
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .unwrap();
     assert_no_leaks(&a);
 }

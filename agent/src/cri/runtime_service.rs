@@ -81,8 +81,158 @@ fn container_stats(c: &ContainerRecord) -> api::ContainerStats {
     }
 }
 
+/// rx/tx bytes and errors of `eth0` as seen by process `pid` (its network namespace).
+fn pod_network(pid: i32) -> Option<api::NetworkUsage> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with("eth0:"))?;
+    let f: Vec<u64> = line
+        .split_once(':')?
+        .1
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let iface = api::NetworkInterfaceUsage {
+        name: "eth0".into(),
+        rx_bytes: u64v(*f.first()?),
+        rx_errors: u64v(*f.get(2)?),
+        tx_bytes: u64v(*f.get(8)?),
+        tx_errors: u64v(*f.get(10)?),
+    };
+    Some(api::NetworkUsage {
+        timestamp: now_nanos(),
+        default_interface: Some(iface.clone()),
+        interfaces: vec![iface],
+    })
+}
+
+/// Pod stats: the sum of its running containers' cgroup stats, plus eth0 traffic.
+fn pod_stats(
+    s: &crate::state::SandboxRecord,
+    containers: &[ContainerRecord],
+) -> api::PodSandboxStats {
+    let ts = now_nanos();
+    let stats: Vec<api::ContainerStats> = containers.iter().map(container_stats).collect();
+    let sum = |f: &dyn Fn(&api::ContainerStats) -> u64| stats.iter().map(f).sum::<u64>();
+    let cpu = sum(&|c| {
+        c.cpu
+            .as_ref()
+            .and_then(|x| x.usage_core_nano_seconds.as_ref())
+            .map(|v| v.value)
+            .unwrap_or(0)
+    });
+    let ws = sum(&|c| {
+        c.memory
+            .as_ref()
+            .and_then(|x| x.working_set_bytes.as_ref())
+            .map(|v| v.value)
+            .unwrap_or(0)
+    });
+    let usage = sum(&|c| {
+        c.memory
+            .as_ref()
+            .and_then(|x| x.usage_bytes.as_ref())
+            .map(|v| v.value)
+            .unwrap_or(0)
+    });
+    let rss = sum(&|c| {
+        c.memory
+            .as_ref()
+            .and_then(|x| x.rss_bytes.as_ref())
+            .map(|v| v.value)
+            .unwrap_or(0)
+    });
+    let network = if s.host_network {
+        None
+    } else {
+        containers.iter().find_map(|c| pod_network(c.pid))
+    };
+    api::PodSandboxStats {
+        attributes: Some(api::PodSandboxAttributes {
+            id: s.id.clone(),
+            metadata: Some(super::convert::sandbox_metadata(s)),
+            labels: s.labels.clone(),
+            annotations: s.annotations.clone(),
+        }),
+        linux: Some(api::LinuxPodSandboxStats {
+            cpu: Some(api::CpuUsage {
+                timestamp: ts,
+                usage_core_nano_seconds: u64v(cpu),
+                usage_nano_cores: None,
+            }),
+            memory: Some(api::MemoryUsage {
+                timestamp: ts,
+                working_set_bytes: u64v(ws),
+                usage_bytes: u64v(usage),
+                rss_bytes: u64v(rss),
+                ..Default::default()
+            }),
+            network,
+            process: Some(api::ProcessUsage {
+                timestamp: ts,
+                process_count: u64v(containers.len() as u64),
+            }),
+            containers: stats,
+        }),
+        windows: None,
+    }
+}
+
+impl RuntimeHandler {
+    fn running_in(&self, sandbox_id: &str) -> Vec<ContainerRecord> {
+        self.agent
+            .container_list()
+            .into_iter()
+            .filter(|c| c.sandbox_id == sandbox_id && c.state == ContainerState::Running)
+            .collect()
+    }
+}
+
 #[tonic::async_trait]
 impl RuntimeService for RuntimeHandler {
+    async fn pod_sandbox_stats(
+        &self,
+        r: Request<api::PodSandboxStatsRequest>,
+    ) -> Result<Response<api::PodSandboxStatsResponse>, Status> {
+        let id = r.into_inner().pod_sandbox_id;
+        let s = self
+            .agent
+            .sandbox(&id)
+            .filter(|s| s.state != SandboxState::Creating)
+            .ok_or_else(|| Status::not_found(format!("sandbox {id:?} not found")))?;
+        let containers = self.running_in(&s.id);
+        let stats = tokio::task::spawn_blocking(move || pod_stats(&s, &containers))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(api::PodSandboxStatsResponse {
+            stats: Some(stats),
+        }))
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        r: Request<api::ListPodSandboxStatsRequest>,
+    ) -> Result<Response<api::ListPodSandboxStatsResponse>, Status> {
+        let f = r.into_inner().filter.unwrap_or_default();
+        let pods: Vec<_> = self
+            .agent
+            .sandbox_list()
+            .into_iter()
+            .filter(|s| s.state == SandboxState::Ready)
+            .filter(|s| f.id.is_empty() || s.id.starts_with(&f.id))
+            .filter(|s| labels_match(&f.label_selector, &s.labels))
+            .map(|s| {
+                let c = self.running_in(&s.id);
+                (s, c)
+            })
+            .collect();
+        let stats = tokio::task::spawn_blocking(move || {
+            pods.iter().map(|(s, c)| pod_stats(s, c)).collect()
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(api::ListPodSandboxStatsResponse { stats }))
+    }
+
     async fn version(
         &self,
         _r: Request<api::VersionRequest>,

@@ -227,7 +227,7 @@ impl Agent {
         };
         let json =
             serde_json::to_string(&args).map_err(|e| AgentError::internal("monitor args", e))?;
-        let mut child = tokio::process::Command::new(&self.self_exe)
+        let mut child = tokio::process::Command::new(&self.monitor_exe)
             .arg(MONITOR_ARG)
             .arg(json)
             .stdin(Stdio::null())

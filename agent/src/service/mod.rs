@@ -36,7 +36,15 @@ pub struct Agent {
     network_ready: AtomicBool,
     pod_cidr: RwLock<String>,
     own_oom_score_adj: i64,
-    self_exe: PathBuf,
+    /// The monitor binary (`kprov-agent-monitor` beside us, else ourselves).
+    monitor_exe: PathBuf,
+}
+
+/// `kprov-agent-monitor` next to the running binary, or the running binary itself.
+fn monitor_exe() -> std::io::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let small = me.with_file_name("kprov-agent-monitor");
+    Ok(if small.is_file() { small } else { me })
 }
 
 impl Agent {
@@ -72,7 +80,7 @@ impl Agent {
             network_ready: AtomicBool::new(false),
             pod_cidr: RwLock::new(String::new()),
             own_oom_score_adj,
-            self_exe: std::env::current_exe()?,
+            monitor_exe: monitor_exe()?,
             cfg,
         });
         agent
