@@ -33,6 +33,12 @@ pub enum Error {
         /// Its key.
         key_path: String,
     },
+    /// A joining control-plane node lacks a file shared by all control-plane nodes.
+    #[error("{path} is missing: a joining control-plane node needs the cluster CAs and service-account key of the first control-plane node; copy them from there")]
+    MissingShared {
+        /// The missing file.
+        path: String,
+    },
     /// An input certificate could not be read.
     #[error("cannot read certificate {what}: {reason}")]
     Certificate {

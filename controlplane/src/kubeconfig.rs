@@ -18,13 +18,16 @@ struct Spec {
     server: String,
 }
 
-/// admin, super-admin (1.29+), kubelet, controller-manager and scheduler kubeconfigs.
+/// admin, super-admin (1.29+, first master only), kubelet (first master only; a
+/// joining node gets its kubelet.conf from TLS bootstrap), controller-manager and
+/// scheduler kubeconfigs.
 pub(crate) fn ensure(
     p: &ClusterParams,
     node: &NodeParams,
     ca: &Ca,
     existing: &Existing,
     now: SystemTime,
+    joining: bool,
 ) -> Result<Vec<Artifact>, Error> {
     let v = p.kubernetes_version;
     let admin_org = if v.has_super_admin() {
@@ -37,22 +40,24 @@ pub(crate) fn ensure(
         subject: Subject::new("kubernetes-admin", &[admin_org], Usage::Client),
         server: p.server_url(),
     }];
-    if v.has_super_admin() {
+    if v.has_super_admin() && !joining {
         specs.push(Spec {
             file: "super-admin.conf",
             subject: Subject::new("kubernetes-super-admin", &["system:masters"], Usage::Client),
             server: p.server_url(),
         });
     }
-    specs.push(Spec {
-        file: "kubelet.conf",
-        subject: Subject::new(
-            format!("system:node:{}", node.name.to_lowercase()),
-            &["system:nodes"],
-            Usage::Client,
-        ),
-        server: p.server_url(),
-    });
+    if !joining {
+        specs.push(Spec {
+            file: "kubelet.conf",
+            subject: Subject::new(
+                format!("system:node:{}", node.name.to_lowercase()),
+                &["system:nodes"],
+                Usage::Client,
+            ),
+            server: p.server_url(),
+        });
+    }
     specs.push(Spec {
         file: "controller-manager.conf",
         subject: Subject::new("system:kube-controller-manager", &[], Usage::Client),

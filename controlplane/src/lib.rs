@@ -72,12 +72,83 @@ pub fn init_files(
 ) -> Result<Vec<Artifact>, Error> {
     p.validate()?;
     node.validate()?;
-    let pki = pki::ensure(p, node, existing, now)?;
+    let pki = pki::ensure(p, node, existing, now, false)?;
+    let external_ca = pki.ca.key.is_none();
     let mut out = pki.artifacts;
-    out.extend(kubeconfig::ensure(p, node, &pki.ca, existing, now)?);
-    out.extend(manifests::all(p, node, pki.ca.key.is_none()));
+    out.extend(kubeconfig::ensure(p, node, &pki.ca, existing, now, false)?);
+    out.extend(manifests::all(p, node, external_ca, &[]));
     out.extend(kubelet::files(p, node));
     Ok(out)
+}
+
+/// Every file an additional control-plane node writes (spec §7.3 with kprov's
+/// simplification: the CAs are copied from the first master instead of going
+/// through the `kubeadm-certs` Secret).
+///
+/// `shared` holds the first master's `ca`, `front-proxy-ca` and `etcd/ca`
+/// certificates and keys and `sa.key` (as read from it); `existing` what is already
+/// on this node (kept when valid, as in [`init_files`]); `etcd_members` the etcd
+/// members this node's etcd joins (`--initial-cluster-state=existing`; the engine
+/// adds the member through the etcd API first). Needs `control_plane_endpoint`.
+/// Returns the shared files, this node's own leaves, admin/controller-manager/
+/// scheduler kubeconfigs, the four manifests, `bootstrap-kubelet.conf` and the
+/// kubelet files. The kubelet gets `kubelet.conf` through TLS bootstrap.
+pub fn control_plane_join_files(
+    p: &ClusterParams,
+    node: &NodeParams,
+    shared: &Existing,
+    etcd_members: &[NodeParams],
+    token: &BootstrapToken,
+    existing: &Existing,
+    now: SystemTime,
+) -> Result<Vec<Artifact>, Error> {
+    p.validate()?;
+    node.validate()?;
+    if p.control_plane_endpoint.is_none() {
+        return Err(Error::param(
+            "control_plane_endpoint",
+            "",
+            "more than one control-plane node needs a stable endpoint (load balancer or DNS name) as host:port",
+        ));
+    }
+    // This node's own view: its address is the advertise address of its API server.
+    let mut local = p.clone();
+    local.advertise_address = node.address;
+    let mut merged = existing.clone();
+    for base in ["ca", "front-proxy-ca", "etcd/ca"] {
+        for ext in ["crt", "key"] {
+            let path = format!("{PKI_DIR}/{base}.{ext}");
+            match shared.get(&path) {
+                Some(bytes) => merged.0.insert(path, bytes.to_vec()),
+                None => merged.0.remove(&path),
+            };
+        }
+    }
+    let sa = format!("{PKI_DIR}/sa.key");
+    match shared.get(&sa) {
+        Some(bytes) => merged.0.insert(sa, bytes.to_vec()),
+        None => merged.0.remove(&sa),
+    };
+    let pki = pki::ensure(&local, node, &merged, now, true)?;
+    let mut out = pki.artifacts;
+    out.extend(kubeconfig::ensure(
+        &local, node, &pki.ca, &merged, now, true,
+    )?);
+    out.extend(manifests::all(&local, node, false, etcd_members));
+    out.push(bootstrap_kubeconfig(p, token, &pki.ca.cert_pem));
+    out.extend(kubelet::files(&local, node));
+    Ok(out)
+}
+
+fn bootstrap_kubeconfig(p: &ClusterParams, token: &BootstrapToken, ca_pem: &[u8]) -> Artifact {
+    let text = kubeconfig::with_token(
+        p,
+        &p.server_url(),
+        ca_pem,
+        "tls-bootstrap-token-user",
+        &token.expose(),
+    );
+    Artifact::secret("/etc/kubernetes/bootstrap-kubelet.conf", text)
 }
 
 /// A new random bootstrap token valid for `p.token_ttl` from `now` (kubeadm: 24h).
@@ -96,10 +167,8 @@ pub fn join_files(
     p.validate()?;
     node.validate()?;
     discovery_hash(ca_pem)?;
-    let user = "tls-bootstrap-token-user";
-    let bootstrap = kubeconfig::with_token(p, &p.server_url(), ca_pem, user, &token.expose());
     let mut out = vec![
-        Artifact::secret("/etc/kubernetes/bootstrap-kubelet.conf", bootstrap),
+        bootstrap_kubeconfig(p, token, ca_pem),
         Artifact::public(format!("{PKI_DIR}/ca.crt"), ca_pem, 0o644),
     ];
     out.extend(kubelet::files(p, node));

@@ -8,14 +8,19 @@ use crate::{ClusterParams, NodeParams};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-pub(super) fn pod(p: &ClusterParams, node: &NodeParams) -> (&'static str, Value) {
+/// `peers`: the etcd members a joining control-plane node joins (empty on init).
+pub(super) fn pod(
+    p: &ClusterParams,
+    node: &NodeParams,
+    peers: &[NodeParams],
+) -> (&'static str, Value) {
     let pki = "/etc/kubernetes/pki/etcd";
     let ip = p.advertise_address;
     let lo = loopback_for(ip);
     let lo_ip = lo.parse().unwrap_or(ip);
     let client_url = format!("https://{}", host_port(ip, 2379));
     let peer_url = format!("https://{}", host_port(ip, 2380));
-    let args = BTreeMap::from([
+    let mut args = BTreeMap::from([
         ("advertise-client-urls", client_url.clone()),
         ("cert-file", format!("{pki}/server.crt")),
         ("client-cert-auth", "true".into()),
@@ -42,6 +47,19 @@ pub(super) fn pod(p: &ClusterParams, node: &NodeParams) -> (&'static str, Value)
         ("snapshot-count", "10000".into()),
         ("trusted-ca-file", format!("{pki}/ca.crt")),
     ]);
+    if !peers.is_empty() {
+        let cluster: Vec<String> = peers
+            .iter()
+            .filter(|m| m.name != node.name)
+            .map(|m| format!("{}=https://{}", m.name, host_port(m.address, 2380)))
+            .chain([format!(
+                "{}={}",
+                node.name, args["initial-advertise-peer-urls"]
+            )])
+            .collect();
+        args.insert("initial-cluster", cluster.join(","));
+        args.insert("initial-cluster-state", "existing".into());
+    }
     let mut volumes = Volumes::new();
     add_volume(&mut volumes, "etcd-certs", pki, "DirectoryOrCreate", false);
     add_volume(

@@ -15,9 +15,15 @@ pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 
 /// The four control-plane manifests, mode 0600. With an external CA (no `ca.key`)
 /// the controller-manager gets empty cluster-signing flags, as kubeadm does.
-pub(crate) fn all(p: &ClusterParams, node: &NodeParams, external_ca: bool) -> Vec<Artifact> {
+/// `etcd_peers` are the members a joining control-plane node's etcd joins.
+pub(crate) fn all(
+    p: &ClusterParams,
+    node: &NodeParams,
+    external_ca: bool,
+    etcd_peers: &[NodeParams],
+) -> Vec<Artifact> {
     [
-        etcd::pod(p, node),
+        etcd::pod(p, node, etcd_peers),
         apiserver::pod(p, node),
         controller_manager::pod(p, node, external_ca),
         scheduler::pod(p, node),

@@ -88,13 +88,31 @@ pub(crate) struct Pki {
     pub(crate) artifacts: Vec<Artifact>,
 }
 
-/// Every file of kubeadm's `certs` phase for the first master.
+/// Every file of kubeadm's `certs` phase for a control-plane node. On the first
+/// master (`joining == false`) missing CAs are created; a joining control-plane
+/// node must already have the shared CAs and `sa.key` in `existing`.
 pub(crate) fn ensure(
     p: &ClusterParams,
     node: &NodeParams,
     existing: &Existing,
     now: SystemTime,
+    joining: bool,
 ) -> Result<Pki, Error> {
+    if joining {
+        for base in ["ca", "front-proxy-ca", "etcd/ca"] {
+            let (crt, key) = paths(base);
+            for path in [crt, key] {
+                if existing.get(&path).is_none() {
+                    return Err(Error::MissingShared { path });
+                }
+            }
+        }
+        if existing.get(&format!("{PKI_DIR}/sa.key")).is_none() {
+            return Err(Error::MissingShared {
+                path: format!("{PKI_DIR}/sa.key"),
+            });
+        }
+    }
     let mut out = Vec::new();
     let v = p.kubernetes_version;
     let masters: &[&str] = if v.has_super_admin() {
