@@ -270,7 +270,7 @@ fn cycles_are_refused_by_name(lab: &Lab) {
         "-i",
         lab.inventory_str(),
     ]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(3), "a cycle is invalid input: {err}");
     assert!(err.contains("cycle"), "{err}");
     for name in ["master: first", "node1: second"] {
         assert!(err.contains(name), "the cycle names `{name}`:\n{err}");
