@@ -67,6 +67,34 @@ pub(crate) fn drop_in() -> String {
     .join("\n")
 }
 
+/// Where kprov installs the kubelet unit when no package provides one.
+pub const UNIT_PATH: &str = "/etc/systemd/system/kubelet.service";
+
+/// The kubelet unit the Kubernetes deb/rpm packages ship, for hosts where the
+/// kubelet binary was installed without a package (mode 0644). The drop-in
+/// supplies the real command line.
+pub fn unit() -> Artifact {
+    let text = [
+        "[Unit]",
+        "Description=kubelet: The Kubernetes Node Agent",
+        "Documentation=https://kubernetes.io/docs/",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "ExecStart=/usr/bin/kubelet",
+        "Restart=always",
+        "StartLimitInterval=0",
+        "RestartSec=10",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ]
+    .join("\n");
+    Artifact::public(UNIT_PATH, text, 0o644)
+}
+
 /// config.yaml, kubeadm-flags.env and the drop-in for one node.
 pub(crate) fn files(p: &ClusterParams, node: &NodeParams) -> Vec<Artifact> {
     vec![

@@ -31,6 +31,7 @@ mod error;
 mod kubeconfig;
 mod kubelet;
 mod manifests;
+mod node;
 mod objects;
 mod params;
 mod pki;
@@ -42,10 +43,11 @@ pub use artifact::{Artifact, Existing};
 pub use error::Error;
 pub use kubeconfig::KUBELET_CLIENT_CURRENT;
 pub use kubelet::{
-    CONFIG_PATH as KUBELET_CONFIG_PATH, DROP_IN_PATH as KUBELET_DROP_IN_PATH,
-    FLAGS_PATH as KUBELET_FLAGS_PATH,
+    unit as kubelet_unit, CONFIG_PATH as KUBELET_CONFIG_PATH, DROP_IN_PATH as KUBELET_DROP_IN_PATH,
+    FLAGS_PATH as KUBELET_FLAGS_PATH, UNIT_PATH as KUBELET_UNIT_PATH,
 };
 pub use manifests::MANIFESTS_DIR;
+pub use node::{node_marks, NodeMarks, Taint};
 pub use params::{
     CgroupDriver, ClusterParams, KeyAlgorithm, NodeParams, ProxyMode, Version,
     DEFAULT_IMAGE_REPOSITORY,
