@@ -1,6 +1,6 @@
 //! Issuing certificates with kubeadm's profile: random serial in [1, 2^63−1],
 //! KeyUsage DigitalSignature|KeyEncipherment (+CertSign for CAs), BasicConstraints,
-//! SAN DNS:<CN> on CAs, backdated validity.
+//! SAN `DNS:<CN>` on CAs, backdated validity.
 
 use super::keys::{pem_lf, Key};
 use crate::{Error, Version};
