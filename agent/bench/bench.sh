@@ -14,7 +14,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-agent}
 for t in docker-registry containerd runc /usr/lib/cni/bridge busybox; do
   command -v "$t" >/dev/null || [ -x "$t" ] || { echo "bench.sh: missing $t (apt-get install docker-registry containerd runc containernetworking-plugins busybox-static)" >&2; exit 1; }
 done
-cargo build --release -q -p kprov-agent --bin kprov-agent --example cri-bench
+cargo build --release -q -p kprov-agent --bins --example cri-bench
 BIN=$CARGO_TARGET_DIR/release
 W=$(mktemp -d /tmp/kprov-bench.XXXXXX)
 pids=()

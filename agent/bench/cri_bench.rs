@@ -3,6 +3,7 @@
 //! the same client. Used by `bench/bench.sh`; prints one JSON object.
 //!
 //! cri-bench push REGISTRY                       push test/busybox:1 (busybox-static) to REGISTRY
+//! cri-bench pull SOCKET IMAGE
 //! cri-bench run SOCKET IMAGE CGROUP DAEMON_PID HELPER_PATTERN [PODS...]
 
 #[path = "../tests/common/images.rs"]
@@ -104,6 +105,21 @@ async fn main() {
         println!("pushed {reg}/test/busybox:1");
         return;
     }
+    if args.get(1).map(String::as_str) == Some("pull") {
+        let mut im = ImageServiceClient::new(channel(&args[2]).await);
+        let t = Instant::now();
+        im.pull_image(api::PullImageRequest {
+            image: Some(api::ImageSpec {
+                image: args[3].clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("pull");
+        println!("pulled in {:?}", t.elapsed());
+        return;
+    }
     let (socket, image, cgroup, daemon) = (
         &args[2],
         &args[3],
@@ -131,6 +147,8 @@ async fn main() {
     out.insert("idle_helpers".into(), n.into());
     out.insert("list_ms_0".into(), list_latency_ms(&mut rt).await.into());
     let mut starts = Vec::new();
+    let (mut t_run, mut t_create, mut t_start): (Vec<f64>, Vec<f64>, Vec<f64>) =
+        (Vec::new(), Vec::new(), Vec::new());
     let mut pods = Vec::new();
     for &target in &steps {
         while pods.len() < target {
@@ -160,6 +178,8 @@ async fn main() {
                 .expect("run sandbox")
                 .into_inner()
                 .pod_sandbox_id;
+            t_run.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t1 = Instant::now();
             let c = rt
                 .create_container(api::CreateContainerRequest {
                     pod_sandbox_id: pod.clone(),
@@ -182,9 +202,12 @@ async fn main() {
                 .expect("create container")
                 .into_inner()
                 .container_id;
+            t_create.push(t1.elapsed().as_secs_f64() * 1000.0);
+            let t2 = Instant::now();
             rt.start_container(api::StartContainerRequest { container_id: c })
                 .await
                 .expect("start");
+            t_start.push(t2.elapsed().as_secs_f64() * 1000.0);
             starts.push(t.elapsed().as_secs_f64() * 1000.0);
             pods.push(pod);
         }

@@ -1,6 +1,6 @@
 //! The agent's TOML configuration (`/etc/kprov/agent.toml` by default).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,7 @@ pub enum ConfigError {
 }
 
 /// Which cgroup manager names the containers' cgroups (must match kubelet's `cgroupDriver`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CgroupDriver {
     #[default]
@@ -36,7 +36,7 @@ pub enum CgroupDriver {
 }
 
 /// The whole agent configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// gRPC endpoint, `unix:///run/kprov/agent.sock`.
@@ -56,7 +56,7 @@ pub struct Config {
 }
 
 /// The OCI runtime binary.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Path of the `runc`-compatible binary.
@@ -66,7 +66,7 @@ pub struct RuntimeConfig {
 }
 
 /// CNI plugin and configuration directories.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CniConfig {
     pub bin_dirs: Vec<PathBuf>,
@@ -74,7 +74,7 @@ pub struct CniConfig {
 }
 
 /// Sandbox-wide settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// Never ask for an oom_score_adj below the agent's own (it would be refused).
@@ -84,7 +84,7 @@ pub struct SandboxConfig {
 }
 
 /// Registry access: mirrors and per-host settings.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// Registry host → mirror hosts tried first, e.g. `"docker.io" = ["mirror.local:5000"]`.
@@ -94,7 +94,7 @@ pub struct RegistryConfig {
 }
 
 /// Settings for one registry host.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryHost {
     /// Talk plain HTTP to this host.
@@ -108,7 +108,7 @@ pub struct RegistryHost {
 }
 
 /// Container log settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// Longest log record; longer lines are split into `P` records.

@@ -99,14 +99,6 @@ impl Cni {
         self.load().is_ok()
     }
 
-    /// Brings up `lo` in the pod netns with the loopback plugin.
-    pub async fn loopback_up(&self, pod: &PodRef<'_>, version: &str) -> Result<(), CniError> {
-        let conf = json!({"cniVersion": version, "name": "cni-loopback", "type": "loopback"});
-        self.exec("loopback", "ADD", pod, "lo", &conf)
-            .await
-            .map(|_| ())
-    }
-
     /// Runs ADD through the whole list; returns the final result.
     pub async fn add(
         &self,

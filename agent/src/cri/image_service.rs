@@ -129,13 +129,9 @@ impl ImageService for ImageHandler {
         }
         let agent = self.agent.clone();
         // Detached: a caller that gives up must not leave a half-written layer behind.
-        let rec = tokio::spawn(async move { agent.puller.pull(&name, &auth).await })
+        let rec = tokio::spawn(async move { agent.pull_image(&name, auth).await })
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(AgentError::from)?;
-        // Hand the pull's buffers back to the OS; the agent idles between pulls.
-        // SAFETY: malloc_trim has no preconditions.
-        unsafe { libc::malloc_trim(0) };
+            .map_err(|e| Status::internal(e.to_string()))??;
         Ok(Response::new(api::PullImageResponse { image_ref: rec.id }))
     }
 

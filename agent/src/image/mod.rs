@@ -3,11 +3,13 @@
 
 mod hashing_writer;
 mod pull;
+mod pull_process;
 mod reference;
 mod store;
 mod unpack;
 
 pub use pull::{install_crypto_provider, PullAuth, Puller};
+pub use pull_process::{pull_in_child, run_pull_process, PullRequest, PULL_ARG};
 pub use reference::normalize;
 pub use store::{ImageRecord, ImageRuntimeConfig, ImageStore};
 pub use unpack::unpack_layer;

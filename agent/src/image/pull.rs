@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 const LAYER_CONCURRENCY: usize = 3;
 
 /// Credentials given with a pull request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PullAuth {
     pub username: String,
     pub password: String,
@@ -46,8 +46,10 @@ impl Puller {
         }
     }
 
-    /// Pulls `image`, trying the configured mirrors first; returns the stored record.
-    pub async fn pull(&self, image: &str, auth: &PullAuth) -> Result<ImageRecord, ImageError> {
+    /// Fetches `image` into the content store and snapshots, trying the
+    /// configured mirrors first; returns the record for the image index (the
+    /// caller inserts it).
+    pub async fn fetch(&self, image: &str, auth: &PullAuth) -> Result<ImageRecord, ImageError> {
         let reference = normalize(image)?;
         let mut last_err = None;
         for host in self.endpoints(reference.registry()) {
@@ -170,7 +172,6 @@ impl Puller {
             layers: manifest.layers.iter().map(|l| l.digest.clone()).collect(),
             config: runtime_config(&config),
         };
-        self.store.insert(rec.clone())?;
         Ok(rec)
     }
 
@@ -195,10 +196,11 @@ impl Puller {
         }
         let blob = self.store.blob_path(&layer.digest);
         if !blob.exists() {
-            let tmp = self
-                .store
-                .tmp_dir()
-                .join(format!("{}.part", super::store::hex_of(&layer.digest)));
+            let tmp = self.store.tmp_dir().join(format!(
+                "{}.{}.part",
+                super::store::hex_of(&layer.digest),
+                unique()
+            ));
             let file = tokio::fs::File::create(&tmp).await?;
             let mut w = HashingWriter::new(file);
             let res = client.pull_blob(target, layer, &mut w).await;
@@ -232,13 +234,30 @@ impl Puller {
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&w);
             unpack_layer(&b, &w, &digest)?;
-            std::fs::rename(&w, &s)?;
+            if let Err(e) = std::fs::rename(&w, &s) {
+                // Another pull finished the same layer first: keep theirs.
+                let _ = std::fs::remove_dir_all(&w);
+                if !s.exists() {
+                    return Err(e.into());
+                }
+            }
             Ok::<_, ImageError>(())
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok(())
     }
+}
+
+/// A per-process, per-call suffix for temp names.
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Selects ring as rustls' crypto provider (idempotent); registry clients need one.

@@ -7,11 +7,13 @@ mod exits;
 mod sandboxes;
 
 pub use containers::ExecResult;
+
+use crate::image::{pull_in_child, ImageRecord, PullAuth, PullRequest};
 pub use error::{AgentError, AgentResult};
 
 use crate::cni::Cni;
 use crate::config::{CgroupDriver, Config};
-use crate::image::{ImageStore, Puller};
+use crate::image::ImageStore;
 use crate::runc::Runc;
 use crate::state::{ContainerRecord, RecordStore, SandboxRecord};
 use std::collections::HashMap;
@@ -25,7 +27,6 @@ type AsyncLock = Arc<tokio::sync::Mutex<()>>;
 pub struct Agent {
     pub cfg: Config,
     pub images: Arc<ImageStore>,
-    pub puller: Puller,
     records: RecordStore,
     runc: Runc,
     cni: Cni,
@@ -38,6 +39,8 @@ pub struct Agent {
     own_oom_score_adj: i64,
     /// The monitor binary (`kprov-agent-monitor` beside us, else ourselves).
     monitor_exe: PathBuf,
+    /// This binary (run again as `__pull`).
+    self_exe: PathBuf,
 }
 
 /// `kprov-agent-monitor` next to the running binary, or the running binary itself.
@@ -62,7 +65,6 @@ impl Agent {
         // SAFETY: plain prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let agent = Arc::new(Self {
-            puller: Puller::new(cfg.registry.clone(), images.clone()),
             images,
             records: RecordStore::open(&cfg.state_dir)?,
             runc: Runc {
@@ -81,6 +83,7 @@ impl Agent {
             pod_cidr: RwLock::new(String::new()),
             own_oom_score_adj,
             monitor_exe: monitor_exe()?,
+            self_exe: std::env::current_exe()?,
             cfg,
         });
         agent
@@ -100,6 +103,20 @@ impl Agent {
             }
         });
         Ok(agent)
+    }
+
+    /// Pulls `image` in a child process and adds it to the image index.
+    pub async fn pull_image(&self, image: &str, auth: PullAuth) -> AgentResult<ImageRecord> {
+        crate::image::normalize(image)?;
+        let req = PullRequest {
+            image: image.to_string(),
+            auth,
+            registry: self.cfg.registry.clone(),
+            store: self.images.root().to_path_buf(),
+        };
+        let rec = pull_in_child(&self.self_exe, &req).await?;
+        self.images.insert(rec.clone())?;
+        Ok(rec)
     }
 
     /// NetworkReady, as last observed (served from memory).

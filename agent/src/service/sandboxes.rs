@@ -184,10 +184,6 @@ impl Agent {
                 namespace: &rec.namespace,
                 uid: &rec.uid,
             };
-            self.cni
-                .loopback_up(&pod, &net.cni_version)
-                .await
-                .map_err(|e| AgentError::internal("pod network", e))?;
             let result = self
                 .cni
                 .add(&net, &pod, &port_mappings_json(rec))
