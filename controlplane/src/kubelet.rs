@@ -2,6 +2,7 @@
 
 use crate::{yaml, Artifact, ClusterParams, NodeParams};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// KubeletConfiguration path.
 pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
@@ -39,14 +40,20 @@ pub(crate) fn config_yaml(p: &ClusterParams) -> String {
 /// `KUBELET_KUBEADM_ARGS`: CRI endpoint and pause image; workers get no taints,
 /// kubeadm registers control-plane taints through the API (mark-control-plane).
 pub(crate) fn flags_env(p: &ClusterParams, node: &NodeParams, hostname: Option<&str>) -> String {
-    let mut args = vec![
-        format!("--container-runtime-endpoint={}", p.cri_socket),
-        format!("--pod-infra-container-image={}", p.pause_image()),
-    ];
+    let mut args = BTreeMap::from([
+        (
+            "container-runtime-endpoint".to_string(),
+            p.cri_socket.clone(),
+        ),
+        ("pod-infra-container-image".to_string(), p.pause_image()),
+    ]);
     if hostname.is_some_and(|h| h != node.name) {
-        args.push(format!("--hostname-override={}", node.name));
+        args.insert("hostname-override".into(), node.name.clone());
     }
-    format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", args.join(" "))
+    // User extra args win, as kubeletExtraArgs do in kubeadm; flags sorted by name.
+    args.extend(node.kubelet_extra_args.clone());
+    let flags: Vec<String> = args.iter().map(|(k, v)| format!("--{k}={v}")).collect();
+    format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", flags.join(" "))
 }
 
 /// The `10-kubeadm.conf` drop-in (as in the kubeadm package).

@@ -2,6 +2,7 @@
 
 use crate::Error;
 use ipnet::IpNet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -185,6 +186,10 @@ pub struct ClusterParams {
     pub resolv_conf: Option<String>,
     /// Lifetime of new bootstrap tokens (kubeadm: 24h).
     pub token_ttl: Duration,
+    /// Proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`, lower-case forms)
+    /// kubeadm copies from its environment into the API server, controller-manager
+    /// and scheduler pods.
+    pub proxy_env: BTreeMap<String, String>,
 }
 
 /// The default image registry.
@@ -217,6 +222,7 @@ impl ClusterParams {
             coredns_image_tag: coredns.into(),
             resolv_conf: None,
             token_ttl: Duration::from_secs(24 * 3600),
+            proxy_env: BTreeMap::new(),
         }
     }
 
@@ -339,6 +345,20 @@ impl ClusterParams {
             )
         }
     }
+
+    /// Every image kubeadm's `config images list` names for this cluster, for
+    /// pre-pulling and mirroring.
+    pub fn images(&self) -> Vec<String> {
+        vec![
+            self.component_image("kube-apiserver"),
+            self.component_image("kube-controller-manager"),
+            self.component_image("kube-scheduler"),
+            self.component_image("kube-proxy"),
+            self.coredns_image(),
+            self.pause_image(),
+            self.etcd_image(),
+        ]
+    }
 }
 
 /// One host of the cluster.
@@ -356,6 +376,9 @@ pub struct NodeParams {
     /// The host's own hostname, when known; the kubelet gets
     /// `--hostname-override` if it differs from `name`.
     pub hostname: Option<String>,
+    /// Extra kubelet flags for this node (`node-ip` → `--node-ip=…`), written to
+    /// `kubeadm-flags.env` like kubeadm's `kubeletExtraArgs`.
+    pub kubelet_extra_args: BTreeMap<String, String>,
 }
 
 impl NodeParams {
@@ -372,6 +395,7 @@ impl NodeParams {
             .map(String::from)
             .to_vec(),
             hostname: None,
+            kubelet_extra_args: BTreeMap::new(),
         }
     }
 
@@ -386,6 +410,18 @@ impl NodeParams {
                 &self.name,
                 "node names must be lower-case DNS-1123 names (letters, digits, '-', '.')",
             ));
+        }
+        for (flag, value) in &self.kubelet_extra_args {
+            let plain = |s: &str| {
+                !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || "\"'\\$`".contains(c))
+            };
+            if !plain(flag) || flag.starts_with('-') || !(value.is_empty() || plain(value)) {
+                return Err(Error::param(
+                    "kubelet_extra_args",
+                    format!("{flag}={value}"),
+                    "write flag names without leading '--' and values without spaces, quotes, '\\', '$' or '`'",
+                ));
+            }
         }
         Ok(())
     }

@@ -637,3 +637,82 @@ fn ipv6_single_stack_uses_bracketed_urls_and_v6_loopback() {
         "{sans}"
     );
 }
+
+#[test]
+fn proxy_env_extra_kubelet_args_and_image_list() {
+    let mut p = params("1.29.2");
+    p.image_repository = "harbor.lab.test/k8s".into();
+    p.proxy_env
+        .insert("HTTPS_PROXY".into(), "http://proxy.lab.test:3128".into());
+    p.proxy_env.insert(
+        "NO_PROXY".into(),
+        "10.96.0.0/12,10.244.0.0/16,192.0.2.0/24".into(),
+    );
+    let mut n = node();
+    n.kubelet_extra_args
+        .insert("node-ip".into(), "192.0.2.10".into());
+    n.hostname = Some("master-1.lab.test".into());
+    let artifacts = init_files(&p, &n, &Existing::empty(), now()).unwrap();
+    for name in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        let pod = pod(&artifacts, name);
+        let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+        let pairs: Vec<(String, String)> = env
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap()))
+            .collect();
+        assert_eq!(pairs.len(), 2, "{name}");
+        assert_eq!(
+            pairs[0],
+            (
+                "HTTPS_PROXY".to_string(),
+                "http://proxy.lab.test:3128".to_string()
+            )
+        );
+        assert!(pod.metadata.name.is_some());
+    }
+    assert!(pod(&artifacts, "etcd").spec.unwrap().containers[0]
+        .env
+        .is_none());
+    assert_eq!(
+        text(&artifacts, "/var/lib/kubelet/kubeadm-flags.env"),
+        "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --hostname-override=master-1 \
+         --node-ip=192.0.2.10 --pod-infra-container-image=harbor.lab.test/k8s/pause:3.9\"\n"
+    );
+    assert_eq!(
+        p.images(),
+        [
+            "harbor.lab.test/k8s/kube-apiserver:v1.29.2",
+            "harbor.lab.test/k8s/kube-controller-manager:v1.29.2",
+            "harbor.lab.test/k8s/kube-scheduler:v1.29.2",
+            "harbor.lab.test/k8s/kube-proxy:v1.29.2",
+            "harbor.lab.test/k8s/coredns:v1.11.1",
+            "harbor.lab.test/k8s/pause:3.9",
+            "harbor.lab.test/k8s/etcd:3.5.10-0",
+        ]
+    );
+    // Every manifest uses the mirror.
+    for a in artifacts
+        .iter()
+        .filter(|a| a.path.starts_with("/etc/kubernetes/manifests/"))
+    {
+        let image = yaml_to_json(&String::from_utf8_lossy(&a.content))["spec"]["containers"][0]
+            ["image"]
+            .clone();
+        assert!(
+            image.as_str().unwrap().starts_with("harbor.lab.test/k8s/"),
+            "{}: {image}",
+            a.path
+        );
+    }
+    // Values that would break the env file's quoting are refused.
+    n.kubelet_extra_args
+        .insert("node-labels".into(), "a=b c".into());
+    let e = init_files(&p, &n, &Existing::empty(), now())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("kubelet_extra_args"), "{e}");
+}

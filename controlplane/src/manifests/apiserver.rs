@@ -90,6 +90,12 @@ pub(super) fn pod(p: &ClusterParams, node: &NodeParams) -> (&'static str, Value)
     );
     (
         "kube-apiserver",
-        static_pod("kube-apiserver", Some(annotation), container, &volumes),
+        static_pod(
+            "kube-apiserver",
+            Some(annotation),
+            &p.proxy_env,
+            container,
+            &volumes,
+        ),
     )
 }

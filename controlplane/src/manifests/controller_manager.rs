@@ -59,6 +59,12 @@ pub(super) fn pod(
     });
     (
         "kube-controller-manager",
-        static_pod("kube-controller-manager", None, container, &volumes),
+        static_pod(
+            "kube-controller-manager",
+            None,
+            &p.proxy_env,
+            container,
+            &volumes,
+        ),
     )
 }

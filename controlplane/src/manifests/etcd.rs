@@ -94,6 +94,12 @@ pub(super) fn pod(
     );
     (
         "etcd",
-        static_pod("etcd", Some(annotation), container, &volumes),
+        static_pod(
+            "etcd",
+            Some(annotation),
+            &Default::default(),
+            container,
+            &volumes,
+        ),
     )
 }

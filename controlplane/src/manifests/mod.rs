@@ -123,9 +123,11 @@ fn loopback_for(ip: IpAddr) -> &'static str {
 }
 
 /// The kubeadm static pod skeleton around one container.
+/// `proxy_env` becomes the container's `env` (empty for etcd).
 fn static_pod(
     name: &str,
     annotations: Option<(&str, String)>,
+    proxy_env: &std::collections::BTreeMap<String, String>,
     container: Value,
     volumes: &Volumes,
 ) -> Value {
@@ -134,6 +136,13 @@ fn static_pod(
         _ => Map::new(),
     };
     container.insert("name".into(), name.into());
+    if !proxy_env.is_empty() {
+        let env: Vec<Value> = proxy_env
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        container.insert("env".into(), env.into());
+    }
     container.insert("imagePullPolicy".into(), "IfNotPresent".into());
     container.insert(
         "volumeMounts".into(),

@@ -25,6 +25,6 @@ pub(super) fn pod(p: &ClusterParams, _node: &NodeParams) -> (&'static str, Value
     });
     (
         "kube-scheduler",
-        static_pod("kube-scheduler", None, container, &volumes),
+        static_pod("kube-scheduler", None, &p.proxy_env, container, &volumes),
     )
 }
