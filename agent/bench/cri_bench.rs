@@ -105,6 +105,11 @@ async fn main() {
         println!("pushed {reg}/test/busybox:1");
         return;
     }
+    if args.get(1).map(String::as_str) == Some("list") {
+        let mut rt = RuntimeServiceClient::new(channel(&args[2]).await);
+        println!("{:.3} ms", list_latency_ms(&mut rt).await);
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("pull") {
         let mut im = ImageServiceClient::new(channel(&args[2]).await);
         let t = Instant::now();

@@ -285,6 +285,46 @@ async fn pod_lifecycle_end_to_end() {
         "container cgroup under the pod's cgroup_parent (in-container view {mem:?})"
     );
 
+    // UpdateContainerResources reaches the cgroup and the status.
+    rt.update_container_resources(api::UpdateContainerResourcesRequest {
+        container_id: web.clone(),
+        linux: Some(api::LinuxContainerResources {
+            memory_limit_in_bytes: 96 << 20,
+            cpu_shares: 512,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let cg = |f: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{f}"))
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(
+        cg(&format!(
+            "memory{}/kprov-{web}/memory.limit_in_bytes",
+            a.cgroup_parent
+        )),
+        96 << 20
+    );
+    assert_eq!(
+        cg(&format!("cpu{}/kprov-{web}/cpu.shares", a.cgroup_parent)),
+        512
+    );
+    let res = status(&mut rt, &web)
+        .await
+        .status
+        .unwrap()
+        .resources
+        .unwrap()
+        .linux
+        .unwrap();
+    assert_eq!(res.memory_limit_in_bytes, 96 << 20);
+
     // Log rotation: rename, reopen, new output lands in the new file.
     let rotated = log_path.with_extension("log.1");
     std::fs::rename(&log_path, &rotated).unwrap();

@@ -114,7 +114,11 @@ impl Agent {
             registry: self.cfg.registry.clone(),
             store: self.images.root().to_path_buf(),
         };
-        let rec = pull_in_child(&self.self_exe, &req).await?;
+        let rec = pull_in_child(&self.self_exe, &req).await;
+        // SAFETY: malloc_trim has no preconditions. (Spawning the child leaves
+        // freed memory behind that glibc would otherwise keep.)
+        unsafe { libc::malloc_trim(0) };
+        let rec = rec?;
         self.images.insert(rec.clone())?;
         Ok(rec)
     }
