@@ -44,6 +44,26 @@ pub struct Task {
     pub origin: String,
 }
 
+impl Task {
+    /// Every template or expression the task holds: strings of its arguments, `when`
+    /// and `until` (what decides which variables it reads).
+    pub fn texts(&self) -> Vec<&str> {
+        fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+            match value {
+                Value::String(s) => out.push(s),
+                Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+                Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        strings(&self.args, &mut out);
+        out.extend(self.when.as_deref());
+        out.extend(self.until.as_deref());
+        out
+    }
+}
+
 /// Parses the task list at `at` (absent means empty).
 pub(crate) fn list(
     value: Option<&Value>,

@@ -135,9 +135,8 @@ pub fn build(
 
 fn references(task: &Task) -> Vec<HostVarRef> {
     let mut out = Vec::new();
-    refs::in_value(&task.args, &mut out);
-    for expr in [&task.when, &task.until].into_iter().flatten() {
-        refs::in_text(expr, &mut out);
+    for text in task.texts() {
+        refs::in_text(text, &mut out);
     }
     out
 }

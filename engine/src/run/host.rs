@@ -218,6 +218,22 @@ impl<'a> HostRun<'a> {
         Value::Object(vars)
     }
 
+    /// Renders `task` of `play` for this host and builds its module.
+    fn prepare(&self, play: usize, task: &Task) -> Prepared {
+        let vars = self.vars(play);
+        let unknown = self.ctx.shared.unknown();
+        prepare::prepare(
+            task,
+            &Inputs {
+                renderer: &self.ctx.renderer,
+                vars: &vars,
+                host: &self.module_ctx,
+                unknown: &unknown,
+                playbook_dir: &self.ctx.playbook_dir,
+            },
+        )
+    }
+
     /// Runs one batch; false when a task failed (the host stops there).
     async fn run_batch(&mut self, tasks: &[(usize, &Task)], steps: &[Step]) -> bool {
         let mut items = Vec::new();
@@ -227,16 +243,7 @@ impl<'a> HostRun<'a> {
             let play = match steps[step] {
                 Step::Task { play, .. } | Step::Flush { play } => play,
             };
-            let vars = self.vars(play);
-            let unknown = self.ctx.shared.unknown();
-            let inputs = Inputs {
-                renderer: &self.ctx.renderer,
-                vars: &vars,
-                host: &self.module_ctx,
-                unknown: &unknown,
-                playbook_dir: &self.ctx.playbook_dir,
-            };
-            match prepare::prepare(task, &inputs) {
+            match self.prepare(play, task) {
                 Prepared::Ready(module) => items.push(Item {
                     step,
                     task,
@@ -259,7 +266,7 @@ impl<'a> HostRun<'a> {
                 }
             }
         }
-        let ok = self.run_items(items, steps).await;
+        let ok = self.run_items(items).await;
         if let Some((task, started, f)) = failure {
             if ok {
                 self.emit(task, started, Outcome::failed(f));
@@ -270,7 +277,7 @@ impl<'a> HostRun<'a> {
     }
 
     /// Gathers, diffs and (in apply mode) applies `items`; false on the first failure.
-    async fn run_items(&mut self, mut items: Vec<Item<'_>>, steps: &[Step]) -> bool {
+    async fn run_items(&mut self, mut items: Vec<Item<'_>>) -> bool {
         // (step that went stale, how often in a row): an earlier task of the batch editing
         // the same file makes the next one stale once; the same task again and again means
         // something else keeps writing the file.
@@ -388,7 +395,7 @@ impl<'a> HostRun<'a> {
                 if !report.changed {
                     outcome.diff = None;
                 }
-                self.after_task(&item, steps, report.changed, &fields);
+                self.after_task(&item, report.changed, &fields);
                 self.emit(item.task, item.started, outcome);
             }
             if let (Some(_), Some(first_stale)) = (stale_from, next.first()) {
@@ -419,19 +426,13 @@ impl<'a> HostRun<'a> {
             return;
         }
         for (item, (_, state)) in items.iter().zip(diffs) {
-            self.after_task(item, &[], false, &state.fields);
+            self.after_task(item, false, &state.fields);
             self.emit(item.task, item.started, Outcome::simple(Status::Ok, None));
         }
     }
 
     /// Registers the result and queues notified handlers.
-    fn after_task(
-        &mut self,
-        item: &Item<'_>,
-        _steps: &[Step],
-        changed: bool,
-        fields: &BTreeMap<String, Vec<u8>>,
-    ) {
+    fn after_task(&mut self, item: &Item<'_>, changed: bool, fields: &BTreeMap<String, Vec<u8>>) {
         self.register(item.task, changed, false, false, fields);
         if changed && !item.task.notify.is_empty() {
             if let Some(play) = self.ctx.play_of(item.task) {
@@ -481,16 +482,7 @@ impl<'a> HostRun<'a> {
                 continue;
             }
             let started = Instant::now();
-            let vars = self.vars(play);
-            let unknown = self.ctx.shared.unknown();
-            let inputs = Inputs {
-                renderer: &self.ctx.renderer,
-                vars: &vars,
-                host: &self.module_ctx,
-                unknown: &unknown,
-                playbook_dir: &self.ctx.playbook_dir,
-            };
-            match prepare::prepare(handler, &inputs) {
+            match self.prepare(play, handler) {
                 Prepared::Ready(module) => items.push(Item {
                     step: 100_000 + i,
                     task: handler,
@@ -513,7 +505,7 @@ impl<'a> HostRun<'a> {
                 }
             }
         }
-        self.run_items(items, &[]).await
+        self.run_items(items).await
     }
 
     /// One remote shell invocation; transport errors become a failure of the batch.

@@ -192,11 +192,7 @@ impl RunCtx {
         if names.is_empty() {
             return false;
         }
-        let mut texts = Vec::new();
-        collect(&task.args, &mut texts);
-        texts.extend(task.when.clone());
-        texts.extend(task.until.clone());
-        texts.iter().any(|t| {
+        task.texts().into_iter().any(|t| {
             names.iter().any(|n| {
                 t.match_indices(n).any(|(i, _)| {
                     let before = t[..i].chars().last();
@@ -215,15 +211,6 @@ impl RunCtx {
             p.tasks.iter().any(|t| std::ptr::eq(t, task))
                 || p.handlers.iter().any(|t| std::ptr::eq(t, task))
         })
-    }
-}
-
-fn collect(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect(v, out)),
-        _ => {}
     }
 }
 

@@ -76,10 +76,7 @@ fn uses_unknown(task: &Task, input: &Inputs<'_>) -> Option<String> {
     if input.unknown.is_empty() {
         return None;
     }
-    let mut texts: Vec<&str> = Vec::new();
-    collect_strings(&task.args, &mut texts);
-    texts.extend(task.when.as_deref());
-    texts.into_iter().find_map(|t| {
+    task.texts().into_iter().find_map(|t| {
         input
             .renderer
             .references(&as_template(t))
@@ -102,15 +99,6 @@ fn as_template(text: &str) -> String {
         text.to_string()
     } else {
         format!("{{{{ {text} }}}}")
-    }
-}
-
-fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-    match value {
-        Value::String(s) => out.push(s),
-        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
     }
 }
 

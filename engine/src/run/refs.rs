@@ -1,23 +1,11 @@
 //! Finds which other hosts' registered values a task consumes (`hostvars…`).
 
-use serde_json::Value;
-
 /// One `hostvars[HOST].VAR` reference; `host` is `None` when it is computed
 /// (e.g. `hostvars[groups.masters[0]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostVarRef {
     pub host: Option<String>,
     pub var: String,
-}
-
-/// Every `hostvars` reference in the strings of `value`.
-pub fn in_value(value: &Value, out: &mut Vec<HostVarRef>) {
-    match value {
-        Value::String(s) => in_text(s, out),
-        Value::Array(items) => items.iter().for_each(|v| in_value(v, out)),
-        Value::Object(map) => map.values().for_each(|v| in_value(v, out)),
-        _ => {}
-    }
 }
 
 /// Every `hostvars` reference in one template or expression.
