@@ -230,6 +230,9 @@ async fn main() {
         "pod_start_median_ms".into(),
         median(&mut starts.clone()).into(),
     );
+    out.insert("run_sandbox_median_ms".into(), median(&mut t_run).into());
+    out.insert("create_median_ms".into(), median(&mut t_create).into());
+    out.insert("start_median_ms".into(), median(&mut t_start).into());
     out.insert(
         "pod_start_first10_median_ms".into(),
         median(&mut starts[..starts.len().min(10)].to_vec()).into(),

@@ -3,7 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename.
+/// Writes `data` to `path` atomically: a temp file in the same directory, then rename.
+///
+/// No fsync: records must survive an agent crash (the page cache does), and after
+/// a power loss no namespace, mount or container they describe exists anyway;
+/// recovery then clears the records. Syncing would add milliseconds to every
+/// pod and container start.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -15,7 +20,6 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
 }

@@ -107,7 +107,7 @@ impl Cni {
         port_mappings: &[Value],
     ) -> Result<Value, CniError> {
         let mut prev: Option<Value> = None;
-        for p in &net.plugins {
+        for p in net.plugins.iter().filter(|p| needed(p, port_mappings)) {
             let conf = plugin_conf(net, p, prev.as_ref(), port_mappings);
             let ty = p["type"].as_str().unwrap_or_default();
             prev = Some(self.exec(ty, "ADD", pod, POD_IFNAME, &conf).await?);
@@ -124,7 +124,12 @@ impl Cni {
         port_mappings: &[Value],
     ) -> Result<(), CniError> {
         let mut first_err = None;
-        for p in net.plugins.iter().rev() {
+        for p in net
+            .plugins
+            .iter()
+            .rev()
+            .filter(|p| needed(p, port_mappings))
+        {
             let conf = plugin_conf(net, p, prev_result, port_mappings);
             let ty = p["type"].as_str().unwrap_or_default();
             if let Err(e) = self.exec(ty, "DEL", pod, POD_IFNAME, &conf).await {
@@ -214,6 +219,16 @@ impl Cni {
     }
 }
 
+/// A plugin that only serves port mappings (portmap) has nothing to do for a
+/// pod without any: skipping it saves a plugin run on ADD and DEL alike.
+fn needed(plugin: &Value, port_mappings: &[Value]) -> bool {
+    let caps = plugin["capabilities"].as_object();
+    let only_ports = caps
+        .map(|c| c.len() == 1 && c.get("portMappings").and_then(Value::as_bool) == Some(true))
+        .unwrap_or(false);
+    !(only_ports && port_mappings.is_empty())
+}
+
 fn join_paths(dirs: &[PathBuf]) -> String {
     dirs.iter()
         .map(|d| d.display().to_string())
@@ -281,6 +296,15 @@ mod tests {
             result_ip(&json!({"ips":[{"address":"10.99.0.7/16"}]})).as_deref(),
             Some("10.99.0.7")
         );
+    }
+
+    #[test]
+    fn port_only_plugins_are_skipped_without_mappings() {
+        let pm = json!({"type": "portmap", "capabilities": {"portMappings": true}});
+        let bridge = json!({"type": "bridge"});
+        assert!(!needed(&pm, &[]));
+        assert!(needed(&pm, &[json!({"hostPort": 80})]));
+        assert!(needed(&bridge, &[]));
     }
 
     #[test]
