@@ -51,6 +51,10 @@
 //! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |
 //! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, mirrors, registry TLS/auth, oom_score |
 //! | `crictl_config` | /etc/crictl.yaml endpoints, timeout, debug |
+//! | `kube_init` | first master's PKI, kubeconfigs, static pods, kubelet files, bootstrap token (never register it) |
+//! | `kube_join_info` | reads the master's CA, token and discovery hash back, for `register` |
+//! | `kube_join` | worker files of a join: bootstrap-kubelet.conf, pki/ca.crt, kubelet files |
+//! | `kube_reset` | what `kubeadm reset` cleans, idempotent from any partial state |
 
 mod error;
 mod report;
@@ -71,6 +75,12 @@ mod firewall;
 mod hostname;
 mod hosts;
 mod kernel_module;
+mod kube_cluster;
+mod kube_files;
+mod kube_init;
+mod kube_join;
+mod kube_join_info;
+mod kube_reset;
 mod line;
 mod package;
 mod selinux;
@@ -197,6 +207,10 @@ pub fn names() -> &'static [&'static str] {
         "hostname",
         "hosts",
         "kernel_module",
+        "kube_init",
+        "kube_join",
+        "kube_join_info",
+        "kube_reset",
         "line",
         "package",
         "selinux",
@@ -233,6 +247,10 @@ pub fn build(
         "command" | "shell" => Box::new(command::Command::build(name, args)?),
         "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
         "crictl_config" => Box::new(crictl_config::CrictlConfig::build(args)?),
+        "kube_init" => Box::new(kube_init::KubeInit::build(args)?),
+        "kube_join" => Box::new(kube_join::KubeJoin::build(args)?),
+        "kube_join_info" => Box::new(kube_join_info::KubeJoinInfo::build(args)?),
+        "kube_reset" => Box::new(kube_reset::KubeReset::build(args)?),
         other => {
             return Err(ModuleError::UnknownModule {
                 name: other.to_string(),
@@ -265,6 +283,10 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "shell" => schema_for!(command::ShellArgs),
         "containerd_config" => schema_for!(containerd_config::Args),
         "crictl_config" => schema_for!(crictl_config::Args),
+        "kube_init" => schema_for!(kube_init::Args),
+        "kube_join" => schema_for!(kube_join::Args),
+        "kube_join_info" => schema_for!(kube_join_info::Args),
+        "kube_reset" => schema_for!(kube_reset::Args),
         _ => return None,
     })
 }

@@ -1,0 +1,345 @@
+//! `kube_init`: the first master's control-plane files (`kubeadm init` phases certs,
+//! kubeconfig, etcd, control-plane, kubelet-start) computed by `kprov-controlplane`
+//! from what is on the host, plus kprov's bootstrap token and discovery hash under
+//! `/etc/kubernetes/kprov`. Keys are generated here, pushed, and kept on the master:
+//! every run reads them back, so valid certificates stay byte for byte.
+//!
+//! The gathered state holds private keys: never `register` this task. The
+//! `kube_join_info` task reads back only the CA, the token and the hash.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kprov_controlplane::{
+    discovery_hash, init_files, new_token, Artifact, BootstrapToken, ClusterParams, Existing,
+    KeyAlgorithm, NodeParams, PKI_DIR,
+};
+
+use crate::kube_cluster::ClusterArgs;
+use crate::kube_files::{self, Action};
+use crate::{args, Diff, Module, ModuleError, State};
+
+/// Arguments of `kube_init`.
+pub(crate) type Args = ClusterArgs;
+
+const NAME: &str = "kube_init";
+/// The bootstrap token (`id.secret`, then its expiry in Unix seconds), mode 0600.
+pub(crate) const TOKEN_PATH: &str = "/etc/kubernetes/kprov/bootstrap-token";
+/// `sha256:<hex>` of the CA's public key (`--discovery-token-ca-cert-hash`), mode 0644.
+pub(crate) const HASH_PATH: &str = "/etc/kubernetes/kprov/discovery-hash";
+/// A token expiring within this window is replaced.
+const TOKEN_MIN_LIFE: Duration = Duration::from_secs(3600);
+
+/// A built `kube_init` task.
+pub(crate) struct KubeInit {
+    params: ClusterParams,
+    node: NodeParams,
+    paths: Vec<String>,
+    /// The artifacts computed for a gathered state: apply must write exactly what
+    /// diff showed (new keys are random).
+    planned: Mutex<Option<(State, Vec<Action>)>>,
+}
+
+impl std::fmt::Debug for KubeInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeInit")
+            .field("node", &self.node.name)
+            .field("version", &self.params.kubernetes_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeInit {
+    pub fn build(args: serde_json::Value) -> Result<KubeInit, ModuleError> {
+        let a: Args = args::parse(NAME, args)?;
+        let (params, node) = a.params(NAME)?;
+        // Every path init_files may write: computed once with fast throw-away keys.
+        let mut probe = params.clone();
+        probe.key_algorithm = KeyAlgorithm::EcdsaP256;
+        let mut paths: Vec<String> =
+            init_files(&probe, &node, &Existing::empty(), SystemTime::now())
+                .map_err(|e| ModuleError::args(NAME, e.to_string()))?
+                .into_iter()
+                .map(|a| a.path)
+                .collect();
+        paths.extend([TOKEN_PATH.to_string(), HASH_PATH.to_string()]);
+        Ok(KubeInit {
+            params,
+            node,
+            paths,
+            planned: Mutex::new(None),
+        })
+    }
+
+    /// Every file this node must hold, from what it holds now.
+    fn artifacts(
+        &self,
+        existing: &Existing,
+        now: SystemTime,
+    ) -> Result<Vec<Artifact>, ModuleError> {
+        let mut files = init_files(&self.params, &self.node, existing, now)
+            .map_err(|e| ModuleError::conflict(NAME, e.to_string()))?;
+        let ca_path = format!("{PKI_DIR}/ca.crt");
+        let ca = files
+            .iter()
+            .find(|a| a.path == ca_path)
+            .map(|a| a.content.clone())
+            .ok_or_else(|| ModuleError::conflict(NAME, "no CA certificate was computed"))?;
+        let hash = discovery_hash(&ca).map_err(|e| ModuleError::conflict(NAME, e.to_string()))?;
+        files.push(token_artifact(&self.params, existing.get(TOKEN_PATH), now));
+        files.push(Artifact {
+            path: HASH_PATH.into(),
+            content: format!("{hash}\n").into_bytes(),
+            mode: 0o644,
+            secret: false,
+        });
+        Ok(files)
+    }
+
+    fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
+        if let Ok(guard) = self.planned.lock() {
+            if let Some((s, actions)) = guard.as_ref() {
+                if s == state {
+                    return Ok(actions.clone());
+                }
+            }
+        }
+        let existing = kube_files::existing(NAME, state, &self.paths)?;
+        let artifacts = self.artifacts(&existing, SystemTime::now())?;
+        let actions = kube_files::actions(NAME, state, &artifacts)?;
+        if let Ok(mut guard) = self.planned.lock() {
+            *guard = Some((state.clone(), actions.clone()));
+        }
+        Ok(actions)
+    }
+}
+
+/// The token file: the existing one while it parses and lives at least another hour,
+/// else a new token.
+fn token_artifact(p: &ClusterParams, current: Option<&[u8]>, now: SystemTime) -> Artifact {
+    let keep = current.filter(|bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = text.lines();
+        let (Some(token), Some(expires)) = (lines.next(), lines.next()) else {
+            return false;
+        };
+        let Ok(secs) = expires.trim().parse::<u64>() else {
+            return false;
+        };
+        let expires = UNIX_EPOCH + Duration::from_secs(secs);
+        BootstrapToken::parse(token.trim(), expires).is_ok()
+            && now.checked_add(TOKEN_MIN_LIFE).is_some_and(|t| expires > t)
+    });
+    let content = match keep {
+        Some(bytes) => bytes.to_vec(),
+        None => {
+            let token = new_token(p, now);
+            let secs = token
+                .expires
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!("{}\n{secs}\n", token.expose()).into_bytes()
+        }
+    };
+    Artifact {
+        path: TOKEN_PATH.into(),
+        content,
+        mode: 0o600,
+        secret: true,
+    }
+}
+
+impl Module for KubeInit {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn gather(&self) -> String {
+        kube_files::gather(&self.paths)
+    }
+
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        Ok(kube_files::diff(&self.plan(state)?, None))
+    }
+
+    fn apply(&self, state: &State) -> String {
+        match self.plan(state) {
+            Ok(actions) => kube_files::apply(&actions),
+            Err(e) => crate::edit::fail_fragment(&e),
+        }
+    }
+
+    fn sensitive(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::gather;
+    use serde_json::json;
+
+    /// Rewrites every absolute path under `root` so the cycle runs in a temp dir.
+    fn rooted(m: &mut KubeInit, root: &str) {
+        m.paths = m.paths.iter().map(|p| format!("{root}{p}")).collect();
+    }
+
+    fn build() -> KubeInit {
+        KubeInit::build(json!({
+            "kubernetes_version": "1.30.1",
+            "advertise_address": "10.1.0.10",
+            "cert_sans": ["k8s-api.example.com"],
+            "pod_cidr": "10.244.0.0/16",
+            "node_name": "master",
+            "node_address": "10.1.0.10",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn paths_cover_pki_kubeconfigs_manifests_kubelet_and_token() {
+        let m = build();
+        for p in [
+            "/etc/kubernetes/pki/ca.key",
+            "/etc/kubernetes/pki/etcd/ca.crt",
+            "/etc/kubernetes/super-admin.conf",
+            "/etc/kubernetes/manifests/etcd.yaml",
+            "/var/lib/kubelet/config.yaml",
+            "/var/lib/kubelet/kubeadm-flags.env",
+            TOKEN_PATH,
+            HASH_PATH,
+        ] {
+            assert!(m.paths.iter().any(|x| x == p), "{p} missing");
+        }
+    }
+
+    #[test]
+    fn diff_names_paths_never_key_bytes() {
+        let m = build();
+        let state = State {
+            fields: m
+                .paths
+                .iter()
+                .map(|p| (format!("{p}:stat"), b"absent".to_vec()))
+                .collect(),
+        };
+        let Diff::Change {
+            summary,
+            before,
+            after,
+        } = m.diff(&state).unwrap()
+        else {
+            panic!("expected a change")
+        };
+        assert!(before.is_none() && after.is_none());
+        assert!(summary.contains("create /etc/kubernetes/pki/ca.key"));
+        assert!(!summary.contains("PRIVATE KEY"));
+        // apply writes what diff showed: same content for the same state.
+        let script = m.apply(&state);
+        assert_eq!(script, m.apply(&state));
+        assert!(script.contains("kp_put_if '/etc/kubernetes/pki/ca.key'"));
+        assert!(m.sensitive());
+        assert!(!format!("{m:?}").contains("KEY"));
+    }
+
+    #[test]
+    fn token_is_kept_while_valid() {
+        let p = ClusterParams::new("1.30.1".parse().unwrap(), "10.1.0.10".parse().unwrap());
+        let now = SystemTime::now();
+        let first = token_artifact(&p, None, now);
+        assert_eq!(first.mode, 0o600);
+        let again = token_artifact(&p, Some(&first.content), now);
+        assert_eq!(again.content, first.content);
+        let later = now + Duration::from_secs(24 * 3600);
+        assert_ne!(
+            token_artifact(&p, Some(&first.content), later).content,
+            first.content
+        );
+        assert_ne!(
+            token_artifact(&p, Some(b"garbage\n"), now).content,
+            b"garbage\n"
+        );
+    }
+
+    /// A real cycle in a temporary root: every file written with its mode, the second
+    /// gather is unchanged (valid certificates and the token kept byte for byte).
+    #[test]
+    fn real_cycle_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().into_owned();
+        let mut m = build();
+        let original = m.paths.clone();
+        rooted(&mut m, &root);
+        // Compute with the real paths, write under root: map fields both ways.
+        let to_real = |s: State| State {
+            fields: s
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k.strip_prefix(&root).unwrap_or(&k).to_string(), v))
+                .collect(),
+        };
+        let real_paths = original;
+        let plan_for = |state: &State| {
+            let m2 = KubeInit {
+                params: m.params.clone(),
+                node: m.node.clone(),
+                paths: real_paths.clone(),
+                planned: Mutex::new(None),
+            };
+            m2.plan(state).unwrap()
+        };
+        let first = to_real(gather(&m).state());
+        let actions: Vec<Action> = plan_for(&first)
+            .into_iter()
+            .map(|a| match a {
+                Action::Write {
+                    mut artifact,
+                    old_sha,
+                } => {
+                    artifact.path = format!("{root}{}", artifact.path);
+                    Action::Write { artifact, old_sha }
+                }
+                other => other,
+            })
+            .collect();
+        assert!(!actions.is_empty());
+        let script = crate::apply_script(&[])
+            + &format!(
+                "kp_begin 7\nkp_body() {{\n:\n{}\n}}\nkp_body\nkp_end $?\n",
+                kube_files::apply(&actions)
+            );
+        let out = crate::testutil::run_stdin(&["sh"], &script);
+        let report = crate::parse_output(&out.stdout)
+            .unwrap()
+            .remove(&7)
+            .unwrap();
+        assert!(report.ok() && report.changed, "{report:?}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(format!("{root}{p}"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("/etc/kubernetes/pki/ca.key"), 0o600);
+        assert_eq!(mode("/etc/kubernetes/pki/ca.crt"), 0o644);
+        assert_eq!(mode(TOKEN_PATH), 0o600);
+        let second = to_real(gather(&m).state());
+        assert!(
+            plan_for(&second).is_empty(),
+            "second run must change nothing"
+        );
+        // A changed mode alone is repaired with chmod.
+        std::fs::set_permissions(
+            format!("{root}/etc/kubernetes/pki/ca.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let third = to_real(gather(&m).state());
+        let fix = plan_for(&third);
+        assert!(matches!(fix.as_slice(), [Action::Chmod { .. }]), "{fix:?}");
+    }
+}
