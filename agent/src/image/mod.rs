@@ -10,7 +10,7 @@ mod unpack;
 
 pub use pull::{install_crypto_provider, PullAuth, Puller};
 pub use pull_process::{pull_in_child, run_pull_process, PullRequest, PULL_ARG};
-pub use reference::normalize;
+pub use reference::{normalize, ImageRef};
 pub use store::{ImageRecord, ImageRuntimeConfig, ImageStore};
 pub use unpack::unpack_layer;
 

@@ -4,7 +4,7 @@
 
 use super::hashing_writer::HashingWriter;
 use super::store::{ImageRecord, ImageRuntimeConfig, ImageStore};
-use super::{normalize, unpack_layer, ImageError};
+use super::{unpack_layer, ImageError};
 use crate::config::RegistryConfig;
 use futures_util::TryStreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -50,7 +50,9 @@ impl Puller {
     /// configured mirrors first; returns the record for the image index (the
     /// caller inserts it).
     pub async fn fetch(&self, image: &str, auth: &PullAuth) -> Result<ImageRecord, ImageError> {
-        let reference = normalize(image)?;
+        let reference: Reference = image.parse().map_err(|e: oci_client::ParseError| {
+            ImageError::BadReference(image.to_string(), e.to_string())
+        })?;
         let mut last_err = None;
         for host in self.endpoints(reference.registry()) {
             let target = match reference.digest() {
