@@ -155,6 +155,10 @@ impl Module for Block {
         NAME
     }
 
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        Some((&self.path, ""))
+    }
+
     fn gather(&self) -> String {
         edit::gather("", &self.path)
     }

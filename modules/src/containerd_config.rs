@@ -331,6 +331,10 @@ impl Module for ContainerdConfig {
         NAME
     }
 
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        Some((&self.a.path, ""))
+    }
+
     fn gather(&self) -> String {
         edit::gather("", &self.a.path)
     }

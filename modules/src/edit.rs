@@ -72,6 +72,30 @@ pub(crate) fn change(
     }))
 }
 
+/// The state a file-editing module would gather once an earlier task of the same apply has
+/// written `content` to its file: same attributes (a new file: 644 root:root, as
+/// `kp_write` creates it), the new content.
+pub fn predict_file(state: &State, prefix: &str, content: &[u8]) -> State {
+    let mut next = state.clone();
+    let stat_field = format!("{prefix}stat");
+    let stat = match state.text(&stat_field) {
+        Some(raw) if raw != "absent" => {
+            let mut parts: Vec<String> = raw.split('|').map(str::to_string).collect();
+            if let Some(size) = parts.last_mut() {
+                *size = content.len().to_string();
+            }
+            parts.join("|")
+        }
+        _ => format!("regular file|644|0|0|root|root|{}", content.len()),
+    };
+    next.fields.insert(stat_field, stat.into_bytes());
+    next.fields
+        .insert(format!("{prefix}content"), content.to_vec());
+    next.fields
+        .insert(format!("{prefix}sha"), sha256_hex(content).into_bytes());
+    next
+}
+
 /// Apply fragment: writes the edited content if the file still is as gathered.
 pub(crate) fn apply(module: &str, state: &State, prefix: &str, path: &str, edit: Edit) -> String {
     apply_with_mode(module, state, prefix, path, edit, None)
@@ -144,4 +168,54 @@ pub(crate) fn join(lines: &[String]) -> Vec<u8> {
         out.push('\n');
     }
     out.into_bytes()
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::predict_file;
+    use crate::{build, Diff, HostContext, State};
+
+    /// Two `line` edits of one absent file: the second, computed from the first's
+    /// predicted result, keeps both lines.
+    #[test]
+    fn a_second_edit_builds_on_the_first() {
+        let ctx = HostContext::default();
+        let a = build(
+            "line",
+            serde_json::json!({"path": "/x", "line": "a = 1", "create": true}),
+            &ctx,
+        )
+        .unwrap();
+        let b = build(
+            "line",
+            serde_json::json!({"path": "/x", "line": "b = 2", "create": true}),
+            &ctx,
+        )
+        .unwrap();
+        let mut absent = State::default();
+        absent.fields.insert("stat".into(), b"absent".to_vec());
+        let Diff::Change {
+            after: Some(first), ..
+        } = a.diff(&absent).unwrap()
+        else {
+            panic!("the first edit creates the file");
+        };
+        let (path, prefix) = b.edited_file().unwrap();
+        assert_eq!(path, "/x");
+        let predicted = predict_file(&absent, prefix, first.as_bytes());
+        let Diff::Change {
+            after: Some(second),
+            ..
+        } = b.diff(&predicted).unwrap()
+        else {
+            panic!("the second edit changes the predicted file");
+        };
+        assert_eq!(second, "a = 1\nb = 2\n");
+        // Applying a on top of the predicted result of a changes nothing.
+        assert_eq!(
+            a.diff(&predict_file(&absent, prefix, first.as_bytes()))
+                .unwrap(),
+            Diff::Unchanged
+        );
+    }
 }

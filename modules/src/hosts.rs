@@ -100,6 +100,10 @@ impl Module for Hosts {
         NAME
     }
 
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        Some((self.block.path(), ""))
+    }
+
     fn gather(&self) -> String {
         edit::gather("", self.block.path())
     }

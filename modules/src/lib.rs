@@ -94,6 +94,7 @@ mod testutil;
 
 use std::collections::BTreeMap;
 
+pub use edit::predict_file;
 pub use error::ModuleError;
 pub use report::{parse_output, TaskReport};
 pub use script::{apply_script, gather_script, quote, PRELUDE};
@@ -127,6 +128,13 @@ pub trait Module: Send + Sync + std::fmt::Debug {
     /// True when diffs hold secrets; such modules already mask them in [`Diff`] texts.
     fn sensitive(&self) -> bool {
         false
+    }
+    /// For modules that compute a file's new content from its current content (`line`,
+    /// `block`, `hosts`, …): the file and the prefix of its gathered fields. The engine then
+    /// chains several edits of one file in one apply, each computed from the content the
+    /// previous one writes ([`predict_file`]), instead of a re-gather per edit.
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        None
     }
 }
 

@@ -130,6 +130,10 @@ impl Module for Line {
         NAME
     }
 
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        Some((&self.path, ""))
+    }
+
     fn gather(&self) -> String {
         edit::gather("", &self.path)
     }

@@ -76,6 +76,10 @@ impl Module for Selinux {
         NAME
     }
 
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        Some((&self.config, "f."))
+    }
+
     fn gather(&self) -> String {
         let e = quote(&self.enforce);
         format!(

@@ -78,6 +78,10 @@ impl Module for Swap {
         NAME
     }
 
+    fn edited_file(&self) -> Option<(&str, &'static str)> {
+        Some((&self.fstab, "f."))
+    }
+
     fn gather(&self) -> String {
         format!(
             "{}{}kp_word swaps \"$kp_n\"\n",

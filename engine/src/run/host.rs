@@ -4,7 +4,7 @@
 //! It costs one gather round trip and, in apply mode, at most one apply round trip
 //! (plus a re-gather for a task that reports the host changed under it).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -344,6 +344,7 @@ impl<'a> HostRun<'a> {
                 return true;
             };
             self.finish_ok_prefix(&items[..first], &diffs[..first]);
+            chain_file_edits(&items[first..], &mut diffs[first..]);
             let rest: Vec<(usize, &dyn Module, &State)> = items[first..]
                 .iter()
                 .zip(&diffs[first..])
@@ -693,6 +694,40 @@ impl Outcome {
                 diff: unified(before.as_deref(), after.as_deref(), sensitive),
                 error: None,
             },
+        }
+    }
+}
+
+/// Several edits of one file in one apply: each later edit is computed from the content
+/// the earlier one writes, so the whole chain applies in one round trip instead of going
+/// stale edit by edit. Sensitive modules keep masked texts and are left to the stale path.
+fn chain_file_edits(items: &[Item<'_>], diffs: &mut [(Diff, State)]) {
+    let mut written: HashMap<String, Vec<u8>> = HashMap::new();
+    for (item, (diff, state)) in items.iter().zip(diffs.iter_mut()) {
+        let Some((path, prefix)) = item.module.edited_file() else {
+            continue;
+        };
+        if item.module.sensitive() {
+            written.remove(path);
+            continue;
+        }
+        if let Some(content) = written.get(path) {
+            let predicted = kprov_modules::predict_file(state, prefix, content);
+            if let Ok(d) = item.module.diff(&predicted) {
+                *state = predicted;
+                *diff = d;
+            }
+        }
+        match diff {
+            Diff::Change {
+                after: Some(after), ..
+            } => {
+                written.insert(path.to_string(), after.clone().into_bytes());
+            }
+            Diff::Unchanged => {}
+            _ => {
+                written.remove(path);
+            }
         }
     }
 }
