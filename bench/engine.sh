@@ -20,7 +20,7 @@ printf '%-6s %12s %14s %16s %8s %12s %14s\n' hosts first_apply idem_fresh idem_p
 for n in "${counts[@]}"; do
   lab="kb$n"
   "$K" lab down --name "$lab" >/dev/null 2>&1 || true
-  "$K" lab up --name "$lab" --hosts "$n" >/dev/null
+  "$K" lab up --name "$lab" --hosts "$n" >/dev/null 2>&1
   inv="/var/lib/kprov/lab/$lab/inventory.yaml"
   first=$(seconds "$K" apply "$PB" -i "$inv" -q)
   idem=$(best_of 3 "$K" apply "$PB" -i "$inv" -q)
