@@ -197,6 +197,48 @@ fn engine_on_a_three_host_lab() {
     retries_and_until(&lab);
     cycles_are_refused_by_name(&lab);
     tags_select_tasks(&lab);
+    fail_fast_stops_every_host(&lab);
+}
+
+fn fail_fast_stops_every_host(lab: &Lab) {
+    let inv = lab.inventory_str();
+    for host in ["master", "node1", "node2"] {
+        sh(lab, host, "rm -f /etc/kprov-test/fail-fast");
+    }
+    let (code, ev, _) = run(&[
+        "apply",
+        "tests/fixtures/fail-fast.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--fail-fast",
+    ]);
+    assert_eq!(code, Some(1));
+    for host in ["master", "node2"] {
+        let absent = lab.ssh(host, "test -e /etc/kprov-test/fail-fast");
+        assert!(
+            !absent.status.success(),
+            "{host} went on after node1 failed"
+        );
+        let skipped = ev.iter().any(|e| {
+            e["host"] == host && e["task"] == "only without fail-fast" && e["status"] == "skipped"
+        });
+        assert!(skipped, "{host}: {ev:?}");
+    }
+    // Without --fail-fast the others finish.
+    let (code, _, _) = run(&[
+        "apply",
+        "tests/fixtures/fail-fast.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(1));
+    for host in ["master", "node2"] {
+        assert_eq!(sh(lab, host, "cat /etc/kprov-test/fail-fast").trim(), "ran");
+    }
 }
 
 fn values_cross_hosts_through_the_graph(lab: &Lab) {
