@@ -61,8 +61,6 @@ pub struct Config {
 pub struct RuntimeConfig {
     /// Path of the `runc`-compatible binary.
     pub path: PathBuf,
-    /// Default ExecSync/stop grace when the request gives none, in seconds.
-    pub default_stop_timeout_secs: u64,
 }
 
 /// CNI plugin and configuration directories.
@@ -138,7 +136,6 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             path: "/usr/sbin/runc".into(),
-            default_stop_timeout_secs: 10,
         }
     }
 }
