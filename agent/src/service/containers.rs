@@ -165,6 +165,11 @@ impl Agent {
         image: &crate::image::ImageRuntimeConfig,
     ) -> AgentResult<()> {
         std::fs::create_dir_all(&rec.bundle)?;
+        // config.json carries the container's environment: owner only.
+        std::fs::set_permissions(
+            &rec.bundle,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
         rec.rootfs_mounted = true;
         self.put_container(rec)?;
         let rootfs = mount_rootfs(&rec.bundle, &rec.lowers)

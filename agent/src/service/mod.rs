@@ -54,7 +54,12 @@ impl Agent {
     /// Opens the stores and recovers sandboxes and containers from their records.
     pub async fn start(cfg: Config) -> anyhow::Result<Arc<Self>> {
         for d in [&cfg.state_dir, &cfg.root_dir, &cfg.run_dir] {
-            std::fs::create_dir_all(d)?;
+            // New directories only: an existing one keeps the mode its owner chose.
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o711,
+            )
+            .create(d)?;
         }
         let images = Arc::new(ImageStore::open(&cfg.root_dir.join("images"))?);
         let own_oom_score_adj = std::fs::read_to_string("/proc/self/oom_score_adj")
