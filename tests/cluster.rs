@@ -44,7 +44,11 @@ fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
 }
 
 fn apply(inv: &str, playbook: &str) -> Vec<Value> {
-    let (code, ev, err) = run(&[
+    apply_with(inv, playbook, &[])
+}
+
+fn apply_with(inv: &str, playbook: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
         "apply",
         playbook,
         "-i",
@@ -55,7 +59,9 @@ fn apply(inv: &str, playbook: &str) -> Vec<Value> {
         "kubelet_install=false",
         "--output",
         "json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (code, ev, err) = run(&args);
     assert_eq!(code, Some(0), "apply {playbook} failed:\n{err}");
     ev
 }
@@ -234,6 +240,28 @@ fn cluster_playbook_on_a_three_host_lab() {
         "nothing written after the package check failed"
     );
 
+    // Plan on hosts without a cluster: the join waits for values known after apply.
+    let (code, plan, err) = run(&[
+        "plan",
+        "playbooks/cluster.yaml",
+        "-i",
+        inv,
+        "--spec",
+        SPEC,
+        "-e",
+        "kubelet_install=false",
+        "--output",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    let unknown = plan
+        .iter()
+        .filter(|e| e["event"] == "task" && e["status"] == "unknown")
+        .count();
+    assert_eq!(unknown, 2, "the two joins are known after apply: {err}");
+    assert!(!err.contains("PRIVATE KEY"));
+
     // First apply: control-plane files on the master, join files on the nodes.
     let first = apply(inv, "playbooks/cluster.yaml");
     verify_pki(&lab);
@@ -244,6 +272,11 @@ fn cluster_playbook_on_a_three_host_lab() {
         "head -n1 /etc/kubernetes/kprov/bootstrap-token",
     );
     let token = token.trim();
+    let printed = serde_json::to_string(&first).unwrap_or_default();
+    assert!(
+        !printed.contains(token) && !printed.contains("PRIVATE KEY"),
+        "events must never carry keys or the token"
+    );
     for node in ["node1", "node2"] {
         assert_eq!(
             sh(&lab, node, &format!("cat {PKI}/ca.crt")),
@@ -320,9 +353,26 @@ fn cluster_playbook_on_a_three_host_lab() {
 
     etcd_runs_with_the_generated_certificates(&lab);
 
-    // Reset everything, twice (idempotent), then apply again: a new cluster.
+    // Partial states: a pod volume still mounted on node1, a half-removed master.
+    sh(
+        &lab,
+        "node1",
+        "mkdir -p /var/lib/kubelet/pods/p1/volumes && mount -t tmpfs tmpfs /var/lib/kubelet/pods/p1/volumes \
+         && touch /var/lib/kubelet/pods/p1/volumes/data",
+    );
+    sh(&lab, "master", "rm /etc/kubernetes/admin.conf");
+    // node1 alone first (--limit), then everything, then again (idempotent).
+    let one = apply_with(inv, "playbooks/reset.yaml", &["--limit", "node1"]);
+    assert_eq!(run_done(&one)["changed"], 1);
+    let mounts = sh(
+        &lab,
+        "node1",
+        "grep -c ' /var/lib/kubelet' /proc/self/mounts || true",
+    );
+    assert_eq!(mounts.trim(), "0", "mounts under /var/lib/kubelet are gone");
+    sh(&lab, "master", &format!("test -e {PKI}/ca.key"));
     let reset = apply(inv, "playbooks/reset.yaml");
-    assert!(run_done(&reset)["changed"].as_u64().unwrap_or(0) >= 3);
+    assert_eq!(run_done(&reset)["changed"], 2, "master and node2");
     let left = sh(
         &lab,
         "master",
