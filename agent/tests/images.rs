@@ -232,3 +232,96 @@ async fn mirror_is_tried_first() {
         .into_inner();
     assert!(st.image.is_some());
 }
+
+#[tokio::test]
+async fn basic_auth_from_the_request_or_the_config() {
+    let reg = Registry::start_with_auth("puller", "s3cret-pw");
+    let auth = oci_client::secrets::RegistryAuth::Basic("puller".into(), "s3cret-pw".into());
+    let base = common::images::gzip(common::images::busybox_tar());
+    let (_, id) = common::images::push_as(
+        &reg.host,
+        "private/busybox:1",
+        &[base],
+        &["/bin/sh"],
+        "amd64",
+        &auth,
+    )
+    .await;
+    let image = format!("{}/private/busybox:1", reg.host);
+
+    let mut a = TestAgent::start(Some(&reg.host), 9, false);
+    let mut im = a.images().await;
+    let e = im
+        .pull_image(api::PullImageRequest {
+            image: spec(&image),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(!e.message().contains("s3cret-pw"));
+    let r = im
+        .pull_image(api::PullImageRequest {
+            image: spec(&image),
+            auth: Some(api::AuthConfig {
+                username: "puller".into(),
+                password: "s3cret-pw".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.image_ref, id);
+    im.remove_image(api::RemoveImageRequest {
+        image: spec(&image),
+    })
+    .await
+    .unwrap();
+    // The docker `auth` field (base64 of user:password) works too.
+    let r = im
+        .pull_image(api::PullImageRequest {
+            image: spec(&image),
+            auth: Some(api::AuthConfig {
+                auth: "cHVsbGVyOnMzY3JldC1wdw==".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.image_ref, id);
+    im.remove_image(api::RemoveImageRequest {
+        image: spec(&image),
+    })
+    .await
+    .unwrap();
+
+    // Credentials from the agent config, per registry host.
+    drop(im);
+    let cfg = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(
+        &a.config,
+        cfg.replace(
+            "plain_http = true\n",
+            "plain_http = true\nusername = \"puller\"\npassword = \"s3cret-pw\"\n",
+        ),
+    )
+    .unwrap();
+    a.restart(false);
+    let mut im = a.images().await;
+    let r = im
+        .pull_image(api::PullImageRequest {
+            image: spec(&image),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.image_ref, id);
+    assert!(
+        !a.log().contains("s3cret-pw"),
+        "the password never reaches the log"
+    );
+}

@@ -133,6 +133,26 @@ pub async fn push(
     cmd: &[&str],
     arch: &str,
 ) -> (String, String) {
+    push_as(
+        registry,
+        repo_tag,
+        layers,
+        cmd,
+        arch,
+        &RegistryAuth::Anonymous,
+    )
+    .await
+}
+
+/// [`push`] with credentials.
+pub async fn push_as(
+    registry: &str,
+    repo_tag: &str,
+    layers: &[Layer],
+    cmd: &[&str],
+    arch: &str,
+    auth: &RegistryAuth,
+) -> (String, String) {
     let diff_ids: Vec<String> = layers.iter().map(|l| sha256(&l.tar)).collect();
     let config = serde_json::json!({
         "architecture": arch,
@@ -155,17 +175,11 @@ pub async fn push(
     let manifest = OciImageManifest::build(&image_layers, &config, None);
     let reference: Reference = format!("{registry}/{repo_tag}").parse().unwrap();
     let c = client();
-    c.push(
-        &reference,
-        &image_layers,
-        config,
-        &RegistryAuth::Anonymous,
-        Some(manifest),
-    )
-    .await
-    .expect("push image");
+    c.push(&reference, &image_layers, config, auth, Some(manifest))
+        .await
+        .expect("push image");
     let digest = c
-        .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+        .fetch_manifest_digest(&reference, auth)
         .await
         .expect("manifest digest");
     (digest, config_digest)
