@@ -25,6 +25,7 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
     }
     crate::require_root()?;
     prereq::ensure()?;
+    raise_inotify_limits(opts.hosts);
     let cgroups = cgroup::detect()?;
     let hierarchies = &cgroups.hierarchies;
     let _lock = LockGuard::acquire(&lock_dir().join(format!("{}.lock", opts.name)))?;
@@ -134,5 +135,40 @@ fn not_ready(layout: &Layout, host: &HostLayout, what: &'static str, start: Inst
         what,
         seconds: start.elapsed().as_secs(),
         log: host.console_log(),
+    }
+}
+
+/// Every host's systemd takes several inotify instances, all counted against root: the
+/// kernel default of 128 stops a lab at about 20 hosts (systemd exits at boot). Raise the
+/// machine's limits when they are lower than the lab needs, as kind and similar tools advise.
+fn raise_inotify_limits(hosts: usize) {
+    let wanted = [
+        (
+            "/proc/sys/fs/inotify/max_user_instances",
+            64 * hosts.max(8) + 128,
+        ),
+        (
+            "/proc/sys/fs/inotify/max_user_watches",
+            8192 * hosts.max(8) + 65536,
+        ),
+    ];
+    for (path, want) in wanted {
+        let current = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if current < want {
+            match std::fs::write(path, want.to_string()) {
+                Ok(()) => tracing::info!(
+                    path,
+                    from = current,
+                    to = want,
+                    "raised inotify limit for the lab"
+                ),
+                Err(err) => {
+                    tracing::warn!(path, %err, "cannot raise inotify limit; big labs may fail to boot")
+                }
+            }
+        }
     }
 }
