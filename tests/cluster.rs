@@ -300,11 +300,13 @@ fn cluster_playbook_on_a_three_host_lab() {
         let modes = sh(
             &lab,
             node,
-            "stat -c '%a' /etc/kubernetes/bootstrap-kubelet.conf /var/lib/kubelet/config.yaml /etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+            "stat -c '%a' /etc/kubernetes/bootstrap-kubelet.conf /var/lib/kubelet/config.yaml \
+             /etc/systemd/system/kubelet.service.d/10-kubeadm.conf /etc/systemd/system/kubelet.service",
         );
         assert_eq!(
             modes.split_whitespace().collect::<Vec<_>>(),
-            ["600", "644", "644"]
+            ["600", "644", "644", "644"],
+            "join files, and the kubelet unit since no package installs it"
         );
         let absent = lab.ssh(node, &format!("test -e {PKI}/ca.key"));
         assert!(!absent.status.success(), "{node} must not get the CA key");

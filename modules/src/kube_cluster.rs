@@ -44,6 +44,9 @@ pub(crate) struct ClusterArgs {
     pub node_address: String,
     /// The host's own hostname, when it may differ from the node name.
     pub hostname: Option<String>,
+    /// Also write `kubelet.service` (for kubelets not installed from a package).
+    #[serde(default)]
+    pub kubelet_unit: bool,
 }
 
 impl ClusterArgs {

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kprov_controlplane::{
-    discovery_hash, init_files, new_token, Artifact, BootstrapToken, ClusterParams, Existing,
-    KeyAlgorithm, NodeParams, PKI_DIR,
+    discovery_hash, init_files, kubelet_unit, new_token, Artifact, BootstrapToken, ClusterParams,
+    Existing, KeyAlgorithm, NodeParams, PKI_DIR,
 };
 
 use crate::kube_cluster::ClusterArgs;
@@ -33,6 +33,7 @@ const TOKEN_MIN_LIFE: Duration = Duration::from_secs(3600);
 /// A built `kube_init` task.
 pub(crate) struct KubeInit {
     params: ClusterParams,
+    kubelet_unit: bool,
     node: NodeParams,
     paths: Vec<String>,
     /// The artifacts computed for a gathered state: apply must write exactly what
@@ -63,8 +64,12 @@ impl KubeInit {
                 .map(|a| a.path)
                 .collect();
         paths.extend([TOKEN_PATH.to_string(), HASH_PATH.to_string()]);
+        if a.kubelet_unit {
+            paths.push(kubelet_unit().path);
+        }
         Ok(KubeInit {
             params,
+            kubelet_unit: a.kubelet_unit,
             node,
             paths,
             planned: Mutex::new(None),
@@ -93,6 +98,9 @@ impl KubeInit {
             mode: 0o644,
             secret: false,
         });
+        if self.kubelet_unit {
+            files.push(kubelet_unit());
+        }
         Ok(files)
     }
 
@@ -194,6 +202,7 @@ mod tests {
             "pod_cidr": "10.244.0.0/16",
             "node_name": "master",
             "node_address": "10.1.0.10",
+            "kubelet_unit": true,
         }))
         .unwrap()
     }
@@ -208,6 +217,7 @@ mod tests {
             "/etc/kubernetes/manifests/etcd.yaml",
             "/var/lib/kubelet/config.yaml",
             "/var/lib/kubelet/kubeadm-flags.env",
+            "/etc/systemd/system/kubelet.service",
             TOKEN_PATH,
             HASH_PATH,
         ] {
@@ -284,6 +294,7 @@ mod tests {
         let plan_for = |state: &State| {
             let m2 = KubeInit {
                 params: m.params.clone(),
+                kubelet_unit: m.kubelet_unit,
                 node: m.node.clone(),
                 paths: real_paths.clone(),
                 planned: Mutex::new(None),

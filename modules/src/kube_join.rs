@@ -96,8 +96,11 @@ impl KubeJoin {
                 ));
             }
         }
-        let artifacts = join_files(&p, &node, &token, ca.as_bytes())
+        let mut artifacts = join_files(&p, &node, &token, ca.as_bytes())
             .map_err(|e| ModuleError::args(NAME, e.to_string()))?;
+        if cluster.kubelet_unit {
+            artifacts.push(kprov_controlplane::kubelet_unit());
+        }
         Ok(KubeJoin {
             node: node.name,
             hash,
@@ -194,6 +197,7 @@ mod tests {
             "ca_crt": String::from_utf8_lossy(ca),
             "token": "abcdef.0123456789abcdef",
             "ca_cert_hash": pin,
+            "kubelet_unit": true,
         })
     }
 
