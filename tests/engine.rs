@@ -9,6 +9,9 @@ use common::{kprov, Lab};
 use serde_json::Value;
 
 const LAB: &str = "kt-engine";
+/// node-prep runs with containerd selected (the default runtime, kprov-agent, is checked
+/// separately on one host).
+const SPEC: &str = "tests/fixtures/spec-containerd.yaml";
 
 /// Events of a `--output json` run.
 fn events(stdout: &[u8]) -> Vec<Value> {
@@ -69,6 +72,8 @@ fn engine_on_a_three_host_lab() {
     let (code, ev, err) = run(&[
         "plan",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -84,6 +89,8 @@ fn engine_on_a_three_host_lab() {
     let (code, ev, err) = run(&[
         "apply",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -131,6 +138,8 @@ fn engine_on_a_three_host_lab() {
     let (code, ev, err) = run(&[
         "apply",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -145,6 +154,8 @@ fn engine_on_a_three_host_lab() {
     let (code, ev, _) = run(&[
         "plan",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -163,6 +174,8 @@ fn engine_on_a_three_host_lab() {
     let (code, ev, _) = run(&[
         "plan",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -181,6 +194,8 @@ fn engine_on_a_three_host_lab() {
     let (code, ev, _) = run(&[
         "apply",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -198,6 +213,58 @@ fn engine_on_a_three_host_lab() {
     cycles_are_refused_by_name(&lab);
     tags_select_tasks(&lab);
     fail_fast_stops_every_host(&lab);
+    kprov_agent_is_the_default_runtime(&lab);
+}
+
+/// Without a spec, node-prep installs kprov's own CRI runtime: binaries pushed from the
+/// control machine, config, unit, crictl pointed at its socket; a second run changes nothing.
+fn kprov_agent_is_the_default_runtime(lab: &Lab) {
+    let inv = lab.inventory_str();
+    let args = [
+        "apply",
+        "playbooks/node-prep.yaml",
+        "-i",
+        inv,
+        "--output",
+        "json",
+        "--limit",
+        "node2",
+    ];
+    let (code, _, err) = run(&args);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        sh(lab, "node2", "systemctl is-active kprov-agent").trim(),
+        "active"
+    );
+    sh(lab, "node2", "test -S /run/kprov/agent.sock");
+    assert!(sh(lab, "node2", "cat /etc/crictl.yaml").contains("unix:///run/kprov/agent.sock"));
+    assert_eq!(
+        sh(
+            lab,
+            "node2",
+            "systemctl show -p KillMode --value kprov-agent"
+        )
+        .trim(),
+        "process"
+    );
+    let local = std::fs::read(format!(
+        "{}/kprov-agent",
+        env!("CARGO_BIN_EXE_kprov").rsplit_once('/').unwrap().0
+    ))
+    .unwrap();
+    let remote = sh(lab, "node2", "sha256sum /usr/local/bin/kprov-agent");
+    use sha2::Digest as _;
+    assert!(
+        remote.starts_with(&hex(&sha2::Sha256::digest(&local))),
+        "pushed binary differs"
+    );
+    let (code, ev, _) = run(&args);
+    assert_eq!(code, Some(0));
+    assert_eq!(run_done(&ev)["changed"], 0);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn fail_fast_stops_every_host(lab: &Lab) {
@@ -317,8 +384,22 @@ fn cycles_are_refused_by_name(lab: &Lab) {
     for name in ["master: first", "node1: second"] {
         assert!(err.contains(name), "the cycle names `{name}`:\n{err}");
     }
-    let absent = lab.ssh("master", "test -e /root/kprov-cycle");
-    assert!(!absent.status.success());
+    // Refused before anything ran: the tasks would have left this file on every host.
+    for host in ["master", "node1", "node2"] {
+        let absent = lab.ssh(host, "test -e /root/kprov-cycle");
+        assert!(
+            !absent.status.success(),
+            "{host} ran a task of a cyclic playbook"
+        );
+    }
+}
+
+/// Names of the tasks a run reported.
+fn task_names(ev: &[Value]) -> Vec<&str> {
+    ev.iter()
+        .filter(|e| e["event"] == "task")
+        .filter_map(|e| e["task"].as_str())
+        .collect()
 }
 
 fn tags_select_tasks(lab: &Lab) {
@@ -326,6 +407,8 @@ fn tags_select_tasks(lab: &Lab) {
     let (_, ev, _) = run(&[
         "plan",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -333,16 +416,14 @@ fn tags_select_tasks(lab: &Lab) {
         "--tags",
         "kernel",
     ]);
-    let names: Vec<&str> = ev
-        .iter()
-        .filter(|e| e["event"] == "task")
-        .filter_map(|e| e["task"].as_str())
-        .collect();
+    let names = task_names(&ev);
     assert!(!names.is_empty());
     assert!(names.iter().all(|n| n.starts_with("Kernel")), "{names:?}");
     let (_, ev, _) = run(&[
         "plan",
         "playbooks/node-prep.yaml",
+        "--spec",
+        SPEC,
         "-i",
         inv,
         "--output",
@@ -350,11 +431,7 @@ fn tags_select_tasks(lab: &Lab) {
         "--skip-tags",
         "kernel,runtime",
     ]);
-    let names: Vec<&str> = ev
-        .iter()
-        .filter(|e| e["event"] == "task")
-        .filter_map(|e| e["task"].as_str())
-        .collect();
+    let names = task_names(&ev);
     assert!(
         names
             .iter()

@@ -215,6 +215,34 @@ impl<'a> HostRun<'a> {
             hostvars.insert(name.clone(), Value::Object(hv));
         }
         vars.insert("hostvars".into(), Value::Object(hostvars));
+        self.render_playbook_vars(play, vars)
+    }
+
+    /// Role defaults and play vars are playbook text and may refer to other variables
+    /// (`agent_dir: "{{ kprov_dir }}"`); those that won the merge are rendered once against
+    /// the rest. Values from inventories, specs and `-e` are data and are never rendered.
+    fn render_playbook_vars(&self, play: usize, mut vars: Map<String, Value>) -> Value {
+        let p = &self.ctx.playbook.plays[play];
+        let templated: Vec<(String, Value)> = p
+            .defaults
+            .iter()
+            .chain(p.vars.iter())
+            .filter(|(k, v)| vars.get(*k) == Some(v) && mentions_template(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if templated.is_empty() {
+            return Value::Object(vars);
+        }
+        let context = Value::Object(vars.clone());
+        for (key, value) in templated {
+            let origin = format!("variable `{key}` of play `{}`", p.name);
+            match self.ctx.renderer.render_value(&value, &origin, &context) {
+                Ok(rendered) => {
+                    vars.insert(key, rendered);
+                }
+                Err(err) => tracing::debug!(%err, "variable left unrendered"),
+            }
+        }
         Value::Object(vars)
     }
 
@@ -695,6 +723,15 @@ impl Outcome {
                 error: None,
             },
         }
+    }
+}
+
+fn mentions_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(items) => items.iter().any(mentions_template),
+        Value::Object(map) => map.values().any(mentions_template),
+        _ => false,
     }
 }
 

@@ -157,6 +157,8 @@ pub(crate) struct RunCtx {
     groups: Value,
     /// `/etc/hosts` entries of every inventory host: `[{address, names: [name]}]`.
     host_entries: Value,
+    /// Directory of the running kprov binary (companion binaries such as kprov-agent).
+    kprov_dir: Value,
     spec: Map<String, Value>,
     extra: Map<String, Value>,
 }
@@ -184,6 +186,7 @@ impl RunCtx {
         );
         vars.insert("groups".into(), self.groups.clone());
         vars.insert("inventory_host_entries".into(), self.host_entries.clone());
+        vars.insert("kprov_dir".into(), self.kprov_dir.clone());
         vars
     }
 
@@ -283,6 +286,12 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         playbook: req.playbook,
         host_vars: hosts.iter().map(|h| h.vars.clone()).collect(),
         groups: Value::Object(groups),
+        kprov_dir: Value::String(
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.display().to_string()))
+                .unwrap_or_default(),
+        ),
         host_entries: Value::Array(
             req.inventory
                 .hosts

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::events::Failure;
@@ -127,16 +128,24 @@ fn resolve_sources(
         if is_template { "templates" } else { "files" },
         &src,
     );
-    let content = if is_template {
-        input
+    if is_template {
+        let text = input
             .renderer
             .render_file(&path, input.vars)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        map.insert("content".into(), Value::String(text));
     } else {
-        std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: cannot read {}: {e}", task.origin, path.display()))?
-    };
-    map.insert("content".into(), Value::String(content));
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("{}: cannot read {}: {e}", task.origin, path.display()))?;
+        // Text travels as text (readable diffs); anything else (binaries) as base64.
+        match String::from_utf8(bytes) {
+            Ok(text) => map.insert("content".into(), Value::String(text)),
+            Err(raw) => map.insert(
+                "content_base64".into(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(raw.into_bytes())),
+            ),
+        };
+    }
     // Ansible spells the target `dest`; kprov's file modules call it `path`.
     if let Some(dest) = map.remove("dest") {
         map.entry("path").or_insert(dest);
