@@ -55,6 +55,9 @@ pub enum Command {
     Apply(PlaybookArgs),
     /// Show, host by host, what `apply` would change, with diffs; changes nothing.
     Plan(PlanArgs),
+    /// Undo what `kubeadm init`/`join` made (playbooks/reset.yaml): shows the plan, and
+    /// resets with `--yes`. Works from any partial state; `--limit` for single hosts.
+    Reset(ResetArgs),
     /// Check the cluster spec and inventory, report every problem with file:line:column.
     Validate(RunArgs),
     /// Print the JSON Schema of a file format, for editor completion and checks.
@@ -124,6 +127,16 @@ pub struct PlaybookArgs {
     /// starts without handshakes (like ControlPersist); 0 closes them at the end.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub persist: u64,
+}
+
+/// `reset` flags.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Really reset (without it, `reset` only shows what it would remove).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `plan` flags.

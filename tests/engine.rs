@@ -214,6 +214,34 @@ fn engine_on_a_three_host_lab() {
     tags_select_tasks(&lab);
     fail_fast_stops_every_host(&lab);
     kprov_agent_is_the_default_runtime(&lab);
+    reset_shows_then_removes(&lab);
+}
+
+/// `kprov reset` is a plan until `--yes`; then the kubeadm-made files are gone.
+fn reset_shows_then_removes(lab: &Lab) {
+    let inv = lab.inventory_str();
+    sh(
+        lab,
+        "node1",
+        "mkdir -p /etc/kubernetes/manifests && echo x > /etc/kubernetes/manifests/etcd.yaml",
+    );
+    let out = kprov(&["reset", "-i", inv, "--limit", "node1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sh(lab, "node1", "test -e /etc/kubernetes/manifests/etcd.yaml");
+    let out = kprov(&["reset", "-i", inv, "--limit", "node1", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gone = lab.ssh("node1", "test -e /etc/kubernetes/manifests/etcd.yaml");
+    assert!(!gone.status.success(), "reset left the manifest");
 }
 
 /// Without a spec, node-prep installs kprov's own CRI runtime: binaries pushed from the

@@ -22,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Schema { kind } => schema::run(kind),
         Command::Lab(command) => lab::run(command, &global).await,
         Command::Apply(args) => run::run(&args, Mode::Apply, false, &global).await,
+        Command::Reset(args) => run::reset(&args, &global).await,
         Command::Plan(args) => {
             run::run(&args.run, Mode::Plan, args.detailed_exitcode, &global).await
         }

@@ -10,7 +10,7 @@ use kprov_engine::transport::PoolOptions;
 use kprov_engine::{events, playbook, spec, validate, vars};
 use serde_json::{Map, Value};
 
-use crate::cli::{GlobalArgs, OutputFormat, PlaybookArgs};
+use crate::cli::{GlobalArgs, InventoryArgs, OutputFormat, PlaybookArgs, ResetArgs};
 use crate::output::Renderer;
 
 pub async fn run(
@@ -76,4 +76,30 @@ pub async fn run(
     } else {
         Exit::OK
     })
+}
+
+/// `kprov reset`: the bundled reset playbook; a plan unless `--yes`.
+pub async fn reset(args: &ResetArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let playbook = crate::content::find("playbooks/reset.yaml")?;
+    let run_args = PlaybookArgs {
+        playbook,
+        inventory: InventoryArgs {
+            inventory: args.inventory.inventory.clone(),
+        },
+        spec: None,
+        extra_vars: Vec::new(),
+        tags: Vec::new(),
+        skip_tags: Vec::new(),
+        fail_fast: false,
+        forks: None,
+        persist: 0,
+    };
+    if args.yes {
+        return run(&run_args, Mode::Apply, false, global).await;
+    }
+    let code = run(&run_args, Mode::Plan, true, global).await?;
+    if code == Exit::CHANGES && !global.quiet {
+        eprintln!("This is what reset would remove. Run again with --yes to reset.");
+    }
+    Ok(code)
 }
