@@ -4,7 +4,7 @@
 //! It costs one gather round trip and, in apply mode, at most one apply round trip
 //! (plus a re-gather for a task that reports the host changed under it).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use kprov_modules::{Diff, Module, State, TaskReport};
 use serde_json::{Map, Value};
 
+use super::chain::chain_file_edits;
 use super::graph::Step;
+use super::outcome::{tail, Outcome};
 use super::prepare::{self, Inputs, Prepared};
 use super::{hints, RunCtx};
 use crate::events::{Event, Failure, Mode, Status};
@@ -38,14 +40,6 @@ struct Item<'a> {
     task: &'a Task,
     module: Box<dyn Module>,
     started: Instant,
-}
-
-/// The outcome of one task, before it becomes an event.
-struct Outcome {
-    status: Status,
-    summary: Option<String>,
-    diff: Option<String>,
-    error: Option<Failure>,
 }
 
 /// State of one host while it runs.
@@ -372,7 +366,9 @@ impl<'a> HostRun<'a> {
                 return true;
             };
             self.finish_ok_prefix(&items[..first], &diffs[..first]);
-            chain_file_edits(&items[first..], &mut diffs[first..]);
+            let modules: Vec<&dyn Module> =
+                items[first..].iter().map(|i| i.module.as_ref()).collect();
+            chain_file_edits(&modules, &mut diffs[first..]);
             let rest: Vec<(usize, &dyn Module, &State)> = items[first..]
                 .iter()
                 .zip(&diffs[first..])
@@ -689,43 +685,6 @@ impl<'a> HostRun<'a> {
     }
 }
 
-impl Outcome {
-    fn simple(status: Status, summary: Option<String>) -> Outcome {
-        Outcome {
-            status,
-            summary,
-            diff: None,
-            error: None,
-        }
-    }
-
-    fn failed(f: Failure) -> Outcome {
-        Outcome {
-            status: Status::Failed,
-            summary: None,
-            diff: None,
-            error: Some(f),
-        }
-    }
-
-    fn from_diff(diff: &Diff, sensitive: bool) -> Outcome {
-        match diff {
-            Diff::Unchanged => Outcome::simple(Status::Ok, None),
-            Diff::Run { summary } => Outcome::simple(Status::Ok, Some(summary.clone())),
-            Diff::Change {
-                summary,
-                before,
-                after,
-            } => Outcome {
-                status: Status::Changed,
-                summary: Some(summary.clone()),
-                diff: unified(before.as_deref(), after.as_deref(), sensitive),
-                error: None,
-            },
-        }
-    }
-}
-
 fn mentions_template(value: &Value) -> bool {
     match value {
         Value::String(s) => s.contains("{{") || s.contains("{%"),
@@ -733,71 +692,4 @@ fn mentions_template(value: &Value) -> bool {
         Value::Object(map) => map.values().any(mentions_template),
         _ => false,
     }
-}
-
-/// Several edits of one file in one apply: each later edit is computed from the content
-/// the earlier one writes, so the whole chain applies in one round trip instead of going
-/// stale edit by edit. Sensitive modules keep masked texts and are left to the stale path.
-fn chain_file_edits(items: &[Item<'_>], diffs: &mut [(Diff, State)]) {
-    let mut written: HashMap<String, Vec<u8>> = HashMap::new();
-    for (item, (diff, state)) in items.iter().zip(diffs.iter_mut()) {
-        let Some((path, prefix)) = item.module.edited_file() else {
-            continue;
-        };
-        if item.module.sensitive() {
-            written.remove(path);
-            continue;
-        }
-        if let Some(content) = written.get(path) {
-            let predicted = kprov_modules::predict_file(state, prefix, content);
-            if let Ok(d) = item.module.diff(&predicted) {
-                *state = predicted;
-                *diff = d;
-            }
-        }
-        match diff {
-            Diff::Change {
-                after: Some(after), ..
-            } => {
-                written.insert(path.to_string(), after.clone().into_bytes());
-            }
-            Diff::Unchanged => {}
-            _ => {
-                written.remove(path);
-            }
-        }
-    }
-}
-
-/// Unified diff of file texts; masked when the module holds secrets.
-fn unified(before: Option<&str>, after: Option<&str>, sensitive: bool) -> Option<String> {
-    if before.is_none() && after.is_none() {
-        return None;
-    }
-    if sensitive {
-        return Some("(content holds secrets: diff masked)\n".to_string());
-    }
-    let old = before.unwrap_or("");
-    let new = after.unwrap_or("");
-    let text = similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(
-            if before.is_some() {
-                "current"
-            } else {
-                "/dev/null"
-            },
-            "desired",
-        )
-        .to_string();
-    Some(text)
-}
-
-fn tail(text: &str, lines: usize) -> Vec<String> {
-    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    all[all.len().saturating_sub(lines)..]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
 }

@@ -2,9 +2,11 @@
 //! host at once, each host's tasks batched into few round trips, cross-host values
 //! awaited through the task graph.
 
+mod chain;
 mod graph;
 mod hints;
 mod host;
+mod outcome;
 mod prepare;
 mod refs;
 

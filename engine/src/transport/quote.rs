@@ -1,19 +1,10 @@
 //! Quoting of values that reach a remote POSIX shell.
 
-/// Quotes `value` as one word for a POSIX shell.
-///
-/// Everything is wrapped in single quotes (an embedded `'` becomes `'\''`), so
-/// `$(...)`, backticks, globs and newlines arrive verbatim. NUL bytes cannot be
-/// passed to a shell at all and are dropped.
-pub fn quote(value: &str) -> String {
-    let cleaned: String = value.chars().filter(|c| *c != '\0').collect();
-    match shlex::try_quote(&cleaned) {
-        Ok(quoted) => quoted.into_owned(),
-        // Only NUL makes shlex refuse; removed above, so this is unreachable in
-        // practice, but fall back to plain single quoting rather than panic.
-        Err(_) => format!("'{}'", cleaned.replace('\'', r"'\''")),
-    }
-}
+/// Quotes `value` as one word for a POSIX shell: single quotes around everything (an
+/// embedded `'` becomes `'\''`), so `$(...)`, backticks, globs and newlines arrive
+/// verbatim; NUL bytes cannot reach a shell and are dropped. One implementation for the
+/// whole project: the modules' scripts use the same function.
+pub use kprov_modules::quote;
 
 #[cfg(test)]
 mod tests {
