@@ -215,6 +215,53 @@ fn engine_on_a_three_host_lab() {
     fail_fast_stops_every_host(&lab);
     kprov_agent_is_the_default_runtime(&lab);
     reset_shows_then_removes(&lab);
+    registry_secrets_stay_secret(&lab);
+}
+
+/// A registry password from the spec lands in containerd's config (0600) and in no event,
+/// diff or human output, in plan or apply.
+fn registry_secrets_stay_secret(lab: &Lab) {
+    let inv = lab.inventory_str();
+    let spec = "tests/fixtures/spec-registry-auth.yaml";
+    let secret = "s3cr3t-pw";
+    for command in ["plan", "apply"] {
+        for output in ["json", "human"] {
+            let out = kprov(&[
+                command,
+                "playbooks/node-prep.yaml",
+                "-i",
+                inv,
+                "--spec",
+                spec,
+                "--limit",
+                "node2",
+                "--output",
+                output,
+            ]);
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.code().is_some_and(|c| c == 0 || c == 2),
+                "{command}: {all}"
+            );
+            assert!(
+                !all.contains(secret),
+                "{command} --output {output} printed the password"
+            );
+        }
+    }
+    let config = sh(lab, "node2", "cat /etc/containerd/config.toml");
+    assert!(
+        config.contains("password = \"s3cr3t-pw-$(id)\""),
+        "{config}"
+    );
+    assert_eq!(
+        sh(lab, "node2", "stat -c %a /etc/containerd/config.toml").trim(),
+        "600"
+    );
 }
 
 /// `kprov reset` is a plan until `--yes`; then the kubeadm-made files are gone.
