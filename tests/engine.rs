@@ -51,6 +51,25 @@ fn run(args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
     (out.status.code(), events(&out.stdout), stderr)
 }
 
+/// `kprov COMMAND PLAYBOOK -i INV --output json EXTRA…`.
+fn kprov_json(
+    command: &str,
+    playbook: &str,
+    inv: &str,
+    extra: &[&str],
+) -> (Option<i32>, Vec<Value>, String) {
+    let mut args = vec![command, playbook, "-i", inv, "--output", "json"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// node-prep with the containerd spec.
+fn node_prep(command: &str, inv: &str, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let mut args = vec!["--spec", SPEC];
+    args.extend_from_slice(extra);
+    kprov_json(command, "playbooks/node-prep.yaml", inv, &args)
+}
+
 fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
     let out = lab.ssh(host, cmd);
     assert!(
@@ -69,33 +88,14 @@ fn engine_on_a_three_host_lab() {
 
     // plan on fresh hosts changes nothing: the files it would create stay absent.
     sh(&lab, "master", "touch /tmp/kprov-plan-marker");
-    let (code, ev, err) = run(&[
-        "plan",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-        "--detailed-exitcode",
-    ]);
+    let (code, ev, err) = node_prep("plan", inv, &["--detailed-exitcode"]);
     assert_eq!(code, Some(2), "plan with changes exits 2: {err}");
     assert!(run_done(&ev)["changed"].as_u64().unwrap() > 0);
     let touched = sh(&lab, "master", "find /etc /usr /var/lib -xdev -newer /tmp/kprov-plan-marker -not -path '/var/lib/systemd/*' | head");
     assert_eq!(touched.trim(), "", "plan changed files on the host");
 
     // First apply changes every host.
-    let (code, ev, err) = run(&[
-        "apply",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, ev, err) = node_prep("apply", inv, &[]);
     assert_eq!(code, Some(0), "first apply failed:\n{err}");
     for (host, counts) in per_host(&ev) {
         assert!(
@@ -135,33 +135,14 @@ fn engine_on_a_three_host_lab() {
     }
 
     // Second apply changes nothing; plan agrees.
-    let (code, ev, err) = run(&[
-        "apply",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, ev, err) = node_prep("apply", inv, &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         run_done(&ev)["changed"],
         0,
         "second apply changed something:\n{err}"
     );
-    let (code, ev, _) = run(&[
-        "plan",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-        "--detailed-exitcode",
-    ]);
+    let (code, ev, _) = node_prep("plan", inv, &["--detailed-exitcode"]);
     assert_eq!(code, Some(0));
     assert_eq!(run_done(&ev)["changed"], 0);
 
@@ -171,17 +152,7 @@ fn engine_on_a_three_host_lab() {
         "node1",
         "echo 'vm.swappiness = 99' >> /etc/sysctl.d/99-kubernetes-cri.conf",
     );
-    let (code, ev, _) = run(&[
-        "plan",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-        "--detailed-exitcode",
-    ]);
+    let (code, ev, _) = node_prep("plan", inv, &["--detailed-exitcode"]);
     assert_eq!(code, Some(2));
     let changed: Vec<&Value> = ev
         .iter()
@@ -191,16 +162,7 @@ fn engine_on_a_three_host_lab() {
     assert_eq!(changed[0]["host"], "node1");
     let diff = changed[0]["diff"].as_str().unwrap();
     assert!(diff.contains("-vm.swappiness = 99"), "{diff}");
-    let (code, ev, _) = run(&[
-        "apply",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, ev, _) = node_prep("apply", inv, &[]);
     assert_eq!(code, Some(0));
     assert_eq!(run_done(&ev)["changed"], 1);
     assert!(!sh(&lab, "node1", "cat /etc/sysctl.d/99-kubernetes-cri.conf").contains("swappiness"));
@@ -347,15 +309,12 @@ fn fail_fast_stops_every_host(lab: &Lab) {
     for host in ["master", "node1", "node2"] {
         sh(lab, host, "rm -f /etc/kprov-test/fail-fast");
     }
-    let (code, ev, _) = run(&[
+    let (code, ev, _) = kprov_json(
         "apply",
         "tests/fixtures/fail-fast.yaml",
-        "-i",
         inv,
-        "--output",
-        "json",
-        "--fail-fast",
-    ]);
+        &["--fail-fast"],
+    );
     assert_eq!(code, Some(1));
     for host in ["master", "node2"] {
         let absent = lab.ssh(host, "test -e /etc/kprov-test/fail-fast");
@@ -369,14 +328,7 @@ fn fail_fast_stops_every_host(lab: &Lab) {
         assert!(skipped, "{host}: {ev:?}");
     }
     // Without --fail-fast the others finish.
-    let (code, _, _) = run(&[
-        "apply",
-        "tests/fixtures/fail-fast.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, _, _) = kprov_json("apply", "tests/fixtures/fail-fast.yaml", inv, &[]);
     assert_eq!(code, Some(1));
     for host in ["master", "node2"] {
         assert_eq!(sh(lab, host, "cat /etc/kprov-test/fail-fast").trim(), "ran");
@@ -386,27 +338,13 @@ fn fail_fast_stops_every_host(lab: &Lab) {
 fn values_cross_hosts_through_the_graph(lab: &Lab) {
     let inv = lab.inventory_str();
     // plan: the nodes' task depends on an unapplied change on the master.
-    let (_, ev, _) = run(&[
-        "plan",
-        "tests/fixtures/cross-host.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (_, ev, _) = kprov_json("plan", "tests/fixtures/cross-host.yaml", inv, &[]);
     let node_task = ev
         .iter()
         .find(|e| e["event"] == "task" && e["host"] == "node1")
         .unwrap();
     assert_eq!(node_task["status"], "unknown", "{node_task}");
-    let (code, _, err) = run(&[
-        "apply",
-        "tests/fixtures/cross-host.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, _, err) = kprov_json("apply", "tests/fixtures/cross-host.yaml", inv, &[]);
     assert_eq!(code, Some(0), "{err}");
     for node in ["node1", "node2"] {
         assert_eq!(sh(lab, node, "cat /etc/kprov-test/token"), "tok-master\n");
@@ -416,14 +354,7 @@ fn values_cross_hosts_through_the_graph(lab: &Lab) {
 fn retries_and_until(lab: &Lab) {
     let inv = lab.inventory_str();
     sh(lab, "master", "rm -f /root/kprov-tries /root/kprov-count");
-    let (code, ev, err) = run(&[
-        "apply",
-        "tests/fixtures/retries.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, ev, err) = kprov_json("apply", "tests/fixtures/retries.yaml", inv, &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(sh(lab, "master", "cat /root/kprov-tries").trim(), "3");
     assert_eq!(sh(lab, "master", "cat /root/kprov-count").trim(), "5");
@@ -432,14 +363,7 @@ fn retries_and_until(lab: &Lab) {
     assert_eq!(tasks, 2, "{ev:?}");
     // Out of retries: three attempts, then one failure event.
     sh(lab, "master", "rm -f /root/kprov-fails");
-    let (code, ev, _) = run(&[
-        "apply",
-        "tests/fixtures/retries-exhausted.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, ev, _) = kprov_json("apply", "tests/fixtures/retries-exhausted.yaml", inv, &[]);
     assert_eq!(code, Some(1));
     assert_eq!(sh(lab, "master", "cat /root/kprov-fails").trim(), "3");
     let tasks: Vec<&Value> = ev.iter().filter(|e| e["event"] == "task").collect();
@@ -479,33 +403,11 @@ fn task_names(ev: &[Value]) -> Vec<&str> {
 
 fn tags_select_tasks(lab: &Lab) {
     let inv = lab.inventory_str();
-    let (_, ev, _) = run(&[
-        "plan",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-        "--tags",
-        "kernel",
-    ]);
+    let (_, ev, _) = node_prep("plan", inv, &["--tags", "kernel"]);
     let names = task_names(&ev);
     assert!(!names.is_empty());
     assert!(names.iter().all(|n| n.starts_with("Kernel")), "{names:?}");
-    let (_, ev, _) = run(&[
-        "plan",
-        "playbooks/node-prep.yaml",
-        "--spec",
-        SPEC,
-        "-i",
-        inv,
-        "--output",
-        "json",
-        "--skip-tags",
-        "kernel,runtime",
-    ]);
+    let (_, ev, _) = node_prep("plan", inv, &["--skip-tags", "kernel,runtime"]);
     let names = task_names(&ev);
     assert!(
         names
@@ -526,14 +428,7 @@ fn handlers_run_once_when_notified(lab: &Lab) {
         .trim()
         .to_string()
     };
-    let (code, _, err) = run(&[
-        "apply",
-        "tests/fixtures/handlers.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, _, err) = kprov_json("apply", "tests/fixtures/handlers.yaml", inv, &[]);
     assert_eq!(code, Some(0), "{err}");
     for host in ["master", "node1", "node2"] {
         assert_eq!(
@@ -542,14 +437,7 @@ fn handlers_run_once_when_notified(lab: &Lab) {
             "{host}: two notifications, one handler run"
         );
     }
-    let (code, _, _) = run(&[
-        "apply",
-        "tests/fixtures/handlers.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, _, _) = kprov_json("apply", "tests/fixtures/handlers.yaml", inv, &[]);
     assert_eq!(code, Some(0));
     for host in ["master", "node1", "node2"] {
         assert_eq!(
@@ -559,14 +447,7 @@ fn handlers_run_once_when_notified(lab: &Lab) {
         );
     }
     sh(lab, "node2", "echo drift > /etc/kprov-test/two.conf");
-    let (code, _, _) = run(&[
-        "apply",
-        "tests/fixtures/handlers.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, _, _) = kprov_json("apply", "tests/fixtures/handlers.yaml", inv, &[]);
     assert_eq!(code, Some(0));
     assert_eq!(count("node2"), "2");
     assert_eq!(count("master"), "1");
@@ -575,14 +456,7 @@ fn handlers_run_once_when_notified(lab: &Lab) {
 
 fn a_failure_stops_only_its_host(lab: &Lab) {
     let inv = lab.inventory_str();
-    let (code, ev, err) = run(&[
-        "apply",
-        "tests/fixtures/partial-failure.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-    ]);
+    let (code, ev, err) = kprov_json("apply", "tests/fixtures/partial-failure.yaml", inv, &[]);
     assert_eq!(code, Some(1), "a failed task must fail the run");
     let per = per_host(&ev);
     assert_eq!(per["node1"].get("failed"), Some(&1), "{per:?}");
@@ -615,16 +489,7 @@ fn hostile_values_land_verbatim(lab: &Lab) {
         "hostile_name": "we ird'$(touch /tmp/kprov-pwned)'name",
     })
     .to_string();
-    let (code, _, err) = run(&[
-        "apply",
-        "tests/fixtures/hostile.yaml",
-        "-i",
-        inv,
-        "--output",
-        "json",
-        "-e",
-        &vars,
-    ]);
+    let (code, _, err) = kprov_json("apply", "tests/fixtures/hostile.yaml", inv, &["-e", &vars]);
     assert_eq!(code, Some(0), "{err}");
     for host in ["master", "node1", "node2"] {
         let content = sh(
