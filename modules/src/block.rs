@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args::{self, Presence};
-use crate::edit::{self, join, lines};
+use crate::edit::{self, lines, rejoin};
 use crate::managed::fold;
 use crate::{Diff, Module, ModuleError, State};
 
@@ -140,13 +140,10 @@ impl Block {
         }
         let all = lines(module, &self.path, current)?;
         let body = (self.state == Presence::Present).then_some(self.body.as_slice());
-        let new = join(&edit_block(all, &self.begin, &self.end, body));
-        if let Some(cur) = current {
-            if !cur.ends_with(b"\n") && new.strip_suffix(b"\n") == Some(cur) {
-                return Ok(Some(cur.to_vec()));
-            }
-        }
-        Ok(Some(new))
+        Ok(Some(rejoin(
+            &edit_block(all, &self.begin, &self.end, body),
+            current,
+        )))
     }
 }
 

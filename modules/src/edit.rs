@@ -161,6 +161,16 @@ pub(crate) fn lines(
 }
 
 /// Joins lines with a trailing newline (empty when there are none).
+/// [`join`] for an edit of `current`: a file that lacked only its final newline stays as
+/// it was when the edit changed nothing else (no diff for a newline nobody asked for).
+pub(crate) fn rejoin(lines: &[String], current: Option<&[u8]>) -> Vec<u8> {
+    let new = join(lines);
+    match current {
+        Some(cur) if !cur.ends_with(b"\n") && new.strip_suffix(b"\n") == Some(cur) => cur.to_vec(),
+        _ => new,
+    }
+}
+
 pub(crate) fn join(lines: &[String]) -> Vec<u8> {
     let mut out = String::new();
     for line in lines {

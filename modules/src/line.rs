@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args::{self, Presence};
-use crate::edit::{self, join, lines};
+use crate::edit::{self, lines, rejoin};
 use crate::managed::fold;
 use crate::{Diff, Module, ModuleError, State};
 
@@ -114,14 +114,7 @@ impl Line {
                 }
             }
         }
-        let new = join(&all);
-        // Keep a file that lacked only its final newline as it was when nothing else changed.
-        if let Some(cur) = current {
-            if !cur.ends_with(b"\n") && new.strip_suffix(b"\n") == Some(cur) {
-                return Ok(Some(cur.to_vec()));
-            }
-        }
-        Ok(Some(new))
+        Ok(Some(rejoin(&all, current)))
     }
 }
 

@@ -241,6 +241,14 @@ impl ManagedFile {
 
     /// Apply fragment line: writes content and attributes when they differ. Text travels
     /// single-quoted (no decoding process on the host), anything else base64-encoded.
+    /// The whole diff of a module that only manages this file.
+    pub fn diff(&self, module: &str, state: &State) -> Result<Diff, ModuleError> {
+        Ok(fold(
+            self.change(module, state, "")?.into_iter().collect(),
+            Vec::new(),
+        ))
+    }
+
     pub fn apply(&self) -> String {
         let (content, encoding) = match std::str::from_utf8(&self.content) {
             Ok(text) if !text.contains('\0') => (quote(text), ""),

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args;
-use crate::edit::{self, join, lines};
+use crate::edit::{self, lines, rejoin};
 use crate::managed::fold;
 use crate::script::quote;
 use crate::{Diff, Module, ModuleError, State};
@@ -52,11 +52,7 @@ fn permissive(current: Option<&[u8]>, path: &str) -> Result<Option<Vec<u8>>, Mod
     if !seen {
         all.push("SELINUX=permissive".to_string());
     }
-    let new = join(&all);
-    if !cur.ends_with(b"\n") && new.strip_suffix(b"\n") == Some(cur) {
-        return Ok(Some(cur.to_vec()));
-    }
-    Ok(Some(new))
+    Ok(Some(rejoin(&all, Some(cur))))
 }
 
 impl Selinux {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args;
-use crate::edit::{self, join, lines};
+use crate::edit::{self, lines, rejoin};
 use crate::managed::fold;
 use crate::script::quote;
 use crate::{Diff, Module, ModuleError, State};
@@ -45,11 +45,7 @@ fn comment_swap_lines(current: Option<&[u8]>, path: &str) -> Result<Option<Vec<u
             *line = format!("# {line}");
         }
     }
-    let new = join(&all);
-    if !cur.ends_with(b"\n") && new.strip_suffix(b"\n") == Some(cur) {
-        return Ok(Some(cur.to_vec()));
-    }
-    Ok(Some(new))
+    Ok(Some(rejoin(&all, Some(cur))))
 }
 
 impl Swap {

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args;
-use crate::managed::{fold, ManagedFile};
+use crate::managed::ManagedFile;
 use crate::{Diff, Module, ModuleError, State};
 
 /// One URL or several.
@@ -146,10 +146,7 @@ impl Module for YumRepo {
     }
 
     fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        Ok(fold(
-            self.file.change(NAME, state, "")?.into_iter().collect(),
-            Vec::new(),
-        ))
+        self.file.diff(NAME, state)
     }
 
     fn apply(&self, _state: &State) -> String {
