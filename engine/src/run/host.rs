@@ -4,7 +4,7 @@
 //! It costs one gather round trip and, in apply mode, at most one apply round trip
 //! (plus a re-gather for a task that reports the host changed under it).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -240,17 +240,15 @@ impl<'a> HostRun<'a> {
         Value::Object(vars)
     }
 
-    /// Renders `task` of `play` for this host and builds its module.
-    fn prepare(&self, play: usize, task: &Task) -> Prepared {
-        let vars = self.vars(play);
-        let unknown = self.ctx.shared.unknown();
+    /// Renders `task` for this host against `vars` and builds its module.
+    fn prepare(&self, vars: &Value, unknown: &HashSet<String>, task: &Task) -> Prepared {
         prepare::prepare(
             task,
             &Inputs {
                 renderer: &self.ctx.renderer,
-                vars: &vars,
+                vars,
                 host: &self.module_ctx,
-                unknown: &unknown,
+                unknown,
                 playbook_dir: &self.ctx.playbook_dir,
             },
         )
@@ -260,12 +258,21 @@ impl<'a> HostRun<'a> {
     async fn run_batch(&mut self, tasks: &[(usize, &Task)], steps: &[Step]) -> bool {
         let mut items = Vec::new();
         let mut failure = None;
+        // No task of a batch reads another's result (see `batch_end`), so the variables of a
+        // play are built once per batch, not once per task.
+        let unknown = self.ctx.shared.unknown();
+        let play_of = |step: usize| match steps[step] {
+            Step::Task { play, .. } | Step::Flush { play } => play,
+        };
+        let mut vars_of_play: HashMap<usize, Value> = HashMap::new();
+        for &(step, _) in tasks {
+            let play = play_of(step);
+            vars_of_play.entry(play).or_insert_with(|| self.vars(play));
+        }
         for &(step, task) in tasks {
             let started = Instant::now();
-            let play = match steps[step] {
-                Step::Task { play, .. } | Step::Flush { play } => play,
-            };
-            match self.prepare(play, task) {
+            let vars = &vars_of_play[&play_of(step)];
+            match self.prepare(vars, &unknown, task) {
                 Prepared::Ready(module) => items.push(Item {
                     step,
                     task,
@@ -501,13 +508,15 @@ impl<'a> HostRun<'a> {
             return true;
         };
         let handlers = &self.ctx.playbook.plays[play].handlers;
+        let vars = self.vars(play);
+        let unknown = self.ctx.shared.unknown();
         let mut items = Vec::new();
         for (i, handler) in handlers.iter().enumerate() {
             if !names.contains(&handler.name) {
                 continue;
             }
             let started = Instant::now();
-            match self.prepare(play, handler) {
+            match self.prepare(&vars, &unknown, handler) {
                 Prepared::Ready(module) => items.push(Item {
                     step: 100_000 + i,
                     task: handler,
