@@ -76,6 +76,10 @@ pub enum Event {
         diff: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<Failure>,
+        /// What the operator should know that is not a change (e.g. certificates
+        /// close to expiry).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     HostDone {
         run_id: String,

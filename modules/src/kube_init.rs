@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kprov_controlplane::{
-    discovery_hash, init_files, kubelet_unit, new_token, Artifact, BootstrapToken, ClusterParams,
-    Existing, KeyAlgorithm, NodeParams, PKI_DIR,
+    discovery_hash, expiring, init_files, kubelet_unit, new_token, Artifact, BootstrapToken,
+    ClusterParams, Existing, KeyAlgorithm, NodeParams, PKI_DIR,
 };
 
 use crate::kube_cluster::ClusterArgs;
@@ -29,6 +29,8 @@ pub(crate) const TOKEN_PATH: &str = "/etc/kubernetes/kprov/bootstrap-token";
 pub(crate) const HASH_PATH: &str = "/etc/kubernetes/kprov/discovery-hash";
 /// A token expiring within this window is replaced.
 const TOKEN_MIN_LIFE: Duration = Duration::from_secs(3600);
+/// Certificates expiring within this window are reported (and leaves renewed).
+const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A built `kube_init` task.
 pub(crate) struct KubeInit {
@@ -181,6 +183,39 @@ impl Module for KubeInit {
     fn sensitive(&self) -> bool {
         true
     }
+
+    fn warnings(&self, state: &State) -> Vec<String> {
+        match kube_files::existing(NAME, state, &self.paths) {
+            Ok(existing) => expiry_warnings(&existing, SystemTime::now()),
+            Err(_) => Vec::new(), // diff reports the problem
+        }
+    }
+}
+
+/// One line per certificate (file or kubeconfig client certificate) that expires
+/// within [`EXPIRY_WARNING`]: leaves are renewed by apply; CAs are never replaced
+/// silently, since every certificate and kubeconfig hangs on them.
+fn expiry_warnings(existing: &Existing, now: SystemTime) -> Vec<String> {
+    let mut found = expiring(existing, EXPIRY_WARNING, now);
+    found.sort();
+    found
+        .into_iter()
+        .map(|(path, not_after)| {
+            let date = time::OffsetDateTime::from(not_after).date();
+            let when = match not_after.duration_since(now) {
+                Ok(left) => format!("expires on {date} (in {} days)", left.as_secs() / 86_400),
+                Err(_) => format!("expired on {date}"),
+            };
+            if path.ends_with("ca.crt") {
+                format!(
+                    "CA certificate {path} {when}: kprov keeps CAs; rotate it before then \
+                     (every certificate and kubeconfig is re-issued from the new CA)"
+                )
+            } else {
+                format!("certificate {path} {when}: apply renews it")
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -252,6 +287,46 @@ mod tests {
         assert!(script.contains("kp_put_if '/etc/kubernetes/pki/ca.key'"));
         assert!(m.sensitive());
         assert!(!format!("{m:?}").contains("KEY"));
+    }
+
+    #[test]
+    fn certificates_close_to_expiry_are_reported() {
+        let m = build();
+        let now = SystemTime::now();
+        let files = m.artifacts(&Existing::empty(), now).unwrap();
+        let existing = Existing::from_artifacts(&files);
+        assert!(expiry_warnings(&existing, now).is_empty());
+        // Leaves live one year: 350 days on, each one is within the 30-day window.
+        let late = now + Duration::from_secs(350 * 86_400);
+        let warnings = expiry_warnings(&existing, late);
+        let apiserver = warnings
+            .iter()
+            .find(|w| w.starts_with("certificate /etc/kubernetes/pki/apiserver.crt expires on "))
+            .unwrap_or_else(|| panic!("{warnings:#?}"));
+        assert!(
+            apiserver.ends_with("(in 14 days): apply renews it"),
+            "{apiserver}"
+        );
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("/etc/kubernetes/admin.conf")));
+        assert!(
+            !warnings.iter().any(|w| w.contains("ca.crt")),
+            "{warnings:#?}"
+        );
+        // CAs live ten years and are never renewed silently.
+        let end = now + Duration::from_secs(3640 * 86_400);
+        let warnings = expiry_warnings(&existing, end);
+        assert!(
+            warnings.iter().any(|w| w
+                .starts_with("CA certificate /etc/kubernetes/pki/ca.crt expires on ")
+                && w.contains("rotate it")),
+            "{warnings:#?}"
+        );
+        assert!(warnings
+            .iter()
+            .any(|w| w.starts_with("certificate /etc/kubernetes/pki/apiserver.crt expired on ")));
+        assert!(!warnings.iter().any(|w| w.contains("PRIVATE KEY")));
     }
 
     #[test]

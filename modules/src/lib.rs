@@ -136,6 +136,11 @@ pub trait Module: Send + Sync + std::fmt::Debug {
     fn edited_file(&self) -> Option<(&str, &'static str)> {
         None
     }
+    /// Things the operator should know about the gathered state that are not changes,
+    /// e.g. certificates close to expiry. Shown in `plan` and `apply` output. Pure.
+    fn warnings(&self, _state: &State) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Fields gathered for one task, decoded.

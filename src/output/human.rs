@@ -14,6 +14,7 @@ struct Line {
     summary: Option<String>,
     diff: Option<String>,
     error: Option<Failure>,
+    warnings: Vec<String>,
 }
 
 /// Recap row of one host.
@@ -76,6 +77,7 @@ impl Human {
                 summary,
                 diff,
                 error,
+                warnings,
                 ..
             } => {
                 if let Some((_, bars)) = &self.bars {
@@ -91,8 +93,12 @@ impl Human {
                         summary: summary.clone(),
                         diff: diff.clone(),
                         error: error.clone(),
+                        warnings: warnings.clone(),
                     });
                     return;
+                }
+                for w in warnings {
+                    self.print(&format!("warning: {host}: {task}: {w}"));
                 }
                 match status {
                     Status::Failed | Status::Unreachable => {
@@ -208,7 +214,10 @@ impl Human {
                     ),
                     Status::Failed | Status::Unreachable => ("!", String::new()),
                 };
-                if self.quiet && matches!(line.status, Status::Ok | Status::Skipped) {
+                if self.quiet
+                    && line.warnings.is_empty()
+                    && matches!(line.status, Status::Ok | Status::Skipped)
+                {
                     continue;
                 }
                 let label = if label.is_empty() {
@@ -225,6 +234,9 @@ impl Human {
                 if let Some(err) = &line.error {
                     out.push_str(&indent(&failure_body(err), 6));
                 }
+                for w in &line.warnings {
+                    out.push_str(&format!("      warning: {w}\n"));
+                }
             }
         }
         if let Some((changed, unchanged, unknown, failed, unreachable, _)) = self.totals {
@@ -233,6 +245,10 @@ impl Human {
             ));
             if failed + unreachable > 0 {
                 out.push_str(&format!(", {failed} failed, {unreachable} unreachable"));
+            }
+            let warnings: usize = self.plan.values().flatten().map(|l| l.warnings.len()).sum();
+            if warnings > 0 {
+                out.push_str(&format!(", {warnings} warnings"));
             }
             out.push('\n');
         }

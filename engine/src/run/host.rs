@@ -355,7 +355,8 @@ impl<'a> HostRun<'a> {
             }
             if self.ctx.mode == Mode::Plan {
                 for (item, (diff, state)) in items.iter().zip(&diffs) {
-                    let outcome = Outcome::from_diff(diff, item.module.sensitive());
+                    let outcome = Outcome::from_diff(diff, item.module.sensitive())
+                        .with_warnings(item.module.warnings(state));
                     if outcome.status == Status::Changed {
                         if let Some(r) = &item.task.register {
                             self.mark_unknown(r);
@@ -418,7 +419,8 @@ impl<'a> HostRun<'a> {
                 }
                 let mut fields = state.fields.clone();
                 fields.extend(report.fields.clone());
-                let mut outcome = Outcome::from_diff(diff, item.module.sensitive());
+                let mut outcome = Outcome::from_diff(diff, item.module.sensitive())
+                    .with_warnings(item.module.warnings(state));
                 outcome.status = if report.changed {
                     Status::Changed
                 } else {
@@ -459,7 +461,9 @@ impl<'a> HostRun<'a> {
         }
         for (item, (_, state)) in items.iter().zip(diffs) {
             self.after_task(item, false, &state.fields);
-            self.emit(item.task, item.started, Outcome::simple(Status::Ok, None));
+            let outcome =
+                Outcome::simple(Status::Ok, None).with_warnings(item.module.warnings(state));
+            self.emit(item.task, item.started, outcome);
         }
     }
 
@@ -613,6 +617,7 @@ impl<'a> HostRun<'a> {
             summary: outcome.summary,
             diff: outcome.diff,
             error: outcome.error,
+            warnings: outcome.warnings,
         };
         match &mut self.held {
             Some(held) => held.push(event),

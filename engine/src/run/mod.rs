@@ -337,6 +337,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
                 hint: Some(err.hint.clone()),
                 ..Failure::default()
             }),
+            warnings: Vec::new(),
         });
         let _ = req.sink.send(Event::HostDone {
             run_id: req.run_id.clone(),
@@ -381,6 +382,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
                                 message: e.to_string(),
                                 ..Failure::default()
                             }),
+                            warnings: Vec::new(),
                         });
                         return Some((
                             h,

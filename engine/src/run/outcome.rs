@@ -10,6 +10,7 @@ pub(super) struct Outcome {
     pub summary: Option<String>,
     pub diff: Option<String>,
     pub error: Option<Failure>,
+    pub warnings: Vec<String>,
 }
 
 impl Outcome {
@@ -19,6 +20,7 @@ impl Outcome {
             summary,
             diff: None,
             error: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -28,7 +30,14 @@ impl Outcome {
             summary: None,
             diff: None,
             error: Some(f),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Adds the module's warnings about the state it gathered.
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Outcome {
+        self.warnings = warnings;
+        self
     }
 
     pub fn from_diff(diff: &Diff, sensitive: bool) -> Outcome {
@@ -44,6 +53,7 @@ impl Outcome {
                 summary: Some(summary.clone()),
                 diff: unified(before.as_deref(), after.as_deref(), sensitive),
                 error: None,
+                warnings: Vec::new(),
             },
         }
     }
