@@ -42,6 +42,20 @@ fn advertise_address_of_no_host_is_rejected() {
 }
 
 #[test]
+fn several_masters_without_endpoint_are_rejected() {
+    check(
+        "masters_without_endpoint",
+        &[(
+            2,
+            1,
+            "control_plane.endpoint",
+            "2 masters (m1, m2) need control_plane.endpoint",
+            Some("set control_plane.endpoint to a load balancer or DNS name in front of the masters' API servers, e.g. `endpoint: k8s-api.example.com:6443` (`10.0.0.10:6443` works but makes m1 a single point of failure)"),
+        )],
+    );
+}
+
+#[test]
 fn service_cidr_containing_host_addresses_is_rejected() {
     check(
         "network_contains_hosts",

@@ -16,6 +16,7 @@ pub fn check(spec: &ClusterSpec, inventory: &Inventory) -> Result<(), Diagnostic
     let mut out = Vec::new();
     if !inventory.hosts.is_empty() {
         advertise_address(spec, inventory, &mut out);
+        several_masters(spec, inventory, &mut out);
         networks(spec, inventory, &mut out);
     }
     Diagnostics(out).into_result(())
@@ -67,6 +68,30 @@ fn advertise_address(spec: &ClusterSpec, inventory: &Inventory, out: &mut Vec<Di
             hint,
         ));
     }
+}
+
+/// More than one master needs a stable API endpoint in front of them: every
+/// kubeconfig, the kubelets and the joining masters use it.
+fn several_masters(spec: &ClusterSpec, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
+    let masters = inventory.masters();
+    if masters.len() < 2 || spec.control_plane.endpoint.is_some() {
+        return;
+    }
+    let names: Vec<&str> = masters.iter().map(|m| m.name.as_str()).collect();
+    out.push(spec.source().at_key(
+        "/control_plane/endpoint",
+        format!(
+            "{} masters ({}) need control_plane.endpoint",
+            masters.len(),
+            names.join(", ")
+        ),
+        Some(format!(
+            "set control_plane.endpoint to a load balancer or DNS name in front of the masters' \
+             API servers, e.g. `endpoint: k8s-api.example.com:6443` (`{}:6443` works but makes \
+             {} a single point of failure)",
+            masters[0].address, masters[0].name
+        )),
+    ));
 }
 
 /// Private networks offered when a default CIDR collides with the hosts.
