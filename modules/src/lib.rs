@@ -47,13 +47,16 @@
 //! | `apt_repo` | key in /etc/apt/keyrings, `signed-by` source, `apt-get update` of it when changed |
 //! | `yum_repo` | `/etc/yum.repos.d/NAME.repo` |
 //! | `package` | apt-get/dnf/yum install/remove, exact versions, hold/versionlock |
+//! | `route` | static routes live (`ip route replace`/`del`) and replayed at boot by an enabled oneshot unit |
 //! | `service` | unit file + drop-ins, daemon-reload when they changed, enabled, run state |
 //! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |
 //! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, mirrors, registry TLS/auth, oom_score |
 //! | `crictl_config` | /etc/crictl.yaml endpoints, timeout, debug |
 //! | `kube_init` | first master's PKI, kubeconfigs, static pods, kubelet files, bootstrap token (never register it) |
-//! | `kube_join_info` | reads the master's CA, token and discovery hash back, for `register` |
+//! | `kube_join_info` | reads the master's CA, token and discovery hash back (with `control_plane: true` also the shared keys), for `register` |
 //! | `kube_join` | worker files of a join: bootstrap-kubelet.conf, pki/ca.crt, kubelet files |
+//! | `kube_join_control_plane` | an additional master: shared CAs and keys, its own leaves, kubeconfigs, static pods, kubelet files |
+//! | `etcd_member` | adds a member to a running etcd cluster (etcdctl), or says why it cannot yet |
 //! | `kube_reset` | what `kubeadm reset` cleans, idempotent from any partial state |
 
 mod error;
@@ -70,6 +73,7 @@ mod command;
 mod containerd_config;
 mod crictl_config;
 mod directory;
+mod etcd_member;
 mod file;
 mod firewall;
 mod hostname;
@@ -79,10 +83,12 @@ mod kube_cluster;
 mod kube_files;
 mod kube_init;
 mod kube_join;
+mod kube_join_control_plane;
 mod kube_join_info;
 mod kube_reset;
 mod line;
 mod package;
+mod route;
 mod selinux;
 mod service;
 mod swap;
@@ -215,6 +221,7 @@ pub fn names() -> &'static [&'static str] {
         "copy",
         "crictl_config",
         "directory",
+        "etcd_member",
         "file",
         "firewall",
         "hostname",
@@ -222,10 +229,12 @@ pub fn names() -> &'static [&'static str] {
         "kernel_module",
         "kube_init",
         "kube_join",
+        "kube_join_control_plane",
         "kube_join_info",
         "kube_reset",
         "line",
         "package",
+        "route",
         "selinux",
         "service",
         "shell",
@@ -256,12 +265,17 @@ pub fn build(
         "apt_repo" => Box::new(apt_repo::AptRepo::build(args)?),
         "yum_repo" => Box::new(yum_repo::YumRepo::build(args)?),
         "package" => Box::new(package::Package::build(args, ctx)?),
+        "route" => Box::new(route::RouteSet::build(args)?),
         "service" => Box::new(service::Service::build(args)?),
         "command" | "shell" => Box::new(command::Command::build(name, args)?),
         "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
         "crictl_config" => Box::new(crictl_config::CrictlConfig::build(args)?),
         "kube_init" => Box::new(kube_init::KubeInit::build(args)?),
         "kube_join" => Box::new(kube_join::KubeJoin::build(args)?),
+        "kube_join_control_plane" => Box::new(
+            kube_join_control_plane::KubeJoinControlPlane::build(args)?,
+        ),
+        "etcd_member" => Box::new(etcd_member::EtcdMember::build(args)?),
         "kube_join_info" => Box::new(kube_join_info::KubeJoinInfo::build(args)?),
         "kube_reset" => Box::new(kube_reset::KubeReset::build(args)?),
         other => {
@@ -291,6 +305,7 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "apt_repo" => schema_for!(apt_repo::Args),
         "yum_repo" => schema_for!(yum_repo::Args),
         "package" => schema_for!(package::Args),
+        "route" => schema_for!(route::Args),
         "service" => schema_for!(service::Args),
         "command" => schema_for!(command::CommandArgs),
         "shell" => schema_for!(command::ShellArgs),
@@ -298,6 +313,8 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "crictl_config" => schema_for!(crictl_config::Args),
         "kube_init" => schema_for!(kube_init::Args),
         "kube_join" => schema_for!(kube_join::Args),
+        "kube_join_control_plane" => schema_for!(kube_join_control_plane::Args),
+        "etcd_member" => schema_for!(etcd_member::Args),
         "kube_join_info" => schema_for!(kube_join_info::Args),
         "kube_reset" => schema_for!(kube_reset::Args),
         _ => return None,
