@@ -48,6 +48,7 @@
 //! | `yum_repo` | `/etc/yum.repos.d/NAME.repo` |
 //! | `package` | apt-get/dnf/yum install/remove, exact versions, hold/versionlock |
 //! | `route` | static routes live (`ip route replace`/`del`) and replayed at boot by an enabled oneshot unit |
+//! | `cni_bridge` | bridge CNI: this host's slice of the pod CIDR in a conflist, routes to the other hosts' slices (live and at boot), FORWARD accepted |
 //! | `service` | unit file + drop-ins, daemon-reload when they changed, enabled, run state |
 //! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |
 //! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, mirrors, registry TLS/auth, oom_score |
@@ -67,6 +68,7 @@ mod managed;
 
 mod apt_repo;
 mod block;
+mod cni_bridge;
 mod command;
 mod containerd_config;
 mod crictl_config;
@@ -212,6 +214,7 @@ pub fn names() -> &'static [&'static str] {
     &[
         "apt_repo",
         "block",
+        "cni_bridge",
         "command",
         "containerd_config",
         "copy",
@@ -260,6 +263,7 @@ pub fn build(
         "yum_repo" => Box::new(yum_repo::YumRepo::build(args)?),
         "package" => Box::new(package::Package::build(args, ctx)?),
         "route" => Box::new(route::RouteSet::build(args)?),
+        "cni_bridge" => Box::new(cni_bridge::CniBridge::build(args)?),
         "service" => Box::new(service::Service::build(args)?),
         "command" | "shell" => Box::new(command::Command::build(name, args)?),
         "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
@@ -296,6 +300,7 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "yum_repo" => schema_for!(yum_repo::Args),
         "package" => schema_for!(package::Args),
         "route" => schema_for!(route::Args),
+        "cni_bridge" => schema_for!(cni_bridge::Args),
         "service" => schema_for!(service::Args),
         "command" => schema_for!(command::CommandArgs),
         "shell" => schema_for!(command::ShellArgs),

@@ -1,0 +1,607 @@
+//! `cni_bridge`: pod networking without an overlay, for labs and small flat networks. Each
+//! host gets its own slice of the pod CIDR; the reference `bridge` plugin with `host-local`
+//! IPAM hands out addresses from it, and every host routes the other hosts' slices to their
+//! addresses (live and at boot, through [`RouteSet`]).
+//!
+//! **Slice rule**: the host at position `i` (0-based) of the inventory's host order
+//! (`groups.all`) gets the `i`-th subnet of size `node_cidr_mask` of `pod_cidr`; a host var
+//! `pod_cidr` overrides it for that host (it must lie inside `pod_cidr`). Two hosts whose
+//! slices overlap are an error naming both hosts and a free slice.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::args;
+use crate::managed::ManagedFile;
+use crate::route::{self, Route, RouteArg, RouteSet};
+use crate::script::quote;
+use crate::{Diff, Module, ModuleError, State};
+
+/// One inventory host as `inventory_host_entries` lists it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostEntry {
+    /// The host's names; the first is its inventory name.
+    names: Vec<String>,
+    /// Its address (must be an IP address: it is the next hop to its pods).
+    address: String,
+}
+
+/// Arguments of `cni_bridge`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Args {
+    /// This host's inventory name.
+    host: String,
+    /// Every inventory host in inventory order (`{{ inventory_host_entries }}`).
+    hosts: Vec<HostEntry>,
+    /// Per-host slice overrides as `name=cidr` words separated by blanks (from the host var
+    /// `pod_cidr`).
+    #[serde(default)]
+    overrides: String,
+    /// The cluster's pod network, e.g. 10.244.0.0/16.
+    pod_cidr: String,
+    /// Prefix length of each host's slice (default 24).
+    #[serde(default = "default_mask")]
+    node_cidr_mask: u8,
+    /// Name of the Linux bridge (default cni0).
+    #[serde(default = "default_bridge")]
+    bridge_name: String,
+    /// Extra static routes on every host.
+    #[serde(default)]
+    routes: Vec<RouteArg>,
+    /// Where the conflist goes (default /etc/cni/net.d).
+    #[serde(default = "default_conf_dir")]
+    conf_dir: String,
+    /// Boot unit that adds the routes and forwarding rules again (default
+    /// kprov-pod-routes); empty: live state only.
+    #[serde(default = "default_unit")]
+    unit: String,
+    /// Where the unit goes (default /etc/systemd/system).
+    #[serde(default = "default_systemd_dir")]
+    systemd_dir: String,
+}
+
+fn default_mask() -> u8 {
+    24
+}
+fn default_bridge() -> String {
+    "cni0".into()
+}
+fn default_conf_dir() -> String {
+    "/etc/cni/net.d".into()
+}
+fn default_unit() -> String {
+    "kprov-pod-routes".into()
+}
+fn default_systemd_dir() -> String {
+    "/etc/systemd/system".into()
+}
+
+const NAME: &str = "cni_bridge";
+/// File name of the conflist in `conf_dir`.
+pub(crate) const CONFLIST: &str = "10-kprov-bridge.conflist";
+
+/// One host's slice of the pod network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Slice {
+    pub host: String,
+    pub address: IpAddr,
+    pub net: IpNet,
+}
+
+/// Where a host's slice came from, for error messages.
+fn origin(overridden: bool, position: usize) -> String {
+    if overridden {
+        "its host var pod_cidr".to_string()
+    } else {
+        format!("position {} in the inventory", position + 1)
+    }
+}
+
+/// Every host's slice (see the module doc for the rule), in inventory order.
+pub(crate) fn slices(
+    pod: IpNet,
+    mask: u8,
+    hosts: &[(String, String)],
+    overrides: &BTreeMap<String, IpNet>,
+) -> Result<Vec<Slice>, ModuleError> {
+    if mask <= pod.prefix_len() || mask > pod.max_prefix_len() {
+        return Err(ModuleError::args(
+            NAME,
+            format!("node_cidr_mask /{mask} does not split pod_cidr {pod} into host slices"),
+        ));
+    }
+    for name in overrides.keys() {
+        if !hosts.iter().any(|(h, _)| h == name) {
+            return Err(ModuleError::args(
+                NAME,
+                format!("pod_cidr override for `{name}`, which is not an inventory host"),
+            ));
+        }
+    }
+    let mut out: Vec<Slice> = Vec::new();
+    let mut overridden = Vec::new();
+    for (i, (host, address)) in hosts.iter().enumerate() {
+        let address: IpAddr = address.parse().map_err(|_| {
+            ModuleError::args(
+                NAME,
+                format!(
+                    "host `{host}` has address `{address}`, not an IP address; the bridge \
+                     CNI routes pods through host addresses: set its inventory address to its IP"
+                ),
+            )
+        })?;
+        let net = match overrides.get(host) {
+            Some(net) => {
+                if !pod.contains(net) {
+                    return Err(ModuleError::args(
+                        NAME,
+                        format!(
+                            "host var pod_cidr {net} of `{host}` is not inside the pod network \
+                             {pod}; pick a slice of {pod}"
+                        ),
+                    ));
+                }
+                *net
+            }
+            None => nth_slice(pod, mask, i).ok_or_else(|| {
+                ModuleError::args(
+                    NAME,
+                    format!(
+                        "pod_cidr {pod} has too few /{mask} slices for {} hosts (`{host}` is \
+                         host {}); use a larger pod_cidr or a longer node_cidr_mask",
+                        hosts.len(),
+                        i + 1
+                    ),
+                )
+            })?,
+        };
+        overridden.push(overrides.contains_key(host));
+        out.push(Slice {
+            host: host.clone(),
+            address,
+            net,
+        });
+    }
+    for (i, a) in out.iter().enumerate() {
+        for (j, b) in out.iter().enumerate().skip(i + 1) {
+            if a.net.contains(&b.net) || b.net.contains(&a.net) {
+                let fix = if overridden[j] { b } else { a };
+                let free = free_slice(pod, mask, &out)
+                    .map(|n| format!(", e.g. {n}"))
+                    .unwrap_or_default();
+                return Err(ModuleError::args(
+                    NAME,
+                    format!(
+                        "hosts `{}` ({} from {}) and `{}` ({} from {}) would share pod \
+                         addresses; give `{}` a host var pod_cidr no other host uses{free}",
+                        a.host,
+                        a.net,
+                        origin(overridden[i], i),
+                        b.host,
+                        b.net,
+                        origin(overridden[j], j),
+                        fix.host,
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn nth_slice(pod: IpNet, mask: u8, n: usize) -> Option<IpNet> {
+    pod.subnets(mask).ok()?.nth(n)
+}
+
+/// The first slice no host uses (looks at the first 4096).
+fn free_slice(pod: IpNet, mask: u8, used: &[Slice]) -> Option<IpNet> {
+    pod.subnets(mask)
+        .ok()?
+        .take(4096)
+        .find(|n| !used.iter().any(|s| s.net.contains(n) || n.contains(&s.net)))
+}
+
+/// The first address after the network address: the bridge's gateway address.
+fn gateway(net: IpNet) -> IpAddr {
+    match net {
+        IpNet::V4(n) => IpAddr::V4((u32::from(n.network()).wrapping_add(1)).into()),
+        IpNet::V6(n) => IpAddr::V6((u128::from(n.network()).wrapping_add(1)).into()),
+    }
+}
+
+/// The conflist for one host's slice.
+pub(crate) fn conflist(bridge: &str, slice: IpNet) -> String {
+    let default = if slice.addr().is_ipv4() {
+        "0.0.0.0/0"
+    } else {
+        "::/0"
+    };
+    let value = serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "kprov-bridge",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": bridge,
+                "isGateway": true,
+                "ipMasq": true,
+                "hairpinMode": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": slice.to_string(), "gateway": gateway(slice).to_string()}]],
+                    "routes": [{"dst": default}]
+                }
+            },
+            {"type": "portmap", "capabilities": {"portMappings": true}},
+            {"type": "loopback"}
+        ]
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// A built `cni_bridge` task.
+#[derive(Debug)]
+pub(crate) struct CniBridge {
+    conflist: ManagedFile,
+    routes: RouteSet,
+    /// The pod network, accepted in the FORWARD chain.
+    pod: IpNet,
+    /// This host's slice, reported as the field `pod_subnet` (for `register`).
+    slice: IpNet,
+}
+
+impl CniBridge {
+    pub fn build(args: serde_json::Value) -> Result<CniBridge, ModuleError> {
+        let a: Args = args::parse(NAME, args)?;
+        args::path(NAME, "conf_dir", &a.conf_dir)?;
+        args::path(NAME, "systemd_dir", &a.systemd_dir)?;
+        route::interface(NAME, "bridge_name", &a.bridge_name)?;
+        let pod = route::destination(NAME, &a.pod_cidr)?;
+        let hosts: Vec<(String, String)> = a
+            .hosts
+            .iter()
+            .filter_map(|h| h.names.first().map(|n| (n.clone(), h.address.clone())))
+            .collect();
+        let mut overrides = BTreeMap::new();
+        for word in a.overrides.split_whitespace() {
+            let (host, cidr) = word.split_once('=').ok_or_else(|| {
+                ModuleError::args(NAME, format!("override `{word}` is not name=cidr"))
+            })?;
+            let net = route::destination(NAME, cidr).map_err(|_| {
+                ModuleError::args(
+                    NAME,
+                    format!("host var pod_cidr of `{host}`: `{cidr}` is not a network like 10.244.5.0/24"),
+                )
+            })?;
+            overrides.insert(host.to_string(), net);
+        }
+        let all = slices(pod, a.node_cidr_mask, &hosts, &overrides)?;
+        let own = all.iter().find(|s| s.host == a.host).ok_or_else(|| {
+            ModuleError::args(NAME, format!("host `{}` is not in `hosts`", a.host))
+        })?;
+        let mut routes: Vec<Route> = all
+            .iter()
+            .filter(|s| s.host != a.host)
+            .map(|s| Route {
+                destination: s.net,
+                via: Some(s.address),
+                dev: None,
+            })
+            .collect();
+        for r in &a.routes {
+            routes.push(route::route(NAME, r)?);
+        }
+        let unit = (!a.unit.is_empty()).then_some(a.unit.as_str());
+        let routes = RouteSet::new(routes, Vec::new(), unit, &a.systemd_dir, &boot_rules(pod))?;
+        let mut conflist = ManagedFile::new(
+            format!("{}/{CONFLIST}", a.conf_dir.trim_end_matches('/')),
+            conflist(&a.bridge_name, own.net),
+        );
+        conflist.mode = Some("644".into());
+        Ok(CniBridge {
+            conflist,
+            routes,
+            pod,
+            slice: own.net,
+        })
+    }
+
+    fn iptables(&self) -> &'static str {
+        if self.pod.addr().is_ipv4() {
+            "iptables"
+        } else {
+            "ip6tables"
+        }
+    }
+
+    /// The FORWARD rules: (field, rule words after the chain).
+    fn rules(&self) -> [(&'static str, [String; 4]); 2] {
+        let p = self.pod.to_string();
+        [
+            (
+                "fw.src",
+                ["-s".into(), p.clone(), "-j".into(), "ACCEPT".into()],
+            ),
+            ("fw.dst", ["-d".into(), p, "-j".into(), "ACCEPT".into()]),
+        ]
+    }
+}
+
+/// `ExecStart=` lines of the boot unit that restore the FORWARD rules (values are a
+/// validated network; `-`: a host without iptables still boots the unit).
+fn boot_rules(pod: IpNet) -> Vec<String> {
+    let ipt = if pod.addr().is_ipv4() {
+        "iptables"
+    } else {
+        "ip6tables"
+    };
+    ["-s", "-d"]
+        .iter()
+        .map(|dir| {
+            let rule = format!("FORWARD {dir} {pod} -j ACCEPT");
+            format!("-/bin/sh -c '{ipt} -w -C {rule} 2>/dev/null || {ipt} -w -I {rule}'")
+        })
+        .collect()
+}
+
+impl Module for CniBridge {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn gather(&self) -> String {
+        let mut out = self.conflist.gather("c.");
+        out.push_str(&format!(
+            "kp_word pod_subnet {}\n",
+            quote(&self.slice.to_string())
+        ));
+        out.push_str(&self.routes.gather());
+        let ipt = self.iptables();
+        out.push_str(&format!(
+            "if command -v {ipt} >/dev/null 2>&1; then\n  kp_word fw 1\n"
+        ));
+        for (field, rule) in self.rules() {
+            let words: Vec<String> = rule.iter().map(|w| quote(w)).collect();
+            out.push_str(&format!(
+                "  {ipt} -w -C FORWARD {} >/dev/null 2>&1 && kp_word {field} 1\n",
+                words.join(" ")
+            ));
+        }
+        out.push_str("fi\n:\n");
+        out
+    }
+
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        let mut parts = Vec::new();
+        if let Some(c) = self.conflist.change(NAME, state, "c.")? {
+            parts.push(Diff::Change {
+                summary: c.summary,
+                before: c.texts.as_ref().and_then(|t| t.0.clone()),
+                after: c.texts.as_ref().and_then(|t| t.1.clone()),
+            });
+        }
+        parts.push(self.routes.diff(state)?);
+        if state.flag("fw") {
+            for (field, rule) in self.rules() {
+                if !state.flag(field) {
+                    parts.push(Diff::change(format!(
+                        "{} -I FORWARD {}",
+                        self.iptables(),
+                        rule.join(" ")
+                    )));
+                }
+            }
+        }
+        Ok(merge(parts))
+    }
+
+    fn apply(&self, state: &State) -> String {
+        let mut out = self.conflist.apply();
+        out.push_str(&self.routes.apply(state));
+        let ipt = self.iptables();
+        out.push_str(&format!("if command -v {ipt} >/dev/null 2>&1; then\n"));
+        for (_, rule) in self.rules() {
+            let words: Vec<String> = rule.iter().map(|w| quote(w)).collect();
+            let words = words.join(" ");
+            let what = quote(&format!("{ipt} -I FORWARD {}", rule.join(" ")));
+            out.push_str(&format!(
+                "  if ! {ipt} -w -C FORWARD {words} >/dev/null 2>&1; then\n    \
+                 kp_run {what} {ipt} -w -I FORWARD {words} || return\n    kp_changed\n  fi\n"
+            ));
+        }
+        out.push_str("fi\n");
+        out
+    }
+}
+
+/// Several diffs as one: summaries joined, the first file text kept for the unified diff.
+fn merge(parts: Vec<Diff>) -> Diff {
+    let mut summaries = Vec::new();
+    let mut texts = None;
+    for d in parts {
+        match d {
+            Diff::Unchanged => {}
+            Diff::Run { summary } => summaries.push(summary),
+            Diff::Change {
+                summary,
+                before,
+                after,
+            } => {
+                summaries.push(summary);
+                if texts.is_none() && (before.is_some() || after.is_some()) {
+                    texts = Some((before, after));
+                }
+            }
+        }
+    }
+    if summaries.is_empty() {
+        return Diff::Unchanged;
+    }
+    let (before, after) = texts.unwrap_or((None, None));
+    Diff::Change {
+        summary: summaries.join("; "),
+        before,
+        after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::tests::Netns;
+    use serde_json::json;
+
+    fn hosts(n: usize) -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| (format!("h{i}"), format!("10.77.0.{}", 10 + i)))
+            .collect()
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn slices_follow_inventory_order_and_overrides() {
+        let pod = net("10.244.0.0/16");
+        let s = slices(pod, 24, &hosts(3), &BTreeMap::new()).unwrap();
+        let nets: Vec<String> = s.iter().map(|s| s.net.to_string()).collect();
+        assert_eq!(nets, ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]);
+        // An override moves one host only; the others keep theirs.
+        let o = BTreeMap::from([("h1".to_string(), net("10.244.200.0/24"))]);
+        let s = slices(pod, 24, &hosts(3), &o).unwrap();
+        let nets: Vec<String> = s.iter().map(|s| s.net.to_string()).collect();
+        assert_eq!(nets, ["10.244.0.0/24", "10.244.200.0/24", "10.244.2.0/24"]);
+    }
+
+    #[test]
+    fn colliding_overrides_name_both_hosts() {
+        let pod = net("10.244.0.0/16");
+        let o = BTreeMap::from([("h2".to_string(), net("10.244.0.0/24"))]);
+        let err = slices(pod, 24, &hosts(3), &o).unwrap_err().to_string();
+        assert!(
+            err.contains("`h0`") && err.contains("`h2`") && err.contains("host var pod_cidr"),
+            "{err}"
+        );
+        assert!(
+            err.contains("give `h2`") && err.contains("e.g. 10.244.2.0/24"),
+            "{err}"
+        );
+        // Outside the pod network, unknown hosts, too few slices, names as addresses.
+        let o = BTreeMap::from([("h1".to_string(), net("10.9.0.0/24"))]);
+        assert!(slices(pod, 24, &hosts(2), &o).is_err());
+        let o = BTreeMap::from([("nope".to_string(), net("10.244.9.0/24"))]);
+        assert!(slices(pod, 24, &hosts(2), &o).is_err());
+        let err = slices(net("10.244.0.0/23"), 24, &hosts(3), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too few"), "{err}");
+        let named = vec![("a".to_string(), "master.lab".to_string())];
+        let err = slices(pod, 24, &named, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("master.lab") && err.contains("not an IP"),
+            "{err}"
+        );
+        assert!(slices(pod, 16, &hosts(1), &BTreeMap::new()).is_err());
+    }
+
+    fn args(conf_dir: &str) -> serde_json::Value {
+        json!({
+            "host": "h1",
+            "hosts": [
+                {"names": ["h0"], "address": "10.77.0.10"},
+                {"names": ["h1"], "address": "10.77.0.2"},
+                {"names": ["h2"], "address": "10.77.0.12"},
+            ],
+            "overrides": "h2=10.244.7.0/24 ",
+            "pod_cidr": "10.244.0.0/16",
+            "conf_dir": conf_dir,
+            "unit": "",
+            "routes": [{"destination": "10.99.0.0/16", "via": "10.77.0.1"}],
+        })
+    }
+
+    #[test]
+    fn conflist_uses_the_hosts_slice() {
+        let m = CniBridge::build(args("/etc/cni/net.d")).unwrap();
+        assert_eq!(m.slice, net("10.244.1.0/24"));
+        let text = String::from_utf8(m.conflist.content.clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let bridge = &v["plugins"][0];
+        assert_eq!(bridge["type"], "bridge");
+        assert_eq!(bridge["bridge"], "cni0");
+        assert_eq!(bridge["isGateway"], true);
+        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(
+            bridge["ipam"]["ranges"][0][0],
+            json!({"subnet": "10.244.1.0/24", "gateway": "10.244.1.1"})
+        );
+        assert_eq!(v["plugins"][1]["type"], "portmap");
+        assert_eq!(v["plugins"][2]["type"], "loopback");
+        assert_eq!(m.conflist.path, "/etc/cni/net.d/10-kprov-bridge.conflist");
+        let mut bad = args("/etc/cni/net.d");
+        bad["overrides"] = json!("h2");
+        assert!(CniBridge::build(bad).is_err());
+        let mut bad = args("/etc/cni/net.d");
+        bad["bridge_name"] = json!("br; reboot");
+        assert!(CniBridge::build(bad).is_err());
+        assert!(boot_rules(net("10.244.0.0/16"))[0].contains(
+            "iptables -w -C FORWARD -s 10.244.0.0/16 -j ACCEPT 2>/dev/null || iptables -w -I"
+        ));
+    }
+
+    #[test]
+    fn real_cycle_in_a_network_namespace() {
+        let ns = Netns::new("kprov-t-cnibr").expect("tests run as root with ip netns");
+        let dir = tempfile::tempdir().unwrap();
+        let m = CniBridge::build(args(dir.path().to_str().unwrap())).unwrap();
+        let first = ns.gather(&m);
+        assert_eq!(first.text("pod_subnet").as_deref(), Some("10.244.1.0/24"));
+        let Diff::Change { summary, .. } = m.diff(&first).unwrap() else {
+            panic!("expected a change")
+        };
+        assert!(
+            summary.contains("add route 10.244.0.0/24 via 10.77.0.10"),
+            "{summary}"
+        );
+        let r = ns.apply(&m, &first);
+        assert!(r.ok() && r.changed, "{r:?}");
+        let routes = ns.routes();
+        for want in [
+            "10.244.0.0/24 via 10.77.0.10",
+            "10.244.7.0/24 via 10.77.0.12",
+            "10.99.0.0/16 via 10.77.0.1",
+        ] {
+            assert!(routes.contains(want), "{want} missing: {routes}");
+        }
+        assert!(!routes.contains("10.244.1.0/24 via"), "{routes}");
+        let rules = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.0, "iptables", "-S", "FORWARD"])
+            .output()
+            .unwrap();
+        let rules = String::from_utf8_lossy(&rules.stdout);
+        assert!(
+            rules.contains("-A FORWARD -d 10.244.0.0/16 -j ACCEPT"),
+            "{rules}"
+        );
+        assert!(
+            rules.contains("-A FORWARD -s 10.244.0.0/16 -j ACCEPT"),
+            "{rules}"
+        );
+        assert!(dir.path().join(CONFLIST).is_file());
+        let second = ns.gather(&m);
+        assert_eq!(m.diff(&second).unwrap(), Diff::Unchanged);
+        let again = ns.apply(&m, &second);
+        assert!(again.ok() && !again.changed, "{again:?}");
+    }
+}
