@@ -99,6 +99,9 @@ pub struct RegistryHost {
     pub plain_http: bool,
     /// Accept any TLS certificate from this host.
     pub insecure_skip_verify: bool,
+    /// PEM file with the CA certificate(s) this host's TLS certificate is checked
+    /// against, in addition to the system roots.
+    pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
     /// A bearer token used as is.
@@ -223,6 +226,21 @@ impl Config {
                 )));
             }
         }
+        for (host, h) in &self.registry.hosts {
+            if let Some(ca) = &h.ca_file {
+                if !ca.is_absolute() {
+                    return Err(invalid(format!(
+                        "registry.hosts.\"{host}\".ca_file = {:?}: must be an absolute path",
+                        ca.display()
+                    )));
+                }
+            }
+            if h.plain_http && (h.insecure_skip_verify || h.ca_file.is_some()) {
+                return Err(invalid(format!(
+                    "registry.hosts.\"{host}\": plain_http = true leaves no TLS to configure; drop insecure_skip_verify/ca_file or plain_http"
+                )));
+            }
+        }
         if self.logs.max_line_bytes < 64 {
             return Err(invalid("logs.max_line_bytes must be at least 64".into()));
         }
@@ -296,6 +314,33 @@ conf_dir = "/tmp/net.d"
         assert_eq!(c.state_dir, d.state_dir);
         assert_eq!(c.cni.bin_dirs, d.cni.bin_dirs);
         assert_eq!(c.runtime.path, d.runtime.path);
+    }
+
+    #[test]
+    fn registry_ca_file_must_be_absolute_and_tls() {
+        let err = Config::parse(
+            "[registry.hosts.\"r:5000\"]\nca_file = \"ca.pem\"\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("r:5000") && err.contains("ca_file"), "{err}");
+        let err = Config::parse(
+            "[registry.hosts.\"r:5000\"]\nca_file = \"/ca.pem\"\nplain_http = true\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("plain_http"), "{err}");
+        let c = Config::parse(
+            "[registry.hosts.\"r:5000\"]\nca_file = \"/ca.pem\"\n",
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.registry.hosts["r:5000"].ca_file.as_deref(),
+            Some(Path::new("/ca.pem"))
+        );
     }
 
     #[test]

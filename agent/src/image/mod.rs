@@ -3,12 +3,14 @@
 
 mod hashing_writer;
 mod pull;
+mod pull_error;
 mod pull_process;
 mod reference;
 mod store;
 mod unpack;
 
 pub use pull::{install_crypto_provider, PullAuth, Puller};
+pub use pull_error::PullFailure;
 pub use pull_process::{pull_in_child, run_pull_process, PullRequest, PULL_ARG};
 pub use reference::{normalize, ImageRef};
 pub use store::{ImageRecord, ImageRuntimeConfig, ImageStore};
@@ -20,7 +22,11 @@ pub enum ImageError {
     #[error("invalid image reference {0:?}: {1}")]
     BadReference(String, String),
     #[error("pulling {reference}: {message}")]
-    Pull { reference: String, message: String },
+    Pull {
+        reference: String,
+        kind: PullFailure,
+        message: String,
+    },
     #[error("digest mismatch for {digest}: got {actual}")]
     Digest { digest: String, actual: String },
     #[error("unpacking layer {digest}: {message}")]

@@ -3,11 +3,12 @@
 //! digest verification, then unpacked into snapshot directories.
 
 use super::hashing_writer::HashingWriter;
+use super::pull_error::{classify, Offered, PullFailure};
 use super::store::{ImageRecord, ImageRuntimeConfig, ImageStore};
 use super::{unpack_layer, ImageError};
 use crate::config::RegistryConfig;
 use futures_util::TryStreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -77,6 +78,7 @@ impl Puller {
         }
         Err(last_err.unwrap_or_else(|| ImageError::Pull {
             reference: image.to_string(),
+            kind: PullFailure::Other,
             message: "no registry endpoint".into(),
         }))
     }
@@ -93,18 +95,33 @@ impl Puller {
         v
     }
 
-    fn client_for(&self, host: &str) -> Client {
+    /// A registry client for `host` with its TLS settings; a CA file that
+    /// cannot be read is a TLS failure naming the file.
+    fn client_for(&self, host: &str, reference: &Reference) -> Result<Client, ImageError> {
         let h = self.registry.hosts.get(host).cloned().unwrap_or_default();
-        Client::new(ClientConfig {
+        let mut extra_root_certificates = Vec::new();
+        if let Some(ca) = &h.ca_file {
+            let data = std::fs::read(ca).map_err(|e| ImageError::Pull {
+                reference: reference.whole(),
+                kind: PullFailure::Tls,
+                message: format!("registry {host}: cannot read ca_file {}: {e}", ca.display()),
+            })?;
+            extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        Ok(Client::new(ClientConfig {
             protocol: if h.plain_http {
                 ClientProtocol::Http
             } else {
                 ClientProtocol::Https
             },
             accept_invalid_certificates: h.insecure_skip_verify,
+            extra_root_certificates,
             max_concurrent_download: LAYER_CONCURRENCY,
             ..Default::default()
-        })
+        }))
     }
 
     fn auth_for(&self, host: &str, auth: &PullAuth) -> RegistryAuth {
@@ -129,15 +146,19 @@ impl Puller {
         host: &str,
         auth: &PullAuth,
     ) -> Result<ImageRecord, ImageError> {
-        let perr = |message: String| ImageError::Pull {
-            reference: target.whole(),
-            message,
-        };
-        let client = self.client_for(host);
+        let client = self.client_for(host, target)?;
+        let registry_auth = self.auth_for(host, auth);
         let (manifest, digest, config, list_digest) = client
-            .pull_manifest_and_config_and_list_digest(target, &self.auth_for(host, auth))
+            .pull_manifest_and_config_and_list_digest(target, &registry_auth)
             .await
-            .map_err(|e| perr(e.to_string()))?;
+            .map_err(|e| {
+                let (kind, message) = classify(&e, host, &offered(&registry_auth));
+                ImageError::Pull {
+                    reference: target.whole(),
+                    kind,
+                    message,
+                }
+            })?;
         let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(config.as_bytes())));
         if config_digest != manifest.config.digest {
             return Err(ImageError::Digest {
@@ -208,9 +229,11 @@ impl Puller {
             let res = client.pull_blob(target, layer, &mut w).await;
             if let Err(e) = res {
                 let _ = tokio::fs::remove_file(&tmp).await;
+                let (kind, message) = classify(&e, target.registry(), &Offered::Nothing);
                 return Err(ImageError::Pull {
                     reference: target.whole(),
-                    message: format!("layer {}: {e}", layer.digest),
+                    kind,
+                    message: format!("layer {}: {message}", layer.digest),
                 });
             }
             w.flush().await?;
@@ -248,6 +271,15 @@ impl Puller {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok(())
+    }
+}
+
+/// What `auth` offers the registry, for error messages.
+fn offered(auth: &RegistryAuth) -> Offered<'_> {
+    match auth {
+        RegistryAuth::Anonymous => Offered::Nothing,
+        RegistryAuth::Basic(user, _) => Offered::User(user),
+        RegistryAuth::Bearer(_) => Offered::Token,
     }
 }
 

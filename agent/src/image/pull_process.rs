@@ -2,7 +2,7 @@
 //! stdin, record on stdout): the registry client, TLS and decompression code
 //! and their buffers never become part of the long-running agent's memory.
 
-use super::{ImageError, ImageRecord, ImageStore, PullAuth, Puller};
+use super::{ImageError, ImageRecord, ImageStore, PullAuth, PullFailure, Puller};
 use crate::config::RegistryConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -22,10 +22,41 @@ pub struct PullRequest {
     pub store: PathBuf,
 }
 
+/// What the pull process prints on stdout when it fails: the error with its kind,
+/// so the gRPC code survives the process boundary.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChildFailure {
+    reference: String,
+    kind: PullFailure,
+    message: String,
+}
+
+impl ChildFailure {
+    fn from_error(image: &str, e: ImageError) -> Self {
+        match e {
+            ImageError::Pull {
+                reference,
+                kind,
+                message,
+            } => Self {
+                reference,
+                kind,
+                message,
+            },
+            other => Self {
+                reference: image.to_string(),
+                kind: PullFailure::Other,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 /// Runs a pull in a child process of `exe` and returns the record to index.
 pub async fn pull_in_child(exe: &Path, req: &PullRequest) -> Result<ImageRecord, ImageError> {
     let perr = |message: String| ImageError::Pull {
         reference: req.image.clone(),
+        kind: PullFailure::Other,
         message,
     };
     let mut child = tokio::process::Command::new(exe)
@@ -53,6 +84,13 @@ pub async fn pull_in_child(exe: &Path, req: &PullRequest) -> Result<ImageRecord,
         .await
         .map_err(|e| perr(e.to_string()))?;
     if !output.status.success() {
+        if let Ok(f) = serde_json::from_slice::<ChildFailure>(&out) {
+            return Err(ImageError::Pull {
+                reference: f.reference,
+                kind: f.kind,
+                message: f.message,
+            });
+        }
         let msg = String::from_utf8_lossy(&output.stderr).trim().to_string();
         return Err(perr(if msg.is_empty() {
             format!("pull process failed: {}", output.status)
@@ -102,6 +140,9 @@ pub fn run_pull_process() -> i32 {
         }
         Err(e) => {
             eprintln!("{e}");
+            if let Ok(json) = serde_json::to_string(&ChildFailure::from_error(&req.image, e)) {
+                println!("{json}");
+            }
             1
         }
     }

@@ -14,6 +14,10 @@ pub enum AgentError {
     #[error("{0}")]
     DeadlineExceeded(String),
     #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -31,6 +35,8 @@ impl From<AgentError> for Status {
             AgentError::InvalidArgument(_) => Code::InvalidArgument,
             AgentError::FailedPrecondition(_) => Code::FailedPrecondition,
             AgentError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            AgentError::Unauthenticated(_) => Code::Unauthenticated,
+            AgentError::PermissionDenied(_) => Code::PermissionDenied,
             AgentError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
@@ -45,11 +51,19 @@ impl From<std::io::Error> for AgentError {
 
 impl From<crate::image::ImageError> for AgentError {
     fn from(e: crate::image::ImageError) -> Self {
+        use crate::image::{ImageError, PullFailure};
+        let text = e.to_string();
         match e {
-            crate::image::ImageError::BadReference(..) => {
-                AgentError::InvalidArgument(e.to_string())
-            }
-            other => AgentError::Internal(other.to_string()),
+            ImageError::BadReference(..) => AgentError::InvalidArgument(text),
+            ImageError::Pull { kind, .. } => match kind {
+                PullFailure::Unauthenticated => AgentError::Unauthenticated(text),
+                PullFailure::PermissionDenied => AgentError::PermissionDenied(text),
+                PullFailure::NotFound => AgentError::NotFound(text),
+                // Trust is configuration: retrying cannot help until it changes.
+                PullFailure::Tls => AgentError::FailedPrecondition(text),
+                PullFailure::Other => AgentError::Internal(text),
+            },
+            _ => AgentError::Internal(text),
         }
     }
 }

@@ -22,6 +22,15 @@ impl TestAgent {
     /// Writes a config (registry `registry` as plain HTTP) and starts the agent.
     /// `net` picks the bridge/subnet (10.99.<net>.0/24); `cni` writes the CNI config now.
     pub fn start(registry: Option<&str>, net: u8, cni: bool) -> Self {
+        let hosts = registry
+            .map(|r| format!("[registry.hosts.\"{r}\"]\nplain_http = true\n"))
+            .unwrap_or_default();
+        Self::start_with(&hosts, net, cni)
+    }
+
+    /// Like [`TestAgent::start`], with `registry_toml` (e.g. `[registry.hosts."…"]`
+    /// tables) appended to the config as is.
+    pub fn start_with(registry_toml: &str, net: u8, cni: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("kprov-agent-test")
             .tempdir()
@@ -31,10 +40,7 @@ impl TestAgent {
         let tag = super::unique(net);
         let bridge = format!("kpt{tag}");
         let subnet = format!("10.99.{net}.0/24");
-        let mut hosts = String::new();
-        if let Some(r) = registry {
-            hosts = format!("[registry.hosts.\"{r}\"]\nplain_http = true\n");
-        }
+        let hosts = registry_toml;
         let config = d.join("agent.toml");
         std::fs::write(
             &config,

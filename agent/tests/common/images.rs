@@ -144,8 +144,34 @@ pub async fn push(
     .await
 }
 
+/// A client that talks HTTPS and trusts the CA in `ca_pem` (for TLS registries).
+pub fn tls_client(ca_pem: &std::path::Path) -> Client {
+    kprov_agent::image::install_crypto_provider();
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::Https,
+        extra_root_certificates: vec![oci_client::client::Certificate {
+            encoding: oci_client::client::CertificateEncoding::Pem,
+            data: std::fs::read(ca_pem).unwrap(),
+        }],
+        ..Default::default()
+    })
+}
+
 /// [`push`] with credentials.
 pub async fn push_as(
+    registry: &str,
+    repo_tag: &str,
+    layers: &[Layer],
+    cmd: &[&str],
+    arch: &str,
+    auth: &RegistryAuth,
+) -> (String, String) {
+    push_with(&client(), registry, repo_tag, layers, cmd, arch, auth).await
+}
+
+/// [`push_as`] through a given client.
+pub async fn push_with(
+    c: &Client,
     registry: &str,
     repo_tag: &str,
     layers: &[Layer],
@@ -174,7 +200,6 @@ pub async fn push_as(
     );
     let manifest = OciImageManifest::build(&image_layers, &config, None);
     let reference: Reference = format!("{registry}/{repo_tag}").parse().unwrap();
-    let c = client();
     c.push(&reference, &image_layers, config, auth, Some(manifest))
         .await
         .expect("push image");
