@@ -92,7 +92,8 @@ impl TestAgent {
             "name": format!("kpt-{}", self.bridge),
             "plugins": [
                 {"type": "bridge", "bridge": self.bridge, "isGateway": true, "ipMasq": false,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": self.subnet}]], "dataDir": self.ipam_dir()}},
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": self.subnet}]],
+                          "routes": [{"dst": "0.0.0.0/0"}], "dataDir": self.ipam_dir()}},
                 {"type": "portmap", "capabilities": {"portMappings": true}}
             ]
         });
@@ -155,19 +156,7 @@ impl TestAgent {
     }
 
     pub async fn channel(&self) -> Channel {
-        let path = self.socket.clone();
-        tonic::transport::Endpoint::try_from("http://[::]:50051")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }))
-            .await
-            .expect("connect to agent")
+        connect(&self.socket).await
     }
 
     pub async fn runtime(&self) -> RuntimeServiceClient<Channel> {
@@ -179,8 +168,66 @@ impl TestAgent {
     }
 }
 
+/// A gRPC channel to the agent listening on `socket`.
+async fn connect(socket: &Path) -> Channel {
+    let path = socket.to_path_buf();
+    tonic::transport::Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
+        .expect("connect to agent")
+}
+
+/// Stops and removes every pod of the agent on `socket` (best effort, from a
+/// thread of its own: it runs while a failed test unwinds inside its runtime),
+/// so a failing test leaves no containers, NAT rules or mounts behind.
+fn remove_all_pods(socket: &Path) {
+    let socket = socket.to_path_buf();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut rt = RuntimeServiceClient::new(connect(&socket).await);
+            let Ok(pods) = rt
+                .list_pod_sandbox(kprov_agent::api::ListPodSandboxRequest::default())
+                .await
+            else {
+                return;
+            };
+            for p in pods.into_inner().items {
+                let _ = rt
+                    .stop_pod_sandbox(kprov_agent::api::StopPodSandboxRequest {
+                        pod_sandbox_id: p.id.clone(),
+                    })
+                    .await;
+                let _ = rt
+                    .remove_pod_sandbox(kprov_agent::api::RemovePodSandboxRequest {
+                        pod_sandbox_id: p.id,
+                    })
+                    .await;
+            }
+        });
+    })
+    .join();
+}
+
 impl Drop for TestAgent {
     fn drop(&mut self) {
+        if std::thread::panicking() && self.child.is_some() {
+            remove_all_pods(&self.socket);
+            for ctrl in ["memory", "cpu", "cpuacct", "pids", "systemd", "unified"] {
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}{}", self.cgroup_parent));
+            }
+        }
         self.stop(false);
         // Never leave a test bridge behind, whatever the outcome.
         let _ = Command::new("ip")

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod images;
 pub mod leaks;
+pub mod pods;
 pub mod registry;
 pub mod tls;
 pub mod token_server;
