@@ -32,7 +32,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `-v` raises the level, `-q` keeps only errors, `RUST_LOG` overrides.
+/// Logs go to stderr; `-v` raises the level, `-q` keeps only errors, `RUST_LOG` overrides
+/// (at the operator's own risk for `kube_client`, whose logs may hold object contents).
 fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -41,8 +42,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         _ => "trace",
     };
+    // The Kubernetes client logs response bodies (a Secret's data among them): never shown.
+    let directives = format!("{level},kube_client=off,hyper=warn,hyper_util=warn,rustls=warn");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

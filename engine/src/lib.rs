@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod events;
 pub mod facts;
 pub mod inventory;
+pub mod kube;
 pub mod playbook;
 pub mod run;
 pub mod schema;

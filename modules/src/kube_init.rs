@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kprov_controlplane::{
-    discovery_hash, expiring, init_files, kubelet_unit, new_token, Artifact, BootstrapToken,
-    ClusterParams, Existing, KeyAlgorithm, NodeParams, PKI_DIR,
+    cluster_objects, discovery_hash, expiring, init_files, kubelet_unit, new_token, Artifact,
+    BootstrapToken, ClusterParams, Existing, KeyAlgorithm, NodeParams, PKI_DIR,
 };
 
 use crate::kube_cluster::ClusterArgs;
@@ -27,6 +27,9 @@ const NAME: &str = "kube_init";
 pub(crate) const TOKEN_PATH: &str = "/etc/kubernetes/kprov/bootstrap-token";
 /// `sha256:<hex>` of the CA's public key (`--discovery-token-ca-cert-hash`), mode 0644.
 pub(crate) const HASH_PATH: &str = "/etc/kubernetes/kprov/discovery-hash";
+/// The cluster objects of `kubeadm init` (configs, token Secret, RBAC, cluster-info,
+/// CoreDNS, kube-proxy) for `kube_apply`, mode 0600 (the Secret holds the token).
+pub(crate) const OBJECTS_PATH: &str = "/etc/kubernetes/kprov/cluster-objects.yaml";
 /// A token expiring within this window is replaced.
 const TOKEN_MIN_LIFE: Duration = Duration::from_secs(3600);
 /// Certificates expiring within this window are reported (and leaves renewed).
@@ -65,7 +68,7 @@ impl KubeInit {
                 .into_iter()
                 .map(|a| a.path)
                 .collect();
-        paths.extend([TOKEN_PATH.to_string(), HASH_PATH.to_string()]);
+        paths.extend([TOKEN_PATH, HASH_PATH, OBJECTS_PATH].map(String::from));
         if a.kubelet_unit {
             paths.push(kubelet_unit().path);
         }
@@ -93,7 +96,9 @@ impl KubeInit {
             .map(|a| a.content.clone())
             .ok_or_else(|| ModuleError::conflict(NAME, "no CA certificate was computed"))?;
         let hash = discovery_hash(&ca).map_err(|e| ModuleError::conflict(NAME, e.to_string()))?;
-        files.push(token_artifact(&self.params, existing.get(TOKEN_PATH), now));
+        let token = token_artifact(&self.params, existing.get(TOKEN_PATH), now);
+        files.push(objects_artifact(&self.params, &token.content, &ca)?);
+        files.push(token);
         files.push(Artifact {
             path: HASH_PATH.into(),
             content: format!("{hash}\n").into_bytes(),
@@ -122,6 +127,35 @@ impl KubeInit {
         }
         Ok(actions)
     }
+}
+
+/// The cluster objects for the token in `token_file` (`id.secret`, expiry seconds).
+fn objects_artifact(
+    p: &ClusterParams,
+    token_file: &[u8],
+    ca: &[u8],
+) -> Result<Artifact, ModuleError> {
+    let text = String::from_utf8_lossy(token_file);
+    let mut lines = text.lines();
+    let (token, expires) = (lines.next().unwrap_or_default(), lines.next());
+    let secs = expires
+        .and_then(|e| e.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let token = BootstrapToken::parse(token.trim(), UNIX_EPOCH + Duration::from_secs(secs))
+        .map_err(|_| ModuleError::conflict(NAME, "the bootstrap token file does not parse"))?;
+    let docs =
+        cluster_objects(p, &token, ca).map_err(|e| ModuleError::conflict(NAME, e.to_string()))?;
+    let mut content = String::new();
+    for doc in docs {
+        content.push_str("---\n");
+        content.push_str(&doc);
+    }
+    Ok(Artifact {
+        path: OBJECTS_PATH.into(),
+        content: content.into_bytes(),
+        mode: 0o600,
+        secret: true,
+    })
 }
 
 /// The token file: the existing one while it parses and lives at least another hour,
@@ -255,6 +289,7 @@ mod tests {
             "/etc/systemd/system/kubelet.service",
             TOKEN_PATH,
             HASH_PATH,
+            OBJECTS_PATH,
         ] {
             assert!(m.paths.iter().any(|x| x == p), "{p} missing");
         }
@@ -413,6 +448,9 @@ mod tests {
         assert_eq!(mode("/etc/kubernetes/pki/ca.key"), 0o600);
         assert_eq!(mode("/etc/kubernetes/pki/ca.crt"), 0o644);
         assert_eq!(mode(TOKEN_PATH), 0o600);
+        assert_eq!(mode(OBJECTS_PATH), 0o600);
+        let objects = std::fs::read_to_string(format!("{root}{OBJECTS_PATH}")).unwrap();
+        assert!(objects.contains("name: cluster-info"), "{objects}");
         let second = to_real(gather(&m).state());
         assert!(
             plan_for(&second).is_empty(),

@@ -13,9 +13,9 @@ pub const KEYWORDS: &[&str] = &[
     "name", "when", "notify", "tags", "register", "retries", "delay", "until", "timeout", "become",
 ];
 
-/// Modules the engine resolves itself before handing over to a module of `kprov_modules`
-/// (`template` renders a role template into `copy` content).
-pub const ENGINE_MODULES: &[&str] = &["template"];
+/// Modules the engine handles itself: `template` renders a role template into `copy`
+/// content; `kube_apply` runs on the control machine against a host's API server.
+pub const ENGINE_MODULES: &[&str] = &["template", crate::kube::MODULE];
 
 fn is_module(name: &str) -> bool {
     ENGINE_MODULES.contains(&name) || kprov_modules::names().contains(&name)

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use kprov_modules::{Diff, Module, State, TaskReport};
 use serde_json::{Map, Value};
 
+mod local;
+
 use super::chain::chain_file_edits;
 use super::graph::Step;
 use super::outcome::{tail, Outcome};
@@ -132,6 +134,12 @@ impl<'a> HostRun<'a> {
                 })
                 .collect();
             let ok = match tasks.as_slice() {
+                [(step, task)] if local::is_local(task) => {
+                    let play = match steps[*step] {
+                        Step::Task { play, .. } | Step::Flush { play } => play,
+                    };
+                    self.run_local(play, task).await
+                }
                 [(step, task)] if task.retries > 0 || task.until.is_some() => {
                     self.run_with_retries(*step, task, &steps).await
                 }
@@ -164,7 +172,7 @@ impl<'a> HostRun<'a> {
         let Some(first) = task_at(start) else {
             return start + 1;
         };
-        if first.until.is_some() || first.retries > 0 {
+        if first.until.is_some() || first.retries > 0 || local::is_local(first) {
             return start + 1;
         }
         let mut registered: HashSet<&str> = first.register.as_deref().into_iter().collect();
@@ -173,6 +181,7 @@ impl<'a> HostRun<'a> {
             let Some(task) = task_at(end) else { break };
             if task.until.is_some()
                 || task.retries > 0
+                || local::is_local(task)
                 || !self.ctx.schedule.waits[self.host][end].is_empty()
                 || self.ctx.uses_any(task, &registered)
             {
@@ -240,18 +249,20 @@ impl<'a> HostRun<'a> {
         Value::Object(vars)
     }
 
+    /// What rendering a task for this host reads.
+    fn inputs<'v>(&'v self, vars: &'v Value, unknown: &'v HashSet<String>) -> Inputs<'v> {
+        Inputs {
+            renderer: &self.ctx.renderer,
+            vars,
+            host: &self.module_ctx,
+            unknown,
+            playbook_dir: &self.ctx.playbook_dir,
+        }
+    }
+
     /// Renders `task` for this host against `vars` and builds its module.
     fn prepare(&self, vars: &Value, unknown: &HashSet<String>, task: &Task) -> Prepared {
-        prepare::prepare(
-            task,
-            &Inputs {
-                renderer: &self.ctx.renderer,
-                vars,
-                host: &self.module_ctx,
-                unknown,
-                playbook_dir: &self.ctx.playbook_dir,
-            },
-        )
+        prepare::prepare(task, &self.inputs(vars, unknown))
     }
 
     /// Runs one batch; false when a task failed (the host stops there).

@@ -38,22 +38,9 @@ pub struct Inputs<'a> {
 
 /// Prepares `task` for one host.
 pub fn prepare(task: &Task, input: &Inputs<'_>) -> Prepared {
-    if let Some(name) = uses_unknown(task, input) {
-        return Prepared::Unknown(format!("uses `{name}`, known after apply"));
-    }
-    if let Some(when) = &task.when {
-        match input.renderer.truthy(when, &task.origin, input.vars) {
-            Ok(true) => {}
-            Ok(false) => return Prepared::Skip(format!("when: {when}")),
-            Err(e) => return fail(e.to_string()),
-        }
-    }
-    let args = match input
-        .renderer
-        .render_value(&task.args, &task.origin, input.vars)
-    {
-        Ok(a) => a,
-        Err(e) => return fail(e.to_string()),
+    let args = match render(task, input) {
+        Ok(args) => args,
+        Err(not_ready) => return not_ready,
     };
     let (module, args) = match resolve_sources(task, args, input) {
         Ok(pair) => pair,
@@ -63,6 +50,27 @@ pub fn prepare(task: &Task, input: &Inputs<'_>) -> Prepared {
         Ok(m) => Prepared::Ready(m),
         Err(e) => fail(format!("{}: {e}", task.origin)),
     }
+}
+
+/// The task's arguments rendered for one host, or why it does not run (`when`, an
+/// input known only after apply, a template error).
+pub fn render(task: &Task, input: &Inputs<'_>) -> Result<Value, Prepared> {
+    if let Some(name) = uses_unknown(task, input) {
+        return Err(Prepared::Unknown(format!(
+            "uses `{name}`, known after apply"
+        )));
+    }
+    if let Some(when) = &task.when {
+        match input.renderer.truthy(when, &task.origin, input.vars) {
+            Ok(true) => {}
+            Ok(false) => return Err(Prepared::Skip(format!("when: {when}"))),
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    input
+        .renderer
+        .render_value(&task.args, &task.origin, input.vars)
+        .map_err(|e| fail(e.to_string()))
 }
 
 fn fail(message: String) -> Prepared {

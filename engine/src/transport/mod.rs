@@ -12,6 +12,6 @@ mod quote;
 mod target;
 
 pub use error::{TransportError, TransportErrorKind};
-pub use pool::{Connection, Output, Pool, PoolOptions};
+pub use pool::{Connection, Forward, Output, Pool, PoolOptions};
 pub use quote::quote;
 pub use target::{HostKeyPolicy, Target};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -197,6 +197,30 @@ impl Connection {
         }
     }
 
+    /// Forwards a free local TCP port on 127.0.0.1 through this connection to
+    /// `host:port` as the remote machine sees it (`ssh -L`). Returns the forward;
+    /// [`Forward::close`] ends it (the master connection ends it too).
+    pub async fn forward_tcp(&self, host: &str, port: u16) -> Result<Forward<'_>, TransportError> {
+        let name = &self.target.name;
+        // A port the kernel just handed out and released; ssh binds it at once.
+        let local = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| TransportError::connection(name, e))?
+            .port();
+        let forward = Forward {
+            session: &self.session,
+            local,
+            remote: (host.to_string(), port),
+        };
+        self.session
+            .request_port_forward(ForwardType::Local, forward.listen(), forward.connect())
+            .await
+            .map_err(|e| {
+                TransportError::connection(name, format!("forwarding to {host}:{port}: {e}"))
+            })?;
+        Ok(forward)
+    }
+
     /// Closes the master connection, or leaves it running for the next run when
     /// connections persist.
     pub async fn close(self) {
@@ -209,6 +233,42 @@ impl Connection {
         }
         if let Err(err) = self.session.close().await {
             tracing::debug!(host = %self.target.name, %err, "closing ssh master");
+        }
+    }
+}
+
+/// A local TCP port forwarded to a remote address through a host's connection.
+#[derive(Debug)]
+pub struct Forward<'a> {
+    session: &'a Session,
+    /// The port on 127.0.0.1 that reaches the remote address.
+    pub local: u16,
+    remote: (String, u16),
+}
+
+impl Forward<'_> {
+    fn listen(&self) -> Socket<'static> {
+        Socket::TcpSocket {
+            host: "127.0.0.1".into(),
+            port: self.local,
+        }
+    }
+
+    fn connect(&self) -> Socket<'_> {
+        Socket::TcpSocket {
+            host: self.remote.0.as_str().into(),
+            port: self.remote.1,
+        }
+    }
+
+    /// Stops forwarding.
+    pub async fn close(self) {
+        if let Err(err) = self
+            .session
+            .close_port_forward(ForwardType::Local, self.listen(), self.connect())
+            .await
+        {
+            tracing::debug!(%err, "closing a port forward");
         }
     }
 }
