@@ -28,7 +28,9 @@ kp_changed() { kp_did=1; kp_rec changed '' ''; }
 kp_fail() { kp_rec fail '' "$(printf '%s' "$1" | kp_b64)"; return 1; }
 # kp_stale MESSAGE: the host changed since gather; the engine re-gathers and retries.
 kp_stale() { kp_rec stale '' "$(printf '%s' "$1" | kp_b64)"; return 1; }
-kp_begin() { kp_id=$1; kp_did=0; kp_rec begin '' ''; }
+# kp_begin ID: a task starts; a marker line on stderr lets the engine tell each task's
+# stderr apart (octal 036, the ASCII record separator, never appears in command output).
+kp_begin() { kp_id=$1; kp_did=0; printf '\036KP %s\n' "$1" >&2; kp_rec begin '' ''; }
 kp_end() { kp_rec end '' "$1"; return "$1"; }
 # kp_sha PATH: sets kp_h to the file's sha256, or `absent`.
 kp_sha() {

@@ -16,7 +16,7 @@ mod local;
 
 use super::chain::chain_file_edits;
 use super::graph::Step;
-use super::outcome::{tail, Outcome};
+use super::outcome::{split_stderr, Outcome};
 use super::prepare::{self, Inputs, Prepared};
 use super::{hints, RunCtx};
 use crate::events::{Event, Failure, Mode, Status};
@@ -56,6 +56,8 @@ pub struct HostRun<'a> {
     notified: BTreeMap<usize, BTreeSet<String>>,
     /// The last lines of stderr of the latest round trip (for failure reports).
     last_stderr: Vec<String>,
+    /// The same, per task of the latest round trip.
+    task_stderr: BTreeMap<usize, Vec<String>>,
     /// While retrying, events are held back and only the last attempt's are sent.
     held: Option<Vec<Event>>,
 }
@@ -80,6 +82,7 @@ impl<'a> HostRun<'a> {
             },
             notified: BTreeMap::new(),
             last_stderr: Vec::new(),
+            task_stderr: BTreeMap::new(),
             held: None,
         }
     }
@@ -578,7 +581,7 @@ impl<'a> HostRun<'a> {
                 ..Failure::default()
             })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        self.last_stderr = tail(&stderr, 10);
+        (self.last_stderr, self.task_stderr) = split_stderr(&stderr, 10);
         kprov_modules::parse_output(&out.stdout).map_err(|e| Failure {
             message: format!("cannot read the host's answer: {e}"),
             exit_code: out.exit_code,
@@ -588,7 +591,12 @@ impl<'a> HostRun<'a> {
     }
 
     fn failure(&self, item: &Item<'_>, message: &str, phase: &str) -> Failure {
-        let stderr = self.last_stderr.clone();
+        // The failing task's own stderr; the round trip's when the task printed none.
+        let stderr = self
+            .task_stderr
+            .get(&item.step)
+            .unwrap_or(&self.last_stderr)
+            .clone();
         let hint =
             hints::for_texts(std::iter::once(message).chain(stderr.iter().map(String::as_str)));
         Failure {
