@@ -35,6 +35,9 @@ pub struct Human {
     recap: BTreeMap<String, Recap>,
     bars: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
     totals: Option<(usize, usize, usize, usize, usize, u64)>,
+    /// (task, error message) → the first host that failed with it: later hosts with the
+    /// same failure get one line instead of the whole report again.
+    seen_failures: BTreeMap<(String, String), String>,
 }
 
 impl Human {
@@ -48,6 +51,7 @@ impl Human {
             recap: BTreeMap::new(),
             bars: None,
             totals: None,
+            seen_failures: BTreeMap::new(),
         }
     }
 
@@ -102,7 +106,8 @@ impl Human {
                 }
                 match status {
                     Status::Failed | Status::Unreachable => {
-                        self.print(&failure_text(host, task, origin, *status, error.as_ref()));
+                        let text = self.failure_report(host, task, origin, *status, error.as_ref());
+                        self.print(&text);
                     }
                     Status::Changed if !self.quiet => {
                         let what = summary.as_deref().unwrap_or(task);
@@ -151,6 +156,29 @@ impl Human {
                     *unreachable,
                     *duration_ms,
                 ));
+            }
+        }
+    }
+
+    /// The whole report the first time a failure is seen; one line for every later host
+    /// that fails the same task with the same message.
+    fn failure_report(
+        &mut self,
+        host: &str,
+        task: &str,
+        origin: &str,
+        status: Status,
+        error: Option<&Failure>,
+    ) -> String {
+        let key = (
+            task.to_string(),
+            error.map(|e| e.message.clone()).unwrap_or_default(),
+        );
+        match self.seen_failures.get(&key) {
+            Some(first) => format!("✗ {host}: {task}: failed the same way as {first}"),
+            None => {
+                self.seen_failures.insert(key, host.to_string());
+                failure_text(host, task, origin, status, error)
             }
         }
     }
@@ -341,4 +369,46 @@ fn failure_body(err: &Failure) -> String {
 fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
     text.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_failures_are_reported_once() {
+        let mut h = Human::new(Mode::Apply, false, false);
+        let err = |m: &str| Failure {
+            message: m.into(),
+            stderr: vec!["E: Unable to locate package kubelet".into()],
+            ..Failure::default()
+        };
+        let first = h.failure_report(
+            "n1",
+            "install",
+            "a.yaml:3",
+            Status::Failed,
+            Some(&err("apt failed")),
+        );
+        assert!(
+            first.contains("E: Unable to locate package kubelet"),
+            "{first}"
+        );
+        let again = h.failure_report(
+            "n2",
+            "install",
+            "a.yaml:3",
+            Status::Failed,
+            Some(&err("apt failed")),
+        );
+        assert_eq!(again, "✗ n2: install: failed the same way as n1");
+        let other = h.failure_report(
+            "n3",
+            "install",
+            "a.yaml:3",
+            Status::Failed,
+            Some(&err("disk full")),
+        );
+        assert!(other.contains("disk full"), "{other}");
+    }
 }
