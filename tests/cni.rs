@@ -1,0 +1,228 @@
+//! The pod network of `playbooks/cluster.yaml` on a real 3-host lab. bridge mode: each
+//! host's conflist holds its slice of the pod CIDR (by inventory position, or its host var
+//! `pod_cidr`), routes to the other hosts' slices exist live and come back from the enabled
+//! boot unit, and two "pods" made by the real CNI bridge plugin on two hosts ping each other.
+
+mod common;
+
+use common::{kprov, Lab};
+use serde_json::Value;
+
+const LAB: &str = "kt-cni";
+const BRIDGE_SPEC: &str = "tests/fixtures/cni-bridge.yaml";
+const CONFLIST: &str = "/etc/cni/net.d/10-kprov-bridge.conflist";
+
+fn events(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// `kprov COMMAND playbooks/cluster.yaml -i INV --spec SPEC -e kubelet_install=false …`:
+/// exit code, events, stderr.
+fn cluster(
+    command: &str,
+    inv: &str,
+    spec: &str,
+    extra: &[&str],
+) -> (Option<i32>, Vec<Value>, String) {
+    let mut args = vec![
+        command,
+        "playbooks/cluster.yaml",
+        "-i",
+        inv,
+        "--spec",
+        spec,
+        "-e",
+        "kubelet_install=false",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = kprov(&args);
+    (
+        out.status.code(),
+        events(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn changed(events: &[Value]) -> u64 {
+    events
+        .iter()
+        .find(|e| e["event"] == "run_done")
+        .and_then(|e| e["changed"].as_u64())
+        .expect("run_done event with a changed count")
+}
+
+fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
+    let out = lab.ssh(host, cmd);
+    assert!(
+        out.status.success(),
+        "{host}: `{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lab's inventory with a host var `pod_cidr` on node2.
+fn inventory_with_override(lab: &Lab, dir: &std::path::Path, cidr: &str) -> String {
+    let text = std::fs::read_to_string(&lab.inventory).expect("lab inventory");
+    let address = lab.address("node2");
+    let host = format!("  \"node2\":\n    address: \"{address}\"\n");
+    assert!(text.contains(&host), "unexpected lab inventory:\n{text}");
+    let text = text.replace(
+        &host,
+        &format!("{host}    vars: {{ pod_cidr: \"{cidr}\" }}\n"),
+    );
+    let path = dir.join(format!("inventory-{}.yaml", cidr.replace('/', "_")));
+    std::fs::write(&path, text).expect("write inventory");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// A network namespace `NAME` on `host` with an `eth0` made by the real bridge plugin from
+/// the host's conflist (then `loopback`, chained with the bridge's result, as a runtime
+/// runs the list); returns the pod's address.
+fn fake_pod(lab: &Lab, host: &str, name: &str) -> String {
+    let list: Value =
+        serde_json::from_str(&sh(lab, host, &format!("cat {CONFLIST}"))).expect("conflist JSON");
+    let mut bridge = list["plugins"][0].clone();
+    bridge["cniVersion"] = list["cniVersion"].clone();
+    bridge["name"] = list["name"].clone();
+    let env = format!(
+        "CNI_CONTAINERID={name} CNI_NETNS=/run/netns/{name} CNI_IFNAME=eth0 CNI_PATH=/opt/cni/bin"
+    );
+    let result = sh(
+        lab,
+        host,
+        &format!(
+            "ip netns del {name} 2>/dev/null; ip netns add {name} && printf '%s' '{bridge}' | \
+             env CNI_COMMAND=ADD {env} /opt/cni/bin/bridge"
+        ),
+    );
+    let result: Value = serde_json::from_str(&result).expect("bridge plugin result");
+    let mut lo = list["plugins"][2].clone();
+    assert_eq!(lo["type"], "loopback");
+    lo["cniVersion"] = list["cniVersion"].clone();
+    lo["name"] = list["name"].clone();
+    lo["prevResult"] = result.clone();
+    sh(
+        lab,
+        host,
+        &format!("printf '%s' '{lo}' | env CNI_COMMAND=ADD {env} /opt/cni/bin/loopback >/dev/null"),
+    );
+    let cidr = result["ips"][0]["address"]
+        .as_str()
+        .expect("an address in the result");
+    cidr.split('/').next().unwrap_or(cidr).to_string()
+}
+
+fn ping(lab: &Lab, host: &str, pod: &str, to: &str) -> bool {
+    lab.ssh(
+        host,
+        &format!("ip netns exec {pod} busybox ping -c 1 -W 2 {to} >/dev/null"),
+    )
+    .status
+    .success()
+}
+
+#[test]
+fn bridge_mode_routes_pods_between_hosts() {
+    let lab = Lab::up(LAB, 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inv = inventory_with_override(&lab, dir.path(), "10.244.42.0/24");
+    let slices = [
+        ("master", "10.244.0.0/24", "10.244.0.1"),
+        ("node1", "10.244.1.0/24", "10.244.1.1"),
+        ("node2", "10.244.42.0/24", "10.244.42.1"),
+    ];
+
+    let (code, first, err) = cluster("apply", &inv, BRIDGE_SPEC, &[]);
+    assert_eq!(code, Some(0), "apply failed:\n{err}");
+    assert!(changed(&first) > 0);
+    for (host, subnet, gateway) in slices {
+        let list: Value = serde_json::from_str(&sh(&lab, host, &format!("cat {CONFLIST}")))
+            .expect("conflist JSON");
+        let bridge = &list["plugins"][0];
+        assert_eq!(bridge["type"], "bridge", "{host}: {list}");
+        assert_eq!(bridge["bridge"], "kpbr0", "{host}: {list}");
+        assert_eq!(bridge["isGateway"], true);
+        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(
+            bridge["ipam"]["ranges"][0][0],
+            serde_json::json!({"subnet": subnet, "gateway": gateway}),
+            "{host}"
+        );
+        let routes = sh(&lab, host, "ip -o route show");
+        for (other, other_subnet, _) in slices.iter().filter(|s| s.0 != host) {
+            let want = format!("{other_subnet} via {} ", lab.address(other));
+            assert!(routes.contains(&want), "{host}: no `{want}` in\n{routes}");
+        }
+        assert!(
+            !routes.contains(&format!("{subnet} via")),
+            "{host}: {routes}"
+        );
+        assert_eq!(
+            sh(&lab, host, "systemctl is-enabled kprov-pod-routes").trim(),
+            "enabled"
+        );
+        let fwd = sh(&lab, host, "iptables -S FORWARD");
+        assert!(fwd.contains("-s 10.244.0.0/16 -j ACCEPT"), "{host}: {fwd}");
+        assert!(sh(&lab, host, "readlink /opt/cni/bin/bridge").contains("/usr/lib/cni/bridge"));
+    }
+
+    // Idempotent, and plan agrees.
+    let (code, second, err) = cluster("apply", &inv, BRIDGE_SPEC, &[]);
+    assert_eq!(code, Some(0), "second apply failed:\n{err}");
+    assert_eq!(
+        changed(&second),
+        0,
+        "second apply changed something:\n{err}"
+    );
+    let (code, _, err) = cluster("plan", &inv, BRIDGE_SPEC, &["--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "plan after apply shows changes:\n{err}");
+
+    // Real pods through the real plugins: node1's pod reaches node2's over the routes.
+    for host in ["node1", "node2"] {
+        sh(
+            &lab,
+            host,
+            "command -v busybox >/dev/null || apt-get install -y -q busybox-static >/dev/null",
+        );
+    }
+    let a = fake_pod(&lab, "node1", "kpod-a");
+    let b = fake_pod(&lab, "node2", "kpod-b");
+    assert!(a.starts_with("10.244.1."), "{a}");
+    assert!(b.starts_with("10.244.42."), "{b}");
+    assert!(
+        ping(&lab, "node1", "kpod-a", &b),
+        "node1 pod {a} cannot reach {b}"
+    );
+    assert!(
+        ping(&lab, "node2", "kpod-b", &a),
+        "node2 pod {b} cannot reach {a}"
+    );
+
+    // Without node1's route the pods are cut off; the boot unit brings it back.
+    sh(&lab, "node1", "ip route del 10.244.42.0/24");
+    assert!(
+        !ping(&lab, "node1", "kpod-a", &b),
+        "reachable without a route?"
+    );
+    sh(&lab, "node1", "systemctl restart kprov-pod-routes");
+    assert!(
+        ping(&lab, "node1", "kpod-a", &b),
+        "the boot unit did not restore the route"
+    );
+
+    // An override that collides with another host's slice: one error naming both hosts.
+    let clash = inventory_with_override(&lab, dir.path(), "10.244.1.0/24");
+    let (code, _, err) = cluster("plan", &clash, BRIDGE_SPEC, &[]);
+    assert_ne!(code, Some(0), "a colliding pod_cidr must fail:\n{err}");
+    assert!(
+        err.contains("`node1`") && err.contains("`node2`") && err.contains("pod_cidr"),
+        "{err}"
+    );
+}
