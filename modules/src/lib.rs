@@ -49,6 +49,7 @@
 //! | `package` | apt-get/dnf/yum install/remove, exact versions, hold/versionlock |
 //! | `route` | static routes live (`ip route replace`/`del`) and replayed at boot by an enabled oneshot unit |
 //! | `cni_bridge` | bridge CNI: this host's slice of the pod CIDR in a conflist, routes to the other hosts' slices (live and at boot), FORWARD accepted |
+//! | `cni_manifest` | flannel manifest written by kprov, or the operator's calico.yaml adapted (pool CIDR, encapsulation, autodetection, images), in /etc/kubernetes/addons |
 //! | `service` | unit file + drop-ins, daemon-reload when they changed, enabled, run state |
 //! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |
 //! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, mirrors, registry TLS/auth, oom_score |
@@ -69,6 +70,7 @@ mod managed;
 mod apt_repo;
 mod block;
 mod cni_bridge;
+mod cni_manifest;
 mod command;
 mod containerd_config;
 mod crictl_config;
@@ -215,6 +217,7 @@ pub fn names() -> &'static [&'static str] {
         "apt_repo",
         "block",
         "cni_bridge",
+        "cni_manifest",
         "command",
         "containerd_config",
         "copy",
@@ -264,6 +267,7 @@ pub fn build(
         "package" => Box::new(package::Package::build(args, ctx)?),
         "route" => Box::new(route::RouteSet::build(args)?),
         "cni_bridge" => Box::new(cni_bridge::CniBridge::build(args)?),
+        "cni_manifest" => Box::new(cni_manifest::CniManifest::build(args)?),
         "service" => Box::new(service::Service::build(args)?),
         "command" | "shell" => Box::new(command::Command::build(name, args)?),
         "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
@@ -301,6 +305,7 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "package" => schema_for!(package::Args),
         "route" => schema_for!(route::Args),
         "cni_bridge" => schema_for!(cni_bridge::Args),
+        "cni_manifest" => schema_for!(cni_manifest::Args),
         "service" => schema_for!(service::Args),
         "command" => schema_for!(command::CommandArgs),
         "shell" => schema_for!(command::ShellArgs),

@@ -141,6 +141,9 @@ fn cni(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
+    if selected == CniPlugin::Calico {
+        calico_manifest(spec, out);
+    }
     let bridge = &spec.cni.bridge;
     if selected == CniPlugin::Bridge {
         let pod = spec.networking.pod_cidr.0;
@@ -166,6 +169,38 @@ fn cni(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
                 out,
             );
         }
+    }
+}
+
+/// `plugin: calico` needs the operator's `calico.yaml`, readable from here.
+fn calico_manifest(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
+    let Some(path) = spec.cni.calico.manifest.as_deref() else {
+        if spec.source.contains("/cni/calico/manifest") {
+            return; // given but not a string: the structural check already said so
+        }
+        let hint = "download calico.yaml for your Calico version and set \
+                    `cni: {calico: {manifest: /path/to/calico.yaml}}`";
+        out.push(spec.source.at_value(
+            "/cni/plugin",
+            "cni.plugin is `calico` but cni.calico.manifest is not set",
+            Some(hint.into()),
+        ));
+        return;
+    };
+    if let Err(e) = std::fs::metadata(path).and_then(|m| {
+        if m.is_file() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("not a regular file"))
+        }
+    }) {
+        let hint = "give the path of calico.yaml on this machine (relative paths start \
+                    where kprov runs)";
+        out.push(spec.source.at_value(
+            "/cni/calico/manifest",
+            format!("cannot read the calico manifest `{path}`: {e}"),
+            Some(hint.into()),
+        ));
     }
 }
 

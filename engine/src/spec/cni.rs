@@ -82,6 +82,11 @@ pub struct CalicoOptions {
     /// How Calico picks each host's address, e.g. `interface=eth0` (default: first found).
     #[serde(default)]
     pub ip_autodetection_method: Option<String>,
+    /// The upstream `calico.yaml` for your Calico version, a path on the machine running
+    /// kprov (required with `plugin: calico`). kprov sets its pool CIDR, encapsulation,
+    /// address autodetection and image registry, and writes it to the first master.
+    #[serde(default)]
+    pub manifest: Option<String>,
 }
 
 /// Calico encapsulation modes.
