@@ -2,6 +2,8 @@
 //! host's conflist holds its slice of the pod CIDR (by inventory position, or its host var
 //! `pod_cidr`), routes to the other hosts' slices exist live and come back from the enabled
 //! boot unit, and two "pods" made by the real CNI bridge plugin on two hosts ping each other.
+//! flannel/calico: their manifest on the first master only (pod CIDR, backend, images from
+//! the spec's registry), the bridge conflist gone, switching plugins removes the old one.
 
 mod common;
 
@@ -225,4 +227,51 @@ fn bridge_mode_routes_pods_between_hosts() {
         err.contains("`node1`") && err.contains("`node2`") && err.contains("pod_cidr"),
         "{err}"
     );
+}
+
+#[test]
+fn flannel_and_calico_manifests_on_the_first_master() {
+    let lab = Lab::up("kt-cni-manifests", 3);
+    let inv = lab.inventory_str().to_string();
+    let addons = "/etc/kubernetes/addons";
+
+    let (code, _, err) = cluster("apply", &inv, "tests/fixtures/cni-flannel.yaml", &[]);
+    assert_eq!(code, Some(0), "apply failed:\n{err}");
+    let text = sh(&lab, "master", &format!("cat {addons}/flannel.yaml"));
+    assert!(text.contains("kind: DaemonSet") && text.contains("name: kube-flannel-ds"));
+    assert!(text.contains("\"Network\": \"10.244.0.0/16\""), "{text}");
+    assert!(text.contains("\"Type\": \"host-gw\""), "{text}");
+    assert!(
+        text.contains("harbor.lab.example/k8s/flannel/flannel:v0.26.1")
+            && !text.contains("docker.io/"),
+        "images moved to the spec's registry: {text}"
+    );
+    assert_eq!(
+        sh(&lab, "master", &format!("stat -c %a {addons}/flannel.yaml")).trim(),
+        "644"
+    );
+    for host in ["node1", "node2"] {
+        sh(&lab, host, &format!("test ! -e {addons}/flannel.yaml"));
+    }
+    for host in ["master", "node1", "node2"] {
+        sh(&lab, host, &format!("test ! -e {CONFLIST}"));
+        sh(&lab, host, "test -e /opt/cni/bin/portmap");
+    }
+    let (code, again, err) = cluster("apply", &inv, "tests/fixtures/cni-flannel.yaml", &[]);
+    assert_eq!(code, Some(0), "second apply failed:\n{err}");
+    assert_eq!(changed(&again), 0, "second apply changed something:\n{err}");
+
+    // calico: the operator's manifest, adapted; flannel's manifest goes away.
+    let (code, _, err) = cluster("apply", &inv, "tests/fixtures/cni-calico.yaml", &[]);
+    assert_eq!(code, Some(0), "calico apply failed:\n{err}");
+    let text = sh(&lab, "master", &format!("cat {addons}/calico.yaml"));
+    for want in [
+        "name: CALICO_IPV4POOL_CIDR",
+        "value: 10.244.0.0/16",
+        "value: interface=eth0",
+        "calico_backend: vxlan",
+    ] {
+        assert!(text.contains(want), "no `{want}` in {text}");
+    }
+    sh(&lab, "master", &format!("test ! -e {addons}/flannel.yaml"));
 }
