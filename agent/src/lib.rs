@@ -8,6 +8,7 @@ pub mod api {
     tonic::include_proto!("runtime.v1");
 }
 
+pub mod client;
 pub mod cni;
 pub mod config;
 pub mod container;
@@ -20,3 +21,8 @@ pub mod sandbox;
 pub mod service;
 pub mod state;
 pub mod util;
+
+/// The registry client the agent pulls with (tests push their images with it).
+pub use oci_client;
+/// The gRPC crate the API is generated with (status codes, channels).
+pub use tonic;

@@ -35,8 +35,23 @@ pub fn mount_rootfs(bundle: &Path, lowers: &[PathBuf]) -> std::io::Result<PathBu
         nix::mount::MsFlags::empty(),
         Some(data.as_str()),
     )
-    .map_err(|e| std::io::Error::other(format!("mount overlay on {}: {e}", rootfs.display())))?;
+    .map_err(|e| {
+        let mut msg = format!("mount overlay on {}: {e}", rootfs.display());
+        if on_overlayfs(&upper) {
+            msg.push_str(&format!(
+                ": {} is itself on overlayfs, which cannot hold an overlay's upper dir (nested containers, lab hosts); put the agent's root_dir on a disk filesystem (ext4, xfs) or tmpfs",
+                bundle.display()
+            ));
+        }
+        std::io::Error::other(msg)
+    })?;
     Ok(rootfs)
+}
+
+/// Whether `path` lives on an overlayfs mount.
+fn on_overlayfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC)
 }
 
 /// Unmounts `bundle/rootfs` if mounted (missing or unmounted is fine).

@@ -170,17 +170,7 @@ impl TestAgent {
 
 /// A gRPC channel to the agent listening on `socket`.
 async fn connect(socket: &Path) -> Channel {
-    let path = socket.to_path_buf();
-    tonic::transport::Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
+    kprov_agent::client::connect(socket)
         .await
         .expect("connect to agent")
 }

@@ -1,0 +1,524 @@
+//! kprov-agent with the systemd cgroup driver on a lab host (systemd 252 as PID 1):
+//! node-prep installs the agent (binaries pushed from beside `kprov`, runc and CNI
+//! plugins from the lab's apt repository, `cgroup_driver = "systemd"`); the test pulls
+//! an image from a registry on the lab bridge, runs a pod and a container through the
+//! agent's socket forwarded over SSH, and checks with systemctl and /sys/fs/cgroup that
+//! the container runs in a transient scope under the pod's slice — and that the scope
+//! is gone after stop/remove.
+
+mod common;
+
+use common::{kprov, Lab};
+use kprov_agent::api;
+use kprov_agent::oci_client;
+use sha2::Digest as _;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LAB: &str = "kt-agent";
+
+/// Output of `command` on `host`, asserting success.
+fn sh(lab: &Lab, host: &str, command: &str) -> String {
+    let out = lab.ssh(host, command);
+    assert!(
+        out.status.success(),
+        "{host}: {command}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `kprov-agent` binaries `roles/kprov-agent` pushes must sit beside `kprov`.
+fn agent_binaries_beside_kprov() {
+    let dir = Path::new(env!("CARGO_BIN_EXE_kprov")).parent().unwrap();
+    for bin in ["kprov-agent", "kprov-agent-monitor"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{} missing: build the agent into the same target dir first (cargo build -p kprov-agent)",
+            dir.join(bin).display()
+        );
+    }
+}
+
+/// Debian's `docker-registry` listening on `ip` (the lab bridge), stopped on drop.
+struct BridgeRegistry {
+    host: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl BridgeRegistry {
+    fn start(ip: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind(format!("{ip}:0"))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry)");
+        let host = format!("{ip}:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start on {host}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            host,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for BridgeRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex(&sha2::Sha256::digest(data)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Pushes `test/busybox:1`: one layer holding the machine's static busybox at
+/// /bin/busybox. Returns the image id (config digest).
+async fn push_busybox(registry: &str) -> String {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.path().join("bin/busybox"))
+        .expect("/bin/busybox (Debian package busybox-static)");
+    let tar = Command::new("tar")
+        .args([
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-cf",
+            "-",
+            "-C",
+        ])
+        .arg(root.path())
+        .arg("bin")
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let gz = {
+        let mut child = Command::new("gzip")
+            .arg("-c")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = tar.stdout.clone();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        out.stdout
+    };
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/busybox", "sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&tar.stdout)]},
+    })
+    .to_string()
+    .into_bytes();
+    let id = sha256(&config);
+    let layers = vec![oci_client::client::ImageLayer::new(
+        gz,
+        "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        None,
+    )];
+    let config = oci_client::client::Config::new(
+        config,
+        "application/vnd.oci.image.config.v1+json".into(),
+        None,
+    );
+    let manifest = oci_client::manifest::OciImageManifest::build(&layers, &config, None);
+    kprov_agent::image::install_crypto_provider();
+    let client = oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    });
+    let reference: oci_client::Reference = format!("{registry}/test/busybox:1").parse().unwrap();
+    client
+        .push(
+            &reference,
+            &layers,
+            config,
+            &oci_client::secrets::RegistryAuth::Anonymous,
+            Some(manifest),
+        )
+        .await
+        .expect("push test image");
+    id
+}
+
+/// `ssh -N -L LOCAL:/run/kprov/agent.sock` to the lab host, with the lab's key.
+struct SocketForward {
+    local: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SocketForward {
+    fn open(lab: &Lab, address: &str) -> Self {
+        let inventory = std::fs::read_to_string(&lab.inventory).unwrap();
+        let setting = |key: &str| -> String {
+            let line = inventory
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
+                .unwrap_or_else(|| panic!("{key} missing from the lab inventory"));
+            serde_json::from_str(line.trim()).unwrap_or_else(|_| line.trim().to_string())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("agent.sock");
+        let child = Command::new("ssh")
+            .arg("-i")
+            .arg(setting("identity_file"))
+            .args(["-o", "IdentitiesOnly=yes", "-o"])
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                setting("known_hosts_file")
+            ))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-N",
+                "-L",
+            ])
+            .arg(format!("{}:/run/kprov/agent.sock", local.display()))
+            .arg(format!("root@{address}"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("ssh (Debian package openssh-client)");
+        let mut f = Self {
+            local,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !f.local.exists() {
+            if let Ok(Some(st)) = f.child.try_wait() {
+                panic!("ssh forwarding exited: {st}");
+            }
+            assert!(Instant::now() < deadline, "forwarded socket never appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f
+    }
+}
+
+impl Drop for SocketForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_cgroup_driver_on_a_lab_host() {
+    agent_binaries_beside_kprov();
+    let lab = Lab::up(LAB, 1);
+    let status = lab.status();
+    let host = status["hosts"][0]["name"].as_str().unwrap().to_string();
+    let address = lab.address(&host);
+    let gateway = status["gateway"].as_str().unwrap().to_string();
+
+    // node-prep with the defaults: kprov-agent as the runtime, systemd cgroup driver.
+    let out = kprov(&[
+        "apply",
+        "playbooks/node-prep.yaml",
+        "-i",
+        lab.inventory_str(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "node-prep: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = sh(&lab, &host, "cat /etc/kprov/agent.toml");
+    assert!(config.contains("cgroup_driver = \"systemd\""), "{config}");
+    sh(
+        &lab,
+        &host,
+        "test -x /usr/sbin/runc && test -x /usr/lib/cni/bridge",
+    );
+
+    // A registry on the lab bridge; the agent talks plain HTTP to it (the role has no
+    // per-registry settings yet, so the test adds them as an operator would).
+    let registry = BridgeRegistry::start(&gateway);
+    let image_id = push_busybox(&registry.host).await;
+    // A lab host's root file system is an overlay, and overlayfs cannot be an overlay's
+    // upper dir: container storage needs a disk file system (as kind gives containerd a
+    // volume). The lab has none per host yet, so the agent's root_dir gets a tmpfs.
+    let fs = sh(&lab, &host, "stat -f -c %T /var/lib/kprov-agent");
+    let storage = if fs.trim() == "overlayfs" {
+        "mount -t tmpfs -o mode=0711 kprov-agent /var/lib/kprov-agent && "
+    } else {
+        ""
+    };
+    sh(
+        &lab,
+        &host,
+        &format!(
+            "systemctl stop kprov-agent && {storage}printf '\\n[registry.hosts.\"%s\"]\\nplain_http = true\\n' '{}' >> /etc/kprov/agent.toml && systemctl start kprov-agent && for i in $(seq 100); do test -S /run/kprov/agent.sock && exit 0; sleep 0.1; done; exit 1",
+            registry.host
+        ),
+    );
+
+    let fwd = SocketForward::open(&lab, &address);
+    let mut rt = kprov_agent::client::runtime(&fwd.local).await.unwrap();
+    let mut im = kprov_agent::client::images(&fwd.local).await.unwrap();
+    let cfg = rt
+        .runtime_config(api::RuntimeConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        cfg.linux.unwrap().cgroup_driver,
+        api::CgroupDriver::Systemd as i32,
+        "the agent reports the systemd driver"
+    );
+    let image = format!("{}/test/busybox:1", registry.host);
+    let pulled = im
+        .pull_image(api::PullImageRequest {
+            image: Some(api::ImageSpec {
+                image: image.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("pull inside the lab host")
+        .into_inner();
+    assert_eq!(pulled.image_ref, image_id);
+
+    // A pod the way kubelet's systemd driver names it (host network: no CNI needed).
+    let uid = "6f1c0a52_9d3e_4b7e_8a11_2c9e5b7d0f42";
+    let slice = format!("kubepods-besteffort-pod{uid}.slice");
+    let pod_cfg = api::PodSandboxConfig {
+        metadata: Some(api::PodSandboxMetadata {
+            name: "sd".into(),
+            uid: uid.replace('_', "-"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: "sd".into(),
+        log_directory: "/var/log/pods/default_sd".into(),
+        linux: Some(api::LinuxPodSandboxConfig {
+            cgroup_parent: slice.clone(),
+            security_context: Some(api::LinuxSandboxSecurityContext {
+                namespace_options: Some(api::NamespaceOption {
+                    network: api::NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        labels: HashMap::new(),
+        ..Default::default()
+    };
+    let pod = rt
+        .run_pod_sandbox(api::RunPodSandboxRequest {
+            config: Some(pod_cfg.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .expect("RunPodSandbox")
+        .into_inner()
+        .pod_sandbox_id;
+    let memory_limit: i64 = 96 << 20;
+    let container = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(api::ContainerConfig {
+                metadata: Some(api::ContainerMetadata {
+                    name: "sleeper".into(),
+                    attempt: 0,
+                }),
+                image: Some(api::ImageSpec {
+                    image: image.clone(),
+                    ..Default::default()
+                }),
+                command: vec!["/bin/busybox".into(), "sleep".into(), "3600".into()],
+                log_path: "sleeper/0.log".into(),
+                linux: Some(api::LinuxContainerConfig {
+                    resources: Some(api::LinuxContainerResources {
+                        memory_limit_in_bytes: memory_limit,
+                        cpu_shares: 512,
+                        ..Default::default()
+                    }),
+                    security_context: None,
+                }),
+                ..Default::default()
+            }),
+            sandbox_config: Some(pod_cfg.clone()),
+        })
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
+    rt.start_container(api::StartContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .expect("StartContainer");
+    let st = rt
+        .container_status(api::ContainerStatusRequest {
+            container_id: container.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(st.state, api::ContainerState::ContainerRunning as i32);
+
+    // systemd knows the container as a running scope in the pod's slice …
+    let scope = format!("kprov-{container}.scope");
+    let show = sh(
+        &lab,
+        &host,
+        &format!("systemctl show -p ActiveState -p Slice -p ControlGroup {scope}"),
+    );
+    assert!(show.contains("ActiveState=active"), "{show}");
+    assert!(show.contains(&format!("Slice={slice}")), "{show}");
+    let cgroup = format!("/kubepods.slice/kubepods-besteffort.slice/{slice}/{scope}");
+    assert!(show.contains(&format!("ControlGroup={cgroup}")), "{show}");
+    let status_text = sh(
+        &lab,
+        &host,
+        &format!("systemctl status --no-pager {scope} || true"),
+    );
+    assert!(status_text.contains("sleep 3600"), "{status_text}");
+    // … and the kernel agrees: the sleeper's cgroup, its limits, its process list.
+    let procs = sh(
+        &lab,
+        &host,
+        &format!("cat /sys/fs/cgroup/systemd{cgroup}/cgroup.procs"),
+    );
+    let pid = procs
+        .split_whitespace()
+        .next()
+        .expect("a process in the scope");
+    let comm = sh(
+        &lab,
+        &host,
+        &format!("cat /proc/{pid}/cmdline | tr '\\0' ' '"),
+    );
+    assert!(comm.contains("sleep 3600"), "{comm}");
+    let own = sh(&lab, &host, &format!("cat /proc/{pid}/cgroup"));
+    assert!(
+        own.lines()
+            .any(|l| l.ends_with(&cgroup) && l.contains("memory")),
+        "{own}"
+    );
+    let limit = sh(
+        &lab,
+        &host,
+        &format!("cat /sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"),
+    );
+    assert_eq!(limit.trim(), memory_limit.to_string());
+    let shares = sh(
+        &lab,
+        &host,
+        &format!("cat /sys/fs/cgroup/cpu{cgroup}/cpu.shares"),
+    );
+    assert_eq!(shares.trim(), "512");
+    // Stats come from that cgroup.
+    let stats = rt
+        .container_stats(api::ContainerStatsRequest {
+            container_id: container.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats
+        .unwrap();
+    assert!(
+        stats.memory.unwrap().working_set_bytes.unwrap().value > 0,
+        "memory stats read from the scope"
+    );
+
+    // Stop and remove: the scope and its cgroups are gone.
+    rt.stop_container(api::StopContainerRequest {
+        container_id: container.clone(),
+        timeout: 5,
+    })
+    .await
+    .unwrap();
+    rt.remove_container(api::RemoveContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .unwrap();
+    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    let gone = lab.ssh(&host, &format!("systemctl is-active {scope}"));
+    assert!(
+        !gone.status.success(),
+        "{scope} still active: {}",
+        String::from_utf8_lossy(&gone.stdout)
+    );
+    let units = sh(
+        &lab,
+        &host,
+        "systemctl list-units --all --no-legend --plain 'kprov-*.scope' | cat",
+    );
+    assert!(units.trim().is_empty(), "scopes left: {units}");
+    let left = sh(
+        &lab,
+        &host,
+        &format!(
+            "for h in systemd memory cpu pids; do test -e /sys/fs/cgroup/$h{cgroup} && echo $h; done; true"
+        ),
+    );
+    assert!(left.trim().is_empty(), "cgroups left in: {left}");
+    let runc = sh(&lab, &host, "ps -eo args | grep -c '[s]leep 3600' || true");
+    assert_eq!(runc.trim(), "0", "the container process is gone");
+}
