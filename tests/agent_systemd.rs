@@ -4,7 +4,7 @@
 //! an image from a registry on the lab bridge, runs a pod and a container through the
 //! agent's socket forwarded over SSH, and checks with systemctl and /sys/fs/cgroup that
 //! the container runs in a transient scope under the pod's slice — and that the scope
-//! is gone after stop/remove.
+//! is gone after stop/remove, and that an agent restart leaves the container running.
 
 mod common;
 
@@ -476,6 +476,39 @@ async fn systemd_cgroup_driver_on_a_lab_host() {
         stats.memory.unwrap().working_set_bytes.unwrap().value > 0,
         "memory stats read from the scope"
     );
+
+    // Restarting the agent (KillMode=process) leaves the container and its scope alone.
+    sh(
+        &lab,
+        &host,
+        "systemctl restart kprov-agent && for i in $(seq 100); do test -S /run/kprov/agent.sock && exit 0; sleep 0.1; done; exit 1",
+    );
+    let mut rt = kprov_agent::client::runtime(&fwd.local).await.unwrap();
+    let mut running = false;
+    for _ in 0..50 {
+        match rt
+            .container_status(api::ContainerStatusRequest {
+                container_id: container.clone(),
+                verbose: false,
+            })
+            .await
+        {
+            Ok(r) => {
+                running = r.into_inner().status.unwrap().state
+                    == api::ContainerState::ContainerRunning as i32;
+                break;
+            }
+            // The forwarded socket may answer before the new agent listens.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(running, "the container runs on after an agent restart");
+    let procs_after = sh(
+        &lab,
+        &host,
+        &format!("cat /sys/fs/cgroup/systemd{cgroup}/cgroup.procs"),
+    );
+    assert_eq!(procs_after.split_whitespace().next(), Some(pid));
 
     // Stop and remove: the scope and its cgroups are gone.
     rt.stop_container(api::StopContainerRequest {
