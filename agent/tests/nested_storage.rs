@@ -55,7 +55,10 @@ async fn root_dir_on_overlayfs_is_named_in_the_error() {
         .unwrap()
         .into_inner()
         .containers;
-    assert!(list.is_empty(), "a failed create leaves no container: {list:?}");
+    assert!(
+        list.is_empty(),
+        "a failed create leaves no container: {list:?}"
+    );
     rt.stop_pod_sandbox(api::StopPodSandboxRequest {
         pod_sandbox_id: pod.clone(),
     })

@@ -31,20 +31,28 @@ fn rules_for(pod: &str, host_port: u16) -> Vec<String> {
         .collect()
 }
 
-/// The machine's own address on its default route (not loopback).
+/// The machine's own address on its default route, or else its first global
+/// IPv4 address outside the test bridges (never loopback).
 fn host_ip() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "route", "get", "192.0.2.200"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut words = text.split_whitespace();
+    let run = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let route = run(&["-4", "-o", "route", "get", "192.0.2.200"]);
+    let mut words = route.split_whitespace();
     while let Some(w) = words.next() {
         if w == "src" {
             return words.next().unwrap().to_string();
         }
     }
-    panic!("no source address in {text:?}");
+    run(&["-4", "-o", "addr", "show", "scope", "global"])
+        .lines()
+        .filter(|l| !l.contains(" kpt"))
+        .find_map(|l| {
+            let cidr = l.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
+            Some(cidr.split('/').next()?.to_string())
+        })
+        .expect("a global IPv4 address on the machine")
 }
 
 /// A TCP port nothing listens on right now.

@@ -11,7 +11,7 @@ pub struct Registry {
     /// `ip:port` the registry listens on.
     pub host: String,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// `auth: token:` settings of the registry.
@@ -107,16 +107,12 @@ impl Registry {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self {
-            host,
-            child,
-            _dir: dir,
-        }
+        Self { host, child, dir }
     }
 
     /// The registry's own log (errors only).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 }
 
