@@ -198,6 +198,28 @@ impl Config {
         }
     }
 
+    /// Whether any registry host carries a password or token.
+    pub fn has_registry_secrets(&self) -> bool {
+        self.registry
+            .hosts
+            .values()
+            .any(|h| h.password.is_some() || h.token.is_some())
+    }
+
+    /// A warning when the file at `path` holds registry secrets but other users
+    /// can read it (the secrets belong in a 0600 file).
+    pub fn secrets_exposure(&self, path: &Path) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (self.has_registry_secrets() && mode & 0o077 != 0).then(|| {
+            format!(
+                "{} holds registry credentials but has mode {mode:04o}: run chmod 600 {}",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+
     /// The unix socket path from `socket`.
     pub fn socket_path(&self) -> PathBuf {
         PathBuf::from(self.socket.strip_prefix("unix://").unwrap_or(&self.socket))
@@ -341,6 +363,27 @@ conf_dir = "/tmp/net.d"
             c.registry.hosts["r:5000"].ca_file.as_deref(),
             Some(Path::new("/ca.pem"))
         );
+    }
+
+    #[test]
+    fn readable_secrets_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let text = "[registry.hosts.\"r:5000\"]\nusername = \"u\"\npassword = \"pw-123\"\n";
+        std::fs::write(&path, text).unwrap();
+        let c = Config::parse(text, "agent.toml").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = c
+            .secrets_exposure(&path)
+            .expect("0644 with a password is reported");
+        assert!(w.contains("0644") && w.contains("chmod 600"), "{w}");
+        assert!(!w.contains("pw-123"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(c.secrets_exposure(&path).is_none());
+        let plain = Config::parse("", "agent.toml").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(plain.secrets_exposure(&path).is_none());
     }
 
     #[test]

@@ -44,6 +44,9 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(warning) = cfg.secrets_exposure(&path) {
+        tracing::warn!("{warning}");
+    }
     // Few malloc arenas: the agent is mostly idle, and per-thread arenas keep
     // freed pull/unpack buffers resident.
     // SAFETY: mallopt with integer arguments, before any thread starts.

@@ -174,7 +174,9 @@ async fn bearer_token_auth_through_a_token_service() {
     );
     assert!(e.message().contains("bearer token"), "{}", e.message());
 
-    // Per-registry credentials from agent.toml.
+    // Per-registry credentials from agent.toml (left 0644 on purpose, see below).
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&a.config, std::fs::Permissions::from_mode(0o644)).unwrap();
     reconfigure(
         &mut a,
         &format!("{plain}username = \"tokenuser\"\npassword = \"{password}\"\n"),
@@ -199,6 +201,13 @@ async fn bearer_token_auth_through_a_token_service() {
         "the password never reaches the log"
     );
     assert!(!a.log().contains("wrong-Pw-1"));
+    // The config holds a password and is 0644 here: the agent says to chmod it.
+    assert!(
+        a.log()
+            .contains("holds registry credentials but has mode 0644"),
+        "{}",
+        a.log()
+    );
 }
 
 #[tokio::test]
