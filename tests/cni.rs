@@ -219,6 +219,37 @@ fn bridge_mode_routes_pods_between_hosts() {
         "the boot unit did not restore the route"
     );
 
+    // Another plugin takes over: the bridge CNI's conflist, routes, unit and rules go.
+    let flannel = "tests/fixtures/cni-flannel.yaml";
+    let (code, _, err) = cluster("apply", &inv, flannel, &[]);
+    assert_eq!(code, Some(0), "switch to flannel failed:\n{err}");
+    for host in ["master", "node1", "node2"] {
+        sh(&lab, host, &format!("test ! -e {CONFLIST}"));
+        sh(
+            &lab,
+            host,
+            "test ! -e /etc/systemd/system/kprov-pod-routes.service",
+        );
+        // Routes to other hosts' pods go; the bridge itself (and its connected route)
+        // stays, as CNI state survives kubeadm reset too.
+        let routes = sh(&lab, host, "ip -o route show");
+        assert!(
+            !routes
+                .lines()
+                .any(|l| l.starts_with("10.244.") && l.contains(" via ")),
+            "{host}: {routes}"
+        );
+        let fwd = sh(&lab, host, "iptables -S FORWARD");
+        assert!(!fwd.contains("10.244.0.0/16"), "{host}: {fwd}");
+    }
+    let (code, again, err) = cluster("apply", &inv, flannel, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        changed(&again),
+        0,
+        "second flannel apply changed something:\n{err}"
+    );
+
     // An override that collides with another host's slice: one error naming both hosts.
     let clash = inventory_with_override(&lab, dir.path(), "10.244.1.0/24");
     let (code, _, err) = cluster("plan", &clash, BRIDGE_SPEC, &[]);

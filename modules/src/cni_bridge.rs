@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::args;
+use crate::args::{self, Presence};
 use crate::managed::ManagedFile;
 use crate::route::{self, Route, RouteArg, RouteSet};
 use crate::script::quote;
@@ -35,9 +35,15 @@ pub(crate) struct HostEntry {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Args {
-    /// This host's inventory name.
+    /// `present` (default), or `absent`: conflist, boot unit, FORWARD rules and every
+    /// gateway route inside `pod_cidr` removed (another CNI plugin took over).
+    #[serde(default)]
+    state: Presence,
+    /// This host's inventory name (required when present).
+    #[serde(default)]
     host: String,
     /// Every inventory host in inventory order (`{{ inventory_host_entries }}`).
+    #[serde(default)]
     hosts: Vec<HostEntry>,
     /// Per-host slice overrides as `name=cidr` words separated by blanks (from the host var
     /// `pod_cidr`).
@@ -83,6 +89,9 @@ fn default_systemd_dir() -> String {
 }
 
 const NAME: &str = "cni_bridge";
+/// Routing protocol kprov's pod routes carry, so that removing stale ones never touches
+/// routes another CNI (flannel host-gw, calico's BIRD) installed in the pod network.
+const PROTO: &str = "static";
 /// File name of the conflist in `conf_dir`.
 pub(crate) const CONFLIST: &str = "10-kprov-bridge.conflist";
 
@@ -254,8 +263,11 @@ pub(crate) struct CniBridge {
     routes: RouteSet,
     /// The pod network, accepted in the FORWARD chain.
     pod: IpNet,
-    /// This host's slice, reported as the field `pod_subnet` (for `register`).
-    slice: IpNet,
+    /// This host's slice, reported as the field `pod_subnet` (for `register`); `None` when
+    /// the bridge CNI is to be removed.
+    slice: Option<IpNet>,
+    /// With `state: absent`: the boot unit's name and file.
+    removal: Option<(String, String)>,
 }
 
 impl CniBridge {
@@ -265,6 +277,24 @@ impl CniBridge {
         args::path(NAME, "systemd_dir", &a.systemd_dir)?;
         route::interface(NAME, "bridge_name", &a.bridge_name)?;
         let pod = route::destination(NAME, &a.pod_cidr)?;
+        let conflist_path = format!("{}/{CONFLIST}", a.conf_dir.trim_end_matches('/'));
+        if a.state == Presence::Absent {
+            let unit = if a.unit.is_empty() {
+                default_unit()
+            } else {
+                a.unit.clone()
+            };
+            args::file_name(NAME, "unit", &unit)?;
+            let file = format!("{}/{unit}.service", a.systemd_dir.trim_end_matches('/'));
+            return Ok(CniBridge {
+                conflist: ManagedFile::new(conflist_path, ""),
+                routes: RouteSet::new(Vec::new(), Vec::new(), None, &a.systemd_dir, &[])?
+                    .purging(Some(pod), Some(PROTO.into())),
+                pod,
+                slice: None,
+                removal: Some((format!("{unit}.service"), file)),
+            });
+        }
         let hosts: Vec<(String, String)> = a
             .hosts
             .iter()
@@ -294,23 +324,25 @@ impl CniBridge {
                 destination: s.net,
                 via: Some(s.address),
                 dev: None,
+                proto: Some(PROTO.into()),
             })
             .collect();
         for r in &a.routes {
-            routes.push(route::route(NAME, r)?);
+            let mut r = route::route(NAME, r)?;
+            r.proto.get_or_insert_with(|| PROTO.into());
+            routes.push(r);
         }
         let unit = (!a.unit.is_empty()).then_some(a.unit.as_str());
-        let routes = RouteSet::new(routes, Vec::new(), unit, &a.systemd_dir, &boot_rules(pod))?;
-        let mut conflist = ManagedFile::new(
-            format!("{}/{CONFLIST}", a.conf_dir.trim_end_matches('/')),
-            conflist(&a.bridge_name, own.net),
-        );
+        let routes = RouteSet::new(routes, Vec::new(), unit, &a.systemd_dir, &boot_rules(pod))?
+            .purging(Some(pod), Some(PROTO.into()));
+        let mut conflist = ManagedFile::new(conflist_path, conflist(&a.bridge_name, own.net));
         conflist.mode = Some("644".into());
         Ok(CniBridge {
             conflist,
             routes,
             pod,
-            slice: own.net,
+            slice: Some(own.net),
+            removal: None,
         })
     }
 
@@ -358,11 +390,25 @@ impl Module for CniBridge {
     }
 
     fn gather(&self) -> String {
-        let mut out = self.conflist.gather("c.");
-        out.push_str(&format!(
-            "kp_word pod_subnet {}\n",
-            quote(&self.slice.to_string())
-        ));
+        let mut out = match (&self.removal, self.slice) {
+            (Some((unit, file)), _) => format!(
+                "kp_stat_file c. {} '' || return\nkp_stat_file u. {} '' || return\n\
+                 command -v systemctl >/dev/null 2>&1 && kp_word enabled \"$(systemctl is-enabled {} 2>/dev/null)\"\n",
+                quote(&self.conflist.path),
+                quote(file),
+                quote(unit)
+            ),
+            (None, slice) => {
+                let mut out = self.conflist.gather("c.");
+                if let Some(slice) = slice {
+                    out.push_str(&format!(
+                        "kp_word pod_subnet {}\n",
+                        quote(&slice.to_string())
+                    ));
+                }
+                out
+            }
+        };
         out.push_str(&self.routes.gather());
         let ipt = self.iptables();
         out.push_str(&format!(
@@ -381,7 +427,17 @@ impl Module for CniBridge {
 
     fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
-        if let Some(c) = self.conflist.change(NAME, state, "c.")? {
+        let present = self.removal.is_none();
+        if let Some((unit, file)) = &self.removal {
+            if state.text("enabled").as_deref() == Some("enabled") {
+                parts.push(Diff::change(format!("disable {unit}")));
+            }
+            for (prefix, path) in [("c.", &self.conflist.path), ("u.", file)] {
+                if state.require(NAME, &format!("{prefix}stat"))? != "absent" {
+                    parts.push(Diff::change(format!("remove {path}")));
+                }
+            }
+        } else if let Some(c) = self.conflist.change(NAME, state, "c.")? {
             parts.push(Diff::Change {
                 summary: c.summary,
                 before: c.texts.as_ref().and_then(|t| t.0.clone()),
@@ -391,10 +447,11 @@ impl Module for CniBridge {
         parts.push(self.routes.diff(state)?);
         if state.flag("fw") {
             for (field, rule) in self.rules() {
-                if !state.flag(field) {
+                if state.flag(field) != present {
                     parts.push(Diff::change(format!(
-                        "{} -I FORWARD {}",
+                        "{} {} FORWARD {}",
                         self.iptables(),
+                        if present { "-I" } else { "-D" },
                         rule.join(" ")
                     )));
                 }
@@ -404,18 +461,38 @@ impl Module for CniBridge {
     }
 
     fn apply(&self, state: &State) -> String {
-        let mut out = self.conflist.apply();
+        let mut out = match &self.removal {
+            Some((unit, file)) => {
+                let u = quote(unit);
+                format!(
+                    "if [ \"$(systemctl is-enabled {u} 2>/dev/null)\" = enabled ]; then\n  \
+                     kp_run 'systemctl disable '{u} systemctl disable {u} || return\n  kp_changed\nfi\n\
+                     kp_rm {} || return\nkp_rm {} || return\n",
+                    quote(file),
+                    quote(&self.conflist.path)
+                )
+            }
+            None => self.conflist.apply(),
+        };
         out.push_str(&self.routes.apply(state));
         let ipt = self.iptables();
         out.push_str(&format!("if command -v {ipt} >/dev/null 2>&1; then\n"));
         for (_, rule) in self.rules() {
             let words: Vec<String> = rule.iter().map(|w| quote(w)).collect();
             let words = words.join(" ");
-            let what = quote(&format!("{ipt} -I FORWARD {}", rule.join(" ")));
-            out.push_str(&format!(
-                "  if ! {ipt} -w -C FORWARD {words} >/dev/null 2>&1; then\n    \
-                 kp_run {what} {ipt} -w -I FORWARD {words} || return\n    kp_changed\n  fi\n"
-            ));
+            if self.removal.is_none() {
+                let what = quote(&format!("{ipt} -I FORWARD {}", rule.join(" ")));
+                out.push_str(&format!(
+                    "  if ! {ipt} -w -C FORWARD {words} >/dev/null 2>&1; then\n    \
+                     kp_run {what} {ipt} -w -I FORWARD {words} || return\n    kp_changed\n  fi\n"
+                ));
+            } else {
+                let what = quote(&format!("{ipt} -D FORWARD {}", rule.join(" ")));
+                out.push_str(&format!(
+                    "  while {ipt} -w -C FORWARD {words} >/dev/null 2>&1; do\n    \
+                     kp_run {what} {ipt} -w -D FORWARD {words} || return\n    kp_changed\n  done\n"
+                ));
+            }
         }
         out.push_str("fi\n");
         out
@@ -534,7 +611,7 @@ mod tests {
     #[test]
     fn conflist_uses_the_hosts_slice() {
         let m = CniBridge::build(args("/etc/cni/net.d")).unwrap();
-        assert_eq!(m.slice, net("10.244.1.0/24"));
+        assert_eq!(m.slice, Some(net("10.244.1.0/24")));
         let text = String::from_utf8(m.conflist.content.clone()).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let bridge = &v["plugins"][0];
@@ -578,9 +655,9 @@ mod tests {
         assert!(r.ok() && r.changed, "{r:?}");
         let routes = ns.routes();
         for want in [
-            "10.244.0.0/24 via 10.77.0.10",
-            "10.244.7.0/24 via 10.77.0.12",
-            "10.99.0.0/16 via 10.77.0.1",
+            "10.244.0.0/24 via 10.77.0.10 dev kp0 proto static",
+            "10.244.7.0/24 via 10.77.0.12 dev kp0 proto static",
+            "10.99.0.0/16 via 10.77.0.1 dev kp0 proto static",
         ] {
             assert!(routes.contains(want), "{want} missing: {routes}");
         }
@@ -603,5 +680,64 @@ mod tests {
         assert_eq!(m.diff(&second).unwrap(), Diff::Unchanged);
         let again = ns.apply(&m, &second);
         assert!(again.ok() && !again.changed, "{again:?}");
+
+        // A route someone else put into the pod network (proto boot) is never touched.
+        std::process::Command::new("ip")
+            .args([
+                "-n",
+                &ns.0,
+                "route",
+                "add",
+                "10.244.50.0/24",
+                "via",
+                "10.77.0.50",
+            ])
+            .status()
+            .unwrap();
+        assert_eq!(m.diff(&ns.gather(&m)).unwrap(), Diff::Unchanged);
+
+        // A host that left the inventory: its route goes (purged within the pod CIDR).
+        let mut fewer = args(dir.path().to_str().unwrap());
+        fewer["hosts"].as_array_mut().unwrap().remove(0);
+        let m = CniBridge::build(fewer).unwrap();
+        let state = ns.gather(&m);
+        let r = ns.apply(&m, &state);
+        assert!(r.ok() && r.changed, "{r:?}");
+        let routes = ns.routes();
+        assert!(!routes.contains("10.244.0.0/24"), "{routes}");
+        assert!(routes.contains("10.244.7.0/24 via 10.77.0.12"), "{routes}");
+
+        // state: absent (another plugin took over): conflist, routes, rules gone.
+        let gone = CniBridge::build(json!({
+            "state": "absent",
+            "pod_cidr": "10.244.0.0/16",
+            "conf_dir": dir.path(),
+            "systemd_dir": dir.path(),
+        }))
+        .unwrap();
+        let state = ns.gather(&gone);
+        let Diff::Change { summary, .. } = gone.diff(&state).unwrap() else {
+            panic!("expected a removal")
+        };
+        assert!(
+            summary.contains("delete route 10.244.7.0/24 via 10.77.0.12"),
+            "{summary}"
+        );
+        let r = ns.apply(&gone, &state);
+        assert!(r.ok() && r.changed, "{r:?}");
+        assert!(!dir.path().join(CONFLIST).exists());
+        let routes = ns.routes();
+        assert!(!routes.contains("10.244.7.0/24"), "{routes}");
+        assert!(routes.contains("10.244.50.0/24 via 10.77.0.50"), "{routes}");
+        assert!(
+            routes.contains("10.99.0.0/16"),
+            "extra routes are not pod routes: {routes}"
+        );
+        let rules = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.0, "iptables", "-S", "FORWARD"])
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&rules.stdout).contains("10.244.0.0/16"));
+        assert_eq!(gone.diff(&ns.gather(&gone)).unwrap(), Diff::Unchanged);
     }
 }

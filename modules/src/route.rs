@@ -22,6 +22,9 @@ pub(crate) struct RouteArg {
     pub via: Option<String>,
     /// Outgoing interface.
     pub dev: Option<String>,
+    /// Routing protocol the route is marked with: `static`, a name from rt_protos or a
+    /// number (default: ip's own, `boot`).
+    pub proto: Option<String>,
 }
 
 /// Arguments of `route`.
@@ -34,6 +37,12 @@ pub(crate) struct Args {
     /// Destinations whose routes must not exist.
     #[serde(default)]
     absent: Vec<String>,
+    /// A network in which every other route through a gateway (`via`) is deleted, e.g. the
+    /// pod network, so routes to hosts that left do not linger.
+    purge_within: Option<String>,
+    /// With `purge_within`: only routes of this protocol are deleted (e.g. `static`, so
+    /// routes other daemons installed in the same network stay).
+    purge_proto: Option<String>,
     /// Name of a systemd oneshot unit that adds `routes` again at every boot (written and
     /// enabled); unset: live routes only.
     unit: Option<String>,
@@ -52,6 +61,7 @@ pub(crate) struct Route {
     pub destination: IpNet,
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
+    pub proto: Option<String>,
 }
 
 impl Route {
@@ -65,6 +75,10 @@ impl Route {
         if let Some(dev) = &self.dev {
             out.push("dev".into());
             out.push(dev.clone());
+        }
+        if let Some(proto) = &self.proto {
+            out.push("proto".into());
+            out.push(proto.clone());
         }
         out
     }
@@ -80,6 +94,8 @@ pub(crate) struct RouteSet {
     routes: Vec<Route>,
     absent: Vec<IpNet>,
     unit: Option<Service>,
+    purge_within: Option<IpNet>,
+    purge_proto: Option<String>,
 }
 
 const NAME: &str = "route";
@@ -147,10 +163,24 @@ impl RouteSet {
             .iter()
             .map(|d| destination(NAME, d))
             .collect::<Result<Vec<_>, _>>()?;
-        if routes.is_empty() && absent.is_empty() {
-            return Err(ModuleError::args(NAME, "give `routes` or `absent`"));
+        let purge = a
+            .purge_within
+            .as_deref()
+            .map(|p| destination(NAME, p))
+            .transpose()?;
+        if routes.is_empty() && absent.is_empty() && purge.is_none() {
+            return Err(ModuleError::args(
+                NAME,
+                "give `routes`, `absent` or `purge_within`",
+            ));
         }
-        Self::new(routes, absent, a.unit.as_deref(), &a.systemd_dir, &[])
+        if let Some(p) = &a.purge_proto {
+            protocol(NAME, p)?;
+        }
+        Ok(
+            Self::new(routes, absent, a.unit.as_deref(), &a.systemd_dir, &[])?
+                .purging(purge, a.purge_proto),
+        )
     }
 
     /// A route set from validated parts. `boot_extra` are more `ExecStart=` command lines
@@ -192,7 +222,52 @@ impl RouteSet {
             routes,
             absent,
             unit,
+            purge_within: None,
+            purge_proto: None,
         })
+    }
+
+    /// Also deletes every other gateway route inside `net` (see `purge_within`).
+    pub(crate) fn purging(mut self, net: Option<IpNet>, proto: Option<String>) -> RouteSet {
+        self.purge_within = net;
+        self.purge_proto = proto;
+        self
+    }
+
+    /// Gateway routes inside `purge_within` that are neither wanted nor listed as absent.
+    fn stale(&self, seen: &[Seen]) -> Vec<(IpNet, IpAddr)> {
+        let Some(purge) = self.purge_within else {
+            return Vec::new();
+        };
+        let mut out: Vec<(IpNet, IpAddr)> = Vec::new();
+        for s in seen {
+            let Some(via) = s.via else { continue };
+            if self.purge_proto.is_some() && s.proto != self.purge_proto {
+                continue;
+            }
+            let known = self.routes.iter().any(|r| r.destination == s.destination)
+                || self.absent.contains(&s.destination)
+                || out.iter().any(|(d, _)| *d == s.destination);
+            if !known && purge.contains(&s.destination) {
+                out.push((s.destination, via));
+            }
+        }
+        out
+    }
+}
+
+/// Checks a routing protocol: a name from rt_protos or a number.
+pub(crate) fn protocol(module: &str, proto: &str) -> Result<(), ModuleError> {
+    let ok = !proto.is_empty()
+        && proto.len() <= 15
+        && proto.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ModuleError::args(
+            module,
+            format!("proto `{proto}` is not a routing protocol like static or 42"),
+        ))
     }
 }
 
@@ -211,6 +286,9 @@ pub(crate) fn route(module: &str, r: &RouteArg) -> Result<Route, ModuleError> {
     if let Some(dev) = &r.dev {
         interface(module, "dev", dev)?;
     }
+    if let Some(proto) = &r.proto {
+        protocol(module, proto)?;
+    }
     if via.is_none() && r.dev.is_none() {
         return Err(ModuleError::args(
             module,
@@ -227,6 +305,7 @@ pub(crate) fn route(module: &str, r: &RouteArg) -> Result<Route, ModuleError> {
         destination: dest,
         via,
         dev: r.dev.clone(),
+        proto: r.proto.clone(),
     })
 }
 
@@ -263,6 +342,7 @@ struct Seen {
     destination: IpNet,
     via: Option<IpAddr>,
     dev: Option<String>,
+    proto: Option<String>,
 }
 
 const TYPES: &[&str] = &[
@@ -299,12 +379,13 @@ fn parse_line(line: &str, v6: bool) -> Option<Seen> {
     } else {
         dest.parse().ok()?
     };
-    let (mut via, mut dev) = (None, None);
+    let (mut via, mut dev, mut proto) = (None, None, None);
     let rest: Vec<&str> = words.collect();
     for pair in rest.windows(2) {
         match pair[0] {
             "via" => via = pair[1].parse().ok(),
             "dev" => dev = Some(pair[1].to_string()),
+            "proto" => proto = Some(pair[1].to_string()),
             _ => {}
         }
     }
@@ -313,6 +394,7 @@ fn parse_line(line: &str, v6: bool) -> Option<Seen> {
         destination,
         via,
         dev,
+        proto,
     })
 }
 
@@ -340,7 +422,8 @@ impl RouteSet {
             .routes
             .iter()
             .map(|r| r.destination)
-            .chain(self.absent.iter().copied());
+            .chain(self.absent.iter().copied())
+            .chain(self.purge_within);
         let mut v4v6 = (false, false);
         for net in all {
             if net.addr().is_ipv4() {
@@ -387,6 +470,7 @@ impl Module for RouteSet {
                 s.unicast
                     && (r.via.is_none() || s.via == r.via)
                     && (r.dev.is_none() || s.dev == r.dev)
+                    && (r.proto.is_none() || s.proto == r.proto)
             });
             if ok {
                 continue;
@@ -409,6 +493,9 @@ impl Module for RouteSet {
             if seen.iter().any(|s| s.destination == *net) {
                 extra.push(format!("delete route {net}"));
             }
+        }
+        for (net, via) in self.stale(&seen) {
+            extra.push(format!("delete route {net} via {via} (no host has it)"));
         }
         let unit = match &self.unit {
             Some(u) => u.diff(state)?,
@@ -448,28 +535,27 @@ impl Module for RouteSet {
         for r in &self.routes {
             let d = quote(&r.destination.to_string());
             let words: Vec<String> = r.spec_words().iter().map(|w| quote(w)).collect();
-            let mut want = String::new();
-            if let Some(via) = r.via {
-                want.push_str(&format!("*\" via {via} \"*"));
+            let mut checks = String::new();
+            for (word, value) in [
+                ("via", r.via.map(|v| v.to_string())),
+                ("dev", r.dev.clone()),
+                ("proto", r.proto.clone()),
+            ] {
+                if let Some(value) = value {
+                    // Validated words (addresses, names): safe inside a case pattern.
+                    checks.push_str(&format!(
+                        "case \" $kp_r \" in *\" {word} {value} \"*) ;; *) kp_ok= ;; esac\n"
+                    ));
+                }
             }
-            let want_dev = r
-                .dev
-                .as_ref()
-                .map(|dev| format!("*\" dev {dev} \"*"))
-                .unwrap_or_else(|| "*".to_string());
-            let want = if want.is_empty() {
-                "*".to_string()
-            } else {
-                want
-            };
             // `ip` prints `unreachable 10.0.0.0/8 …` for typed routes: those are replaced.
             out.push_str(&format!(
                 "kp_r=$(ip -o {fam} route show table main exact {d} 2>/dev/null | head -n 1)\n\
-                 kp_ok=\n\
+                 kp_ok=1\n\
                  case ${{kp_r%% *}} in\n  \
-                 '' | unreachable | blackhole | prohibit | throw | local | broadcast | multicast | nat | anycast) ;;\n  \
-                 *) case \" $kp_r \" in {want}) case \" $kp_r \" in {want_dev}) kp_ok=1 ;; esac ;; esac ;;\n\
+                 '' | unreachable | blackhole | prohibit | throw | local | broadcast | multicast | nat | anycast) kp_ok= ;;\n\
                  esac\n\
+                 {checks}\
                  if [ -z \"$kp_ok\" ]; then\n  \
                  kp_run {what} ip route replace {args} || return\n  \
                  kp_changed\n\
@@ -477,6 +563,17 @@ impl Module for RouteSet {
                 fam = family(&r.destination),
                 what = quote(&format!("ip route replace {}", r.describe())),
                 args = words.join(" "),
+            ));
+        }
+        let stale = self.seen(state).map(|s| self.stale(&s)).unwrap_or_default();
+        for (net, _) in &stale {
+            let d = quote(&net.to_string());
+            out.push_str(&format!(
+                "case $(ip -o {fam} route show table main exact {d} 2>/dev/null) in\n  \
+                 *\" via \"*) kp_run {what} ip route del {d} || return\n    kp_changed ;;\n\
+                 esac\n",
+                fam = family(net),
+                what = quote(&format!("ip route del {net}")),
             ));
         }
         for net in &self.absent {
@@ -691,6 +788,38 @@ pub(crate) mod tests {
         let routes = ns.routes();
         assert!(routes.contains("10.244.1.0/24 via 10.77.0.99"), "{routes}");
         assert!(!routes.contains("10.244.2.0/24"), "{routes}");
+        assert_eq!(m.diff(&ns.gather(&m)).unwrap(), Diff::Unchanged);
+
+        // purge_within: a gateway route in the network that nobody wants any more goes;
+        // wanted routes and connected routes (no `via`) stay.
+        std::process::Command::new("ip")
+            .args([
+                "-n",
+                &ns.0,
+                "route",
+                "add",
+                "10.244.9.0/24",
+                "via",
+                "10.77.0.9",
+            ])
+            .status()
+            .unwrap();
+        let m = RouteSet::build(json!({
+            "routes": [{"destination": "10.244.1.0/24", "via": "10.77.0.99"}],
+            "purge_within": "10.0.0.0/8",
+        }))
+        .unwrap();
+        let state = ns.gather(&m);
+        assert_eq!(
+            m.diff(&state).unwrap(),
+            Diff::change("delete route 10.244.9.0/24 via 10.77.0.9 (no host has it)")
+        );
+        let r = ns.apply(&m, &state);
+        assert!(r.ok() && r.changed, "{r:?}");
+        let routes = ns.routes();
+        assert!(!routes.contains("10.244.9.0/24"), "{routes}");
+        assert!(routes.contains("10.244.1.0/24 via 10.77.0.99"), "{routes}");
+        assert!(routes.contains("10.77.0.0/24 dev kp0"), "{routes}");
         assert_eq!(m.diff(&ns.gather(&m)).unwrap(), Diff::Unchanged);
 
         // A next hop that cannot be reached fails with ip's message.
