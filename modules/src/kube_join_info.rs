@@ -1,7 +1,12 @@
 //! `kube_join_info`: reads back what joining nodes need from the first master, for
 //! `register`: `ca_crt` (public PEM), `token` (`id.secret`: the engine never prints
-//! registered values) and `discovery_hash`. Nothing else, so no private key is ever
-//! registered. Run it after `kube_init`.
+//! registered values) and `discovery_hash`. Run it after `kube_init`.
+//!
+//! With `control_plane: true` it also reads the files every control-plane node shares
+//! (spec §7.3): `ca_key`, `front_proxy_ca_crt`, `front_proxy_ca_key`, `etcd_ca_crt`,
+//! `etcd_ca_key`, `sa_key` and `sa_pub`. Register that task separately and only read it
+//! from the additional masters (`kube_join_control_plane`), so workers never see keys.
+//! The keys stay in the engine's memory: no event, diff or error carries them.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -13,38 +18,94 @@ use crate::{args, Diff, Module, ModuleError, State};
 const NAME: &str = "kube_join_info";
 const CA_PATH: &str = "/etc/kubernetes/pki/ca.crt";
 
-/// Arguments of `kube_join_info` (none).
+/// Registered field → file, for the files every control-plane node shares.
+pub(crate) const SHARED: [(&str, &str); 8] = [
+    ("ca_crt", "/etc/kubernetes/pki/ca.crt"),
+    ("ca_key", "/etc/kubernetes/pki/ca.key"),
+    (
+        "front_proxy_ca_crt",
+        "/etc/kubernetes/pki/front-proxy-ca.crt",
+    ),
+    (
+        "front_proxy_ca_key",
+        "/etc/kubernetes/pki/front-proxy-ca.key",
+    ),
+    ("etcd_ca_crt", "/etc/kubernetes/pki/etcd/ca.crt"),
+    ("etcd_ca_key", "/etc/kubernetes/pki/etcd/ca.key"),
+    ("sa_key", "/etc/kubernetes/pki/sa.key"),
+    ("sa_pub", "/etc/kubernetes/pki/sa.pub"),
+];
+
+/// Arguments of `kube_join_info`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Also read the shared CA keys and service-account keys, for additional
+    /// control-plane nodes (register it under its own name; never for workers).
+    #[serde(default)]
+    control_plane: bool,
+}
 
 /// A built `kube_join_info` task.
 #[derive(Debug)]
-pub(crate) struct KubeJoinInfo;
+pub(crate) struct KubeJoinInfo {
+    control_plane: bool,
+}
 
 impl KubeJoinInfo {
     pub fn build(args: serde_json::Value) -> Result<KubeJoinInfo, ModuleError> {
-        let _: Args = args::parse(NAME, args)?;
-        Ok(KubeJoinInfo)
+        let a: Args = args::parse(NAME, args)?;
+        Ok(KubeJoinInfo {
+            control_plane: a.control_plane,
+        })
     }
-}
 
-/// Prints the three fields when all files exist; `missing` says which does not.
-fn read_fragment(fail_when_missing: bool) -> String {
-    let (ca, token, hash) = (quote(CA_PATH), quote(TOKEN_PATH), quote(HASH_PATH));
-    let missing = if fail_when_missing {
-        "kp_fail \"$kp_p is missing: kube_init must run on this host first\"; return"
-    } else {
-        "return 0"
-    };
-    format!(
-        "for kp_p in {ca} {token} {hash}; do [ -f \"$kp_p\" ] || {{ {missing}; }}; done\n\
-         kp_field_file ca_crt {ca}\n\
-         kp_t=$(head -n 1 {token}) || {{ kp_fail 'cannot read the bootstrap token'; return; }}\n\
-         kp_field token \"$kp_t\"\n\
-         kp_t=$(head -n 1 {hash}) || {{ kp_fail 'cannot read the discovery hash'; return; }}\n\
-         kp_word discovery_hash \"$kp_t\"\n"
-    )
+    /// Field name → file read into it (beyond the token and the hash).
+    fn files(&self) -> Vec<(&'static str, &'static str)> {
+        if self.control_plane {
+            SHARED.to_vec()
+        } else {
+            vec![("ca_crt", CA_PATH)]
+        }
+    }
+
+    /// Every field this task registers.
+    fn field_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&str> = self.files().iter().map(|(f, _)| *f).collect();
+        names.extend(["token", "discovery_hash"]);
+        names
+    }
+
+    /// Prints the fields when all files exist; when one is missing, nothing (gather) or
+    /// a failure naming it (apply).
+    fn read_fragment(&self, fail_when_missing: bool) -> String {
+        let (token, hash) = (quote(TOKEN_PATH), quote(HASH_PATH));
+        let files = self.files();
+        let all: Vec<String> = files
+            .iter()
+            .map(|(_, p)| quote(p))
+            .chain([token.clone(), hash.clone()])
+            .collect();
+        let missing = if fail_when_missing {
+            "kp_fail \"$kp_p is missing: kube_init must run on this host first\"; return"
+        } else {
+            "return 0"
+        };
+        let mut script = format!(
+            "for kp_p in {}; do [ -f \"$kp_p\" ] || {{ {missing}; }}; done\n",
+            all.join(" ")
+        );
+        for (field, path) in &files {
+            script.push_str(&format!("kp_field_file {field} {}\n", quote(path)));
+        }
+        script.push_str(&format!(
+            "kp_t=$(head -n 1 {token}) || {{ kp_fail 'cannot read the bootstrap token'; return; }}\n\
+             kp_field token \"$kp_t\"\n\
+             kp_t=$(head -n 1 {hash}) || {{ kp_fail 'cannot read the discovery hash'; return; }}\n\
+             kp_word discovery_hash \"$kp_t\"\n"
+        ));
+        script
+    }
 }
 
 impl Module for KubeJoinInfo {
@@ -53,24 +114,34 @@ impl Module for KubeJoinInfo {
     }
 
     fn gather(&self) -> String {
-        read_fragment(false)
+        self.read_fragment(false)
     }
 
     /// Unchanged when the files were there; else they are read at apply, after
     /// `kube_init` wrote them (plan shows the registered value as known after apply).
     fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        let complete = ["ca_crt", "token", "discovery_hash"]
+        let complete = self
+            .field_names()
             .iter()
             .all(|f| state.bytes(f).is_some_and(|b| !b.is_empty()));
         Ok(if complete {
             Diff::Unchanged
+        } else if self.control_plane {
+            Diff::change(
+                "read the shared CA and service-account keys, bootstrap token and discovery hash kube_init writes",
+            )
         } else {
             Diff::change("read the CA, bootstrap token and discovery hash kube_init writes")
         })
     }
 
     fn apply(&self, _state: &State) -> String {
-        read_fragment(true)
+        self.read_fragment(true)
+    }
+
+    /// Its gathered state holds private keys with `control_plane: true`.
+    fn sensitive(&self) -> bool {
+        self.control_plane
     }
 }
 
@@ -92,6 +163,24 @@ mod tests {
             assert!(gather(&m).fields.is_empty());
             let r = apply(&m, &State::default());
             assert!(r.failed.unwrap_or_default().contains("kube_init"));
+        }
+    }
+
+    #[test]
+    fn control_plane_reads_the_shared_keys_too() {
+        let m = KubeJoinInfo::build(serde_json::json!({"control_plane": true})).unwrap();
+        assert!(m.sensitive());
+        let plain = fields(&[("ca_crt", "PEM"), ("token", "t"), ("discovery_hash", "h")]);
+        assert!(m.diff(&plain).unwrap().needs_apply(), "keys still missing");
+        let mut pairs: Vec<(&str, &str)> = SHARED.iter().map(|(f, _)| (*f, "x")).collect();
+        pairs.extend([("token", "t"), ("discovery_hash", "h")]);
+        assert_eq!(m.diff(&fields(&pairs)).unwrap(), Diff::Unchanged);
+        let script = m.gather();
+        for (field, path) in SHARED {
+            assert!(
+                script.contains(&format!("kp_field_file {field} '{path}'")),
+                "{field}"
+            );
         }
     }
 }

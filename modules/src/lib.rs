@@ -55,8 +55,10 @@
 //! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, mirrors, registry TLS/auth, oom_score |
 //! | `crictl_config` | /etc/crictl.yaml endpoints, timeout, debug |
 //! | `kube_init` | first master's PKI, kubeconfigs, static pods, kubelet files, bootstrap token (never register it) |
-//! | `kube_join_info` | reads the master's CA, token and discovery hash back, for `register` |
+//! | `kube_join_info` | reads the master's CA, token and discovery hash back (with `control_plane: true` also the shared keys), for `register` |
 //! | `kube_join` | worker files of a join: bootstrap-kubelet.conf, pki/ca.crt, kubelet files |
+//! | `kube_join_control_plane` | an additional master: shared CAs and keys, its own leaves, kubeconfigs, static pods, kubelet files |
+//! | `etcd_member` | adds a member to a running etcd cluster (etcdctl), or says why it cannot yet |
 //! | `kube_reset` | what `kubeadm reset` cleans, idempotent from any partial state |
 
 mod error;
@@ -75,6 +77,7 @@ mod command;
 mod containerd_config;
 mod crictl_config;
 mod directory;
+mod etcd_member;
 mod file;
 mod firewall;
 mod hostname;
@@ -84,6 +87,7 @@ mod kube_cluster;
 mod kube_files;
 mod kube_init;
 mod kube_join;
+mod kube_join_control_plane;
 mod kube_join_info;
 mod kube_reset;
 mod line;
@@ -223,6 +227,7 @@ pub fn names() -> &'static [&'static str] {
         "copy",
         "crictl_config",
         "directory",
+        "etcd_member",
         "file",
         "firewall",
         "hostname",
@@ -230,6 +235,7 @@ pub fn names() -> &'static [&'static str] {
         "kernel_module",
         "kube_init",
         "kube_join",
+        "kube_join_control_plane",
         "kube_join_info",
         "kube_reset",
         "line",
@@ -274,6 +280,10 @@ pub fn build(
         "crictl_config" => Box::new(crictl_config::CrictlConfig::build(args)?),
         "kube_init" => Box::new(kube_init::KubeInit::build(args)?),
         "kube_join" => Box::new(kube_join::KubeJoin::build(args)?),
+        "kube_join_control_plane" => {
+            Box::new(kube_join_control_plane::KubeJoinControlPlane::build(args)?)
+        }
+        "etcd_member" => Box::new(etcd_member::EtcdMember::build(args)?),
         "kube_join_info" => Box::new(kube_join_info::KubeJoinInfo::build(args)?),
         "kube_reset" => Box::new(kube_reset::KubeReset::build(args)?),
         other => {
@@ -313,6 +323,8 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "crictl_config" => schema_for!(crictl_config::Args),
         "kube_init" => schema_for!(kube_init::Args),
         "kube_join" => schema_for!(kube_join::Args),
+        "kube_join_control_plane" => schema_for!(kube_join_control_plane::Args),
+        "etcd_member" => schema_for!(etcd_member::Args),
         "kube_join_info" => schema_for!(kube_join_info::Args),
         "kube_reset" => schema_for!(kube_reset::Args),
         _ => return None,

@@ -1,0 +1,254 @@
+//! `etcd_member`: makes sure a member is in an etcd cluster, as `kubeadm join
+//! --control-plane` adds the new node's etcd through the etcd API before it starts.
+//! `etcdctl` (Debian's `etcd-client`) on this host talks to the existing members with
+//! this host's etcd client certificate.
+//!
+//! When the cluster does not answer (not running yet, no certificate yet, no etcdctl),
+//! nothing changes and the task says why: run apply again once it answers. A member
+//! already present (matched by its peer URL, started or not) is left alone.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::script::quote;
+use crate::{args, Diff, Module, ModuleError, State};
+
+const NAME: &str = "etcd_member";
+const PKI: &str = "/etc/kubernetes/pki/etcd";
+
+/// Arguments of `etcd_member`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Args {
+    /// The member's name (its etcd `--name`, the node name).
+    name: String,
+    /// The member's peer URL, e.g. `https://10.0.0.11:2380`.
+    peer_url: String,
+    /// Client URLs of the existing members, comma-separated, e.g. `https://10.0.0.10:2379`.
+    endpoints: String,
+    /// CA of the etcd cluster (default /etc/kubernetes/pki/etcd/ca.crt).
+    cacert: Option<String>,
+    /// Client certificate (default the etcd healthcheck-client certificate).
+    cert: Option<String>,
+    /// Key of the client certificate.
+    key: Option<String>,
+}
+
+/// A built `etcd_member` task.
+#[derive(Debug)]
+pub(crate) struct EtcdMember {
+    name: String,
+    peer_url: String,
+    endpoints: String,
+    cacert: String,
+    cert: String,
+    key: String,
+}
+
+impl EtcdMember {
+    pub fn build(args: serde_json::Value) -> Result<EtcdMember, ModuleError> {
+        let a: Args = args::parse(NAME, args)?;
+        let name = a.name.trim().to_string();
+        if name.is_empty() || name.contains([',', '=', ' ']) {
+            return Err(ModuleError::args(
+                NAME,
+                format!("name `{name}` must be a non-empty node name"),
+            ));
+        }
+        let url = |what: &str, value: &str| -> Result<String, ModuleError> {
+            let value = value.trim();
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(value.to_string())
+            } else {
+                Err(ModuleError::args(
+                    NAME,
+                    format!("{what} `{value}` is not a URL; write it as https://ADDRESS:PORT"),
+                ))
+            }
+        };
+        let peer_url = url("peer_url", &a.peer_url)?;
+        let endpoints = a
+            .endpoints
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| url("endpoints", e))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(ModuleError::args(
+                NAME,
+                "endpoints is empty: give the client URL of an existing member, e.g. https://10.0.0.10:2379",
+            ));
+        }
+        Ok(EtcdMember {
+            name,
+            peer_url,
+            endpoints: endpoints.join(","),
+            cacert: a.cacert.unwrap_or_else(|| format!("{PKI}/ca.crt")),
+            cert: a
+                .cert
+                .unwrap_or_else(|| format!("{PKI}/healthcheck-client.crt")),
+            key: a
+                .key
+                .unwrap_or_else(|| format!("{PKI}/healthcheck-client.key")),
+        })
+    }
+
+    /// `etcdctl` with the endpoints and TLS flags, ready for a subcommand.
+    fn etcdctl(&self) -> String {
+        format!(
+            "ETCDCTL_API=3 etcdctl --endpoints={} --cacert={} --cert={} --key={} \
+             --dial-timeout=3s --command-timeout=5s",
+            quote(&self.endpoints),
+            quote(&self.cacert),
+            quote(&self.cert),
+            quote(&self.key)
+        )
+    }
+
+    /// Sets `kp_why` (empty when the cluster answered) and `kp_list` (the member list).
+    fn query(&self) -> String {
+        format!(
+            "kp_why= kp_list=\n\
+             if ! command -v etcdctl >/dev/null 2>&1; then kp_why='etcdctl is not installed on this host (package etcd-client)'\n\
+             elif ! [ -r {cacert} ] || ! [ -r {cert} ] || ! [ -r {key} ]; then kp_why='the etcd client certificate is not on this host yet'\n\
+             elif ! kp_list=$({etcdctl} member list -w simple 2>&1 </dev/null 3>&-); then\n\
+             kp_why=\"etcd at {endpoints_text} does not answer: $(printf '%s' \"$kp_list\" | tail -n 2 | tr '\\n' ' ')\"\n\
+             fi\n",
+            cacert = quote(&self.cacert),
+            cert = quote(&self.cert),
+            key = quote(&self.key),
+            etcdctl = self.etcdctl(),
+            endpoints_text = self.endpoints.replace(['"', '\\', '$', '`'], ""),
+        )
+    }
+
+    /// True when a line of `etcdctl member list -w simple` has our peer URL.
+    fn listed(&self, list: &str) -> bool {
+        list.lines().any(|line| {
+            line.split([',', ' '])
+                .map(str::trim)
+                .any(|t| t == self.peer_url)
+        })
+    }
+}
+
+impl Module for EtcdMember {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn gather(&self) -> String {
+        format!(
+            "{}if [ -n \"$kp_why\" ]; then kp_field why \"$kp_why\"; else kp_field members \"$kp_list\"; fi\n",
+            self.query()
+        )
+    }
+
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        if let Some(why) = state.text("why") {
+            return Ok(Diff::Run {
+                summary: format!(
+                    "etcd member {} not added: {}; run apply again once the first master's etcd answers",
+                    self.name,
+                    why.trim()
+                ),
+            });
+        }
+        let members = state.require(NAME, "members")?;
+        Ok(if self.listed(&members) {
+            Diff::Unchanged
+        } else {
+            Diff::change(format!(
+                "add etcd member {} ({}) through {}",
+                self.name, self.peer_url, self.endpoints
+            ))
+        })
+    }
+
+    /// Checks again (the cluster may have come up or changed since gather), then adds.
+    fn apply(&self, _state: &State) -> String {
+        format!(
+            "{query}[ -n \"$kp_why\" ] && return 0\n\
+             case \" $(printf '%s' \"$kp_list\" | tr ',\\n' '  ') \" in *{peer_space}*) return 0 ;; esac\n\
+             kp_run 'etcdctl member add' sh -c {add} || return\n\
+             kp_changed\n",
+            query = self.query(),
+            peer_space = quote(&format!(" {} ", self.peer_url)),
+            add = quote(&format!(
+                "{} member add {} --peer-urls={}",
+                self.etcdctl(),
+                quote(&self.name),
+                quote(&self.peer_url)
+            )),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::fields;
+    use serde_json::json;
+
+    fn build() -> EtcdMember {
+        EtcdMember::build(json!({
+            "name": "master2",
+            "peer_url": "https://10.1.0.11:2380",
+            "endpoints": "https://10.1.0.10:2379",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn present_absent_and_silent_clusters() {
+        let m = build();
+        let list = "8e9e05c52164694d, started, master, https://10.1.0.10:2380, https://10.1.0.10:2379, false\n";
+        let d = m.diff(&fields(&[("members", list)])).unwrap();
+        assert!(
+            matches!(&d, Diff::Change { summary, .. } if summary.contains("add etcd member master2")),
+            "{d:?}"
+        );
+        let with =
+            format!("{list}91bc3c398fb3c146, unstarted, , https://10.1.0.11:2380, , false\n");
+        assert_eq!(
+            m.diff(&fields(&[("members", &with)])).unwrap(),
+            Diff::Unchanged
+        );
+        let down = m
+            .diff(&fields(&[(
+                "why",
+                "etcd at https://10.1.0.10:2379 does not answer",
+            )]))
+            .unwrap();
+        assert!(
+            matches!(&down, Diff::Run { summary } if summary.contains("not added") && summary.contains("run apply again")),
+            "{down:?}"
+        );
+        assert!(EtcdMember::build(
+            json!({"name": "x", "peer_url": "10.0.0.1:2380", "endpoints": "https://a:2379"})
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("https://"));
+    }
+
+    /// On this machine: no etcd answers at a closed port, so gather explains why and
+    /// apply changes nothing.
+    #[test]
+    fn a_cluster_that_does_not_answer_changes_nothing() {
+        let m = EtcdMember::build(json!({
+            "name": "master2",
+            "peer_url": "https://127.0.0.1:2380",
+            "endpoints": "https://127.0.0.1:1",
+            "cacert": "/nonexistent/ca.crt",
+        }))
+        .unwrap();
+        let state = crate::testutil::gather(&m).state();
+        let why = state.text("why").unwrap_or_default();
+        assert!(!why.is_empty(), "{state:?}");
+        assert!(matches!(m.diff(&state).unwrap(), Diff::Run { .. }));
+        let r = crate::testutil::apply(&m, &state);
+        assert!(r.ok() && !r.changed, "{r:?}");
+    }
+}
