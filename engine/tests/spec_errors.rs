@@ -28,6 +28,17 @@ spec_error!(
 );
 
 spec_error!(
+    agent_client_certificate,
+    [(
+        5,
+        7,
+        "runtime.registries.\"harbor.example.com\".cert_file",
+        "kprov-agent cannot present client certificates to registries yet",
+        Some("use `runtime.kind: containerd` for registries that need mutual TLS, or registry credentials (`auth`) instead")
+    ),]
+);
+
+spec_error!(
     bad_cert_san,
     [(
         5,

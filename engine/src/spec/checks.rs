@@ -2,6 +2,7 @@
 
 use super::cni::CniPlugin;
 use super::os::REQUIRED_SYSCTLS;
+use super::runtime::RuntimeKind;
 use super::values::{Cidr, MAX_MINOR, MIN_MINOR};
 use super::ClusterSpec;
 use crate::diagnostic::Diagnostic;
@@ -253,6 +254,18 @@ fn runtime(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
                 format!("`{given}` is set without `{missing}`"),
                 Some("mutual TLS needs both the client certificate and its key".into()),
             ));
+        } else if config.cert_file.is_some() && spec.runtime.kind == RuntimeKind::KprovAgent {
+            out.push(
+                spec.source.at_key(
+                    &format!("{base}/cert_file"),
+                    "kprov-agent cannot present client certificates to registries yet",
+                    Some(
+                        "use `runtime.kind: containerd` for registries that need mutual TLS, or \
+                     registry credentials (`auth`) instead"
+                            .into(),
+                    ),
+                ),
+            );
         }
     }
 }
