@@ -141,7 +141,22 @@ fn bridge_mode_routes_pods_between_hosts() {
         ("node2", "10.244.42.0/24", "10.244.42.1"),
     ];
 
-    let (code, first, err) = cluster("apply", &inv, BRIDGE_SPEC, &[]);
+    // The fixture plus an extra static route through the lab's gateway (its address
+    // depends on the lab).
+    let master = lab.address("master");
+    let lab_gateway = format!("{}.1", &master[..master.rfind('.').expect("IPv4")]);
+    let spec_path = dir.path().join("cni-bridge.yaml");
+    let fixture = std::fs::read_to_string(BRIDGE_SPEC).expect("fixture");
+    std::fs::write(
+        &spec_path,
+        format!(
+            "{fixture}    routes:\n      - {{ destination: 10.250.0.0/16, via: {lab_gateway} }}\n"
+        ),
+    )
+    .expect("write spec");
+    let spec = spec_path.to_str().expect("utf-8 path");
+
+    let (code, first, err) = cluster("apply", &inv, spec, &[]);
     assert_eq!(code, Some(0), "apply failed:\n{err}");
     assert!(changed(&first) > 0);
     for (host, subnet, gateway) in slices {
@@ -162,6 +177,8 @@ fn bridge_mode_routes_pods_between_hosts() {
             let want = format!("{other_subnet} via {} ", lab.address(other));
             assert!(routes.contains(&want), "{host}: no `{want}` in\n{routes}");
         }
+        let extra = format!("10.250.0.0/16 via {lab_gateway} ");
+        assert!(routes.contains(&extra), "{host}: no `{extra}` in\n{routes}");
         assert!(
             !routes.contains(&format!("{subnet} via")),
             "{host}: {routes}"
@@ -176,14 +193,14 @@ fn bridge_mode_routes_pods_between_hosts() {
     }
 
     // Idempotent, and plan agrees.
-    let (code, second, err) = cluster("apply", &inv, BRIDGE_SPEC, &[]);
+    let (code, second, err) = cluster("apply", &inv, spec, &[]);
     assert_eq!(code, Some(0), "second apply failed:\n{err}");
     assert_eq!(
         changed(&second),
         0,
         "second apply changed something:\n{err}"
     );
-    let (code, _, err) = cluster("plan", &inv, BRIDGE_SPEC, &["--detailed-exitcode"]);
+    let (code, _, err) = cluster("plan", &inv, spec, &["--detailed-exitcode"]);
     assert_eq!(code, Some(0), "plan after apply shows changes:\n{err}");
 
     // Real pods through the real plugins: node1's pod reaches node2's over the routes.
@@ -252,7 +269,7 @@ fn bridge_mode_routes_pods_between_hosts() {
 
     // An override that collides with another host's slice: one error naming both hosts.
     let clash = inventory_with_override(&lab, dir.path(), "10.244.1.0/24");
-    let (code, _, err) = cluster("plan", &clash, BRIDGE_SPEC, &[]);
+    let (code, _, err) = cluster("plan", &clash, spec, &[]);
     assert_ne!(code, Some(0), "a colliding pod_cidr must fail:\n{err}");
     assert!(
         err.contains("`node1`") && err.contains("`node2`") && err.contains("pod_cidr"),
