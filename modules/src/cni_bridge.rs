@@ -432,6 +432,9 @@ impl Module for CniBridge {
             if state.text("enabled").as_deref() == Some("enabled") {
                 parts.push(Diff::change(format!("disable {unit}")));
             }
+            if let Some(bridge) = old_bridge(state) {
+                parts.push(Diff::change(format!("delete bridge {bridge}")));
+            }
             for (prefix, path) in [("c.", &self.conflist.path), ("u.", file)] {
                 if state.require(NAME, &format!("{prefix}stat"))? != "absent" {
                     parts.push(Diff::change(format!("remove {path}")));
@@ -464,13 +467,24 @@ impl Module for CniBridge {
         let mut out = match &self.removal {
             Some((unit, file)) => {
                 let u = quote(unit);
-                format!(
+                let mut out = format!(
                     "if [ \"$(systemctl is-enabled {u} 2>/dev/null)\" = enabled ]; then\n  \
                      kp_run 'systemctl disable '{u} systemctl disable {u} || return\n  kp_changed\nfi\n\
-                     kp_rm {} || return\nkp_rm {} || return\n",
+                     kp_rm {} || return\n",
                     quote(file),
-                    quote(&self.conflist.path)
-                )
+                );
+                // Only while our conflist is still there: later, the name may be the
+                // new plugin's bridge (flannel's is cni0 too).
+                if let Some(bridge) = old_bridge(state) {
+                    let b = quote(&bridge);
+                    out.push_str(&format!(
+                        "if [ -e {c} ] && ip link show {b} type bridge >/dev/null 2>&1; then\n  \
+                         kp_run 'ip link del '{b} ip link del {b} || return\n  kp_changed\nfi\n",
+                        c = quote(&self.conflist.path),
+                    ));
+                }
+                out.push_str(&format!("kp_rm {} || return\n", quote(&self.conflist.path)));
+                out
             }
             None => self.conflist.apply(),
         };
@@ -497,6 +511,21 @@ impl Module for CniBridge {
         out.push_str("fi\n");
         out
     }
+}
+
+/// The bridge named in a conflist kprov wrote earlier (gathered with `state: absent`),
+/// when it is a plain interface name.
+fn old_bridge(state: &State) -> Option<String> {
+    let text = state.text("c.content")?;
+    let list: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let name = list["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["type"] == "bridge")?["bridge"]
+        .as_str()?
+        .to_string();
+    route::interface(NAME, "bridge", &name).ok()?;
+    Some(name)
 }
 
 /// Several diffs as one: summaries joined, the first file text kept for the unified diff.
@@ -707,7 +736,11 @@ mod tests {
         assert!(!routes.contains("10.244.0.0/24"), "{routes}");
         assert!(routes.contains("10.244.7.0/24 via 10.77.0.12"), "{routes}");
 
-        // state: absent (another plugin took over): conflist, routes, rules gone.
+        // state: absent (another plugin took over): conflist, bridge, routes, rules gone.
+        std::process::Command::new("ip")
+            .args(["-n", &ns.0, "link", "add", "cni0", "type", "bridge"])
+            .status()
+            .unwrap();
         let gone = CniBridge::build(json!({
             "state": "absent",
             "pod_cidr": "10.244.0.0/16",
@@ -723,9 +756,15 @@ mod tests {
             summary.contains("delete route 10.244.7.0/24 via 10.77.0.12"),
             "{summary}"
         );
+        assert!(summary.contains("delete bridge cni0"), "{summary}");
         let r = ns.apply(&gone, &state);
         assert!(r.ok() && r.changed, "{r:?}");
         assert!(!dir.path().join(CONFLIST).exists());
+        let links = std::process::Command::new("ip")
+            .args(["-n", &ns.0, "link", "show"])
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&links.stdout).contains("cni0"));
         let routes = ns.routes();
         assert!(!routes.contains("10.244.7.0/24"), "{routes}");
         assert!(routes.contains("10.244.50.0/24 via 10.77.0.50"), "{routes}");
