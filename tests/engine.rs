@@ -180,11 +180,41 @@ fn engine_on_a_three_host_lab() {
     registry_secrets_stay_secret(&lab);
 }
 
-/// A registry password from the spec lands in containerd's config (0600) and in no event,
-/// diff or human output, in plan or apply.
+/// A registry password from the spec lands in the runtime's config (0600: containerd's,
+/// then kprov-agent's) and in no event, diff or human output, in plan or apply.
 fn registry_secrets_stay_secret(lab: &Lab) {
+    secrets_reach_only_the_runtime_config(lab, "tests/fixtures/spec-registry-auth.yaml");
+    let config = sh(lab, "node2", "cat /etc/containerd/config.toml");
+    assert!(
+        config.contains("password = \"s3cr3t-pw-$(id)\""),
+        "{config}"
+    );
+    assert_eq!(
+        sh(lab, "node2", "stat -c %a /etc/containerd/config.toml").trim(),
+        "600"
+    );
+    secrets_reach_only_the_runtime_config(lab, "tests/fixtures/spec-registry-auth-agent.yaml");
+    let config = sh(lab, "node2", "cat /etc/kprov/agent.toml");
+    assert!(
+        config.contains("[registry.hosts.\"harbor.example.com:443\"]")
+            && config.contains("insecure_skip_verify = true")
+            && config.contains("username = \"robot\"")
+            && config.contains("password = \"s3cr3t-pw-$(id)\""),
+        "{config}"
+    );
+    assert_eq!(
+        sh(lab, "node2", "stat -c %a /etc/kprov/agent.toml").trim(),
+        "600"
+    );
+    // The agent accepts the configuration it was given.
+    assert_eq!(
+        sh(lab, "node2", "systemctl is-active kprov-agent").trim(),
+        "active"
+    );
+}
+
+fn secrets_reach_only_the_runtime_config(lab: &Lab, spec: &str) {
     let inv = lab.inventory_str();
-    let spec = "tests/fixtures/spec-registry-auth.yaml";
     let secret = "s3cr3t-pw";
     for command in ["plan", "apply"] {
         for output in ["json", "human"] {
@@ -211,19 +241,10 @@ fn registry_secrets_stay_secret(lab: &Lab) {
             );
             assert!(
                 !all.contains(secret),
-                "{command} --output {output} printed the password"
+                "{command} --output {output} with {spec} printed the password"
             );
         }
     }
-    let config = sh(lab, "node2", "cat /etc/containerd/config.toml");
-    assert!(
-        config.contains("password = \"s3cr3t-pw-$(id)\""),
-        "{config}"
-    );
-    assert_eq!(
-        sh(lab, "node2", "stat -c %a /etc/containerd/config.toml").trim(),
-        "600"
-    );
 }
 
 /// `kprov reset` is a plan until `--yes`; then the kubeadm-made files are gone.
