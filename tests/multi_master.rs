@@ -18,6 +18,8 @@ const PKI: &str = "/etc/kubernetes/pki";
 const M1: &str = "master";
 const M2: &str = "node1";
 const NODE: &str = "node2";
+/// The play's etcd member task.
+const ETCD_TASK: &str = "This master's etcd member in the first master's etcd cluster";
 
 /// What one run printed: exit code, JSON events, all of stdout and stderr.
 struct Run {
@@ -348,8 +350,8 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
     let second_json = apply(&inv, &spec, &["--output", "json"]);
     assert_eq!(changed(&second_json), 0, "second apply changed something");
 
-    // Real etcd on both masters: the first alone, then the play adds the second member,
-    // then the second starts and joins.
+    // Real etcd on both masters: the first alone, then the play adds the second member as
+    // a learner, the second starts and joins, and the play promotes it.
     install_etcd(&lab, M1);
     install_etcd(&lab, M2);
     start_etcd(&lab, M1);
@@ -357,7 +359,36 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
     let add = apply(&inv, &spec, &["--output", "json", "-v"]);
     no_secrets(&add, &secret, "apply adding the etcd member");
     assert_eq!(changed(&add), 1, "only the member add: {}", add.text);
+    let members = sh(&lab, M1, &etcdctl("member list"));
+    assert!(
+        members.contains(&format!("unstarted, , https://{m2_ip}:2380, , true")),
+        "added as a learner, not started: {members}"
+    );
+    let waiting = apply(&inv, &spec, &["--output", "json"]);
+    assert_eq!(
+        changed(&waiting),
+        0,
+        "a learner that does not run yet waits"
+    );
+    assert!(
+        summary(&waiting, M2, ETCD_TASK).contains("not running yet"),
+        "{}",
+        waiting.text
+    );
     start_etcd(&lab, M2);
+    eventually(
+        &lab,
+        M1,
+        &format!("{} | grep -q 'started, {M2},'", etcdctl("member list")),
+        "the learner started",
+    );
+    let promote = apply(&inv, &spec, &["--output", "json"]);
+    assert_eq!(changed(&promote), 1, "the promotion: {}", promote.text);
+    assert!(
+        summary(&promote, M2, ETCD_TASK).contains("promote"),
+        "{}",
+        promote.text
+    );
     let health = eventually(
         &lab,
         M1,
@@ -374,7 +405,9 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
     let members = sh(&lab, M1, &etcdctl("member list"));
     assert_eq!(members.lines().count(), 2, "{members}");
     assert!(
-        members.contains(&format!("started, {M2}, https://{m2_ip}:2380")),
+        members.contains(&format!(
+            "started, {M2}, https://{m2_ip}:2380, https://{m2_ip}:2379, false"
+        )),
         "{members}"
     );
     for host in [M1, M2] {

@@ -3,9 +3,13 @@
 //! `etcdctl` (Debian's `etcd-client`) on this host talks to the existing members with
 //! this host's etcd client certificate.
 //!
+//! As kubeadm 1.29+ does, the member is added as a learner (it does not count for quorum
+//! while it catches up) and promoted to a voting member on a later run, once its etcd
+//! started; `learner: false` adds a voting member directly (kubeadm 1.28).
+//!
 //! When the cluster does not answer (not running yet, no certificate yet, no etcdctl),
-//! nothing changes and the task says why: run apply again once it answers. A member
-//! already present (matched by its peer URL, started or not) is left alone.
+//! nothing changes and the task says why: run apply again once it answers. A voting
+//! member already present (matched by its peer URL) is left alone.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -32,6 +36,8 @@ pub(crate) struct Args {
     cert: Option<String>,
     /// Key of the client certificate.
     key: Option<String>,
+    /// Add as a learner, promoted once it runs (default true, as kubeadm 1.29+).
+    learner: Option<bool>,
 }
 
 /// A built `etcd_member` task.
@@ -43,6 +49,15 @@ pub(crate) struct EtcdMember {
     cacert: String,
     cert: String,
     key: String,
+    learner: bool,
+}
+
+/// This member's line of `etcdctl member list -w simple`
+/// (`ID, STATUS, NAME, PEER URLS, CLIENT URLS, IS LEARNER`).
+#[derive(Debug, PartialEq, Eq)]
+struct Listed {
+    started: bool,
+    learner: bool,
 }
 
 impl EtcdMember {
@@ -91,6 +106,7 @@ impl EtcdMember {
             key: a
                 .key
                 .unwrap_or_else(|| format!("{PKI}/healthcheck-client.key")),
+            learner: a.learner.unwrap_or(true),
         })
     }
 
@@ -123,12 +139,17 @@ impl EtcdMember {
         )
     }
 
-    /// True when a line of `etcdctl member list -w simple` has our peer URL.
-    fn listed(&self, list: &str) -> bool {
-        list.lines().any(|line| {
-            line.split([',', ' '])
-                .map(str::trim)
-                .any(|t| t == self.peer_url)
+    /// Our member in the output of `etcdctl member list -w simple`, found by peer URL.
+    fn listed(&self, list: &str) -> Option<Listed> {
+        list.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(", ").map(str::trim).collect();
+            let ours = fields
+                .get(3)
+                .is_some_and(|urls| urls.split(',').any(|u| u.trim() == self.peer_url));
+            ours.then(|| Listed {
+                started: fields.get(1) == Some(&"started"),
+                learner: fields.len() >= 6 && fields.last() == Some(&"true"),
+            })
         })
     }
 }
@@ -156,31 +177,62 @@ impl Module for EtcdMember {
             });
         }
         let members = state.require(NAME, "members")?;
-        Ok(if self.listed(&members) {
-            Diff::Unchanged
-        } else {
-            Diff::change(format!(
-                "add etcd member {} ({}) through {}",
-                self.name, self.peer_url, self.endpoints
-            ))
+        Ok(match self.listed(&members) {
+            None => Diff::change(format!(
+                "add etcd member {} ({}){} through {}",
+                self.name,
+                self.peer_url,
+                if self.learner { " as a learner" } else { "" },
+                self.endpoints
+            )),
+            Some(Listed {
+                learner: true,
+                started: false,
+            }) => Diff::Run {
+                summary: format!(
+                    "etcd learner {} is not running yet: it is promoted to a voting member once \
+                     its etcd runs (run apply again)",
+                    self.name
+                ),
+            },
+            Some(Listed { learner: true, .. }) => Diff::change(format!(
+                "promote etcd learner {} to a voting member",
+                self.name
+            )),
+            Some(_) => Diff::Unchanged,
         })
     }
 
-    /// Checks again (the cluster may have come up or changed since gather), then adds.
+    /// Checks again (the cluster may have come up or changed since gather), then adds
+    /// the member, or promotes the started learner (retrying while it catches up).
     fn apply(&self, _state: &State) -> String {
+        let etcdctl = self.etcdctl();
+        let learner = if self.learner { " --learner" } else { "" };
         format!(
             "{query}[ -n \"$kp_why\" ] && return 0\n\
-             case \" $(printf '%s' \"$kp_list\" | tr ',\\n' '  ') \" in *{peer_space}*) return 0 ;; esac\n\
+             kp_line=$(printf '%s\\n' \"$kp_list\" | tr ',' ' ' | grep -F -- {peer_space} | head -n 1)\n\
+             if [ -z \"$kp_line\" ]; then\n\
              kp_run 'etcdctl member add' sh -c {add} || return\n\
+             kp_changed; return 0\n\
+             fi\n\
+             [ \"$(printf '%s' \"$kp_line\" | awk '{{print $NF}}')\" = true ] || return 0\n\
+             [ \"$(printf '%s' \"$kp_line\" | awk '{{print $2}}')\" = started ] || return 0\n\
+             kp_mid=$(printf '%s' \"$kp_line\" | awk '{{print $1}}')\n\
+             kp_n=0\n\
+             until kp_o=$({etcdctl} member promote \"$kp_mid\" 2>&1 </dev/null 3>&-); do\n\
+             kp_n=$((kp_n + 1))\n\
+             if [ \"$kp_n\" -ge 20 ]; then kp_fail \"etcd learner {name_text} was not promoted: $(printf '%s' \"$kp_o\" | tail -n 2 | tr '\\n' ' ')(run apply again once it caught up)\"; return; fi\n\
+             sleep 1\n\
+             done\n\
              kp_changed\n",
             query = self.query(),
             peer_space = quote(&format!(" {} ", self.peer_url)),
             add = quote(&format!(
-                "{} member add {} --peer-urls={}",
-                self.etcdctl(),
+                "{etcdctl} member add {} --peer-urls={}{learner}",
                 quote(&self.name),
                 quote(&self.peer_url)
             )),
+            name_text = self.name.replace(['"', '\\', '$', '`'], ""),
         )
     }
 }
@@ -201,20 +253,44 @@ mod tests {
     }
 
     #[test]
-    fn present_absent_and_silent_clusters() {
+    fn absent_learner_and_voting_members() {
         let m = build();
         let list = "8e9e05c52164694d, started, master, https://10.1.0.10:2380, https://10.1.0.10:2379, false\n";
-        let d = m.diff(&fields(&[("members", list)])).unwrap();
+        let summary = |list: &str| match m.diff(&fields(&[("members", list)])).unwrap() {
+            Diff::Change { summary, .. } => format!("change: {summary}"),
+            Diff::Run { summary } => format!("run: {summary}"),
+            Diff::Unchanged => "unchanged".into(),
+        };
+        let add = summary(list);
         assert!(
-            matches!(&d, Diff::Change { summary, .. } if summary.contains("add etcd member master2")),
-            "{d:?}"
+            add.starts_with("change: add etcd member master2") && add.contains("as a learner"),
+            "{add}"
         );
-        let with =
-            format!("{list}91bc3c398fb3c146, unstarted, , https://10.1.0.11:2380, , false\n");
-        assert_eq!(
-            m.diff(&fields(&[("members", &with)])).unwrap(),
-            Diff::Unchanged
+        let unstarted =
+            format!("{list}91bc3c398fb3c146, unstarted, , https://10.1.0.11:2380, , true\n");
+        let waiting = summary(&unstarted);
+        assert!(
+            waiting.starts_with("run:") && waiting.contains("not running yet"),
+            "{waiting}"
         );
+        let started = format!("{list}91bc3c398fb3c146, started, master2, https://10.1.0.11:2380, https://10.1.0.11:2379, true\n");
+        assert!(summary(&started).starts_with("change: promote etcd learner master2"));
+        let voting = started.replace("2379, true", "2379, false");
+        assert_eq!(summary(&voting), "unchanged");
+        // Another member whose URL only starts like ours is not ours.
+        let other = format!(
+            "{list}1, started, m3, https://10.1.0.11:23800, https://10.1.0.11:2379, false\n"
+        );
+        assert!(summary(&other).starts_with("change: add"));
+        let voting_add = EtcdMember::build(json!({
+            "name": "master2",
+            "peer_url": "https://10.1.0.11:2380",
+            "endpoints": "https://10.1.0.10:2379",
+            "learner": false,
+        }))
+        .unwrap();
+        assert!(!voting_add.apply(&State::default()).contains("--learner"));
+        assert!(m.apply(&State::default()).contains("--learner"));
         let down = m
             .diff(&fields(&[(
                 "why",
