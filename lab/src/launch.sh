@@ -17,6 +17,13 @@ inner)
     shift # cgroup.procs list, used by the outer stage only
     lower=$1 upper=$2 work=$3 r=$4 host=$5 controllers=$6 container=$7 mode=$8
     mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$r"
+    # Container runtimes stack their own overlay mounts, which an overlayfs upper dir
+    # refuses: their state lives on the machine's filesystem, next to the host's upper dir.
+    storage="$(dirname "$upper")/storage"
+    for d in kprov-agent containerd; do
+        mkdir -p "$storage/$d" "$r/var/lib/$d"
+        mount --bind "$storage/$d" "$r/var/lib/$d"
+    done
     mount -t proc -o nosuid,nodev,noexec proc "$r/proc"
     mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys"
     if [ "$mode" = unified ]; then

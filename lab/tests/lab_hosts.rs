@@ -77,6 +77,34 @@ fn three_host_lab_boots_serves_packages_and_goes_away() {
         assert!(common::forward_rule_present(&status.bridge));
     }
 
+    // Container runtimes' state is not on the overlay root (which refuses nested overlay
+    // mounts) and is each host's own.
+    for host in &status.hosts {
+        let out = ssh_ok(
+            &name,
+            &host.name,
+            &[
+                "sh",
+                "-c",
+                "stat -f -c %T / /var/lib/kprov-agent /var/lib/containerd; ls /var/lib/kprov-agent",
+            ],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "overlayfs", "{}: {out}", host.name);
+        assert!(
+            lines[1] != "overlayfs" && lines[2] != "overlayfs",
+            "{}: {out}",
+            host.name
+        );
+        assert_eq!(
+            lines.len(),
+            3,
+            "{}: another host's files show: {out}",
+            host.name
+        );
+        ssh_ok(&name, &host.name, &["touch", "/var/lib/kprov-agent/mine"]);
+    }
+
     // A file written on one host is absent on the others and on the machine.
     let marker = format!("/root/kprov-lab-marker-{name}");
     ssh_ok(
