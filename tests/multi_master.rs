@@ -190,9 +190,14 @@ fn eventually(lab: &Lab, host: &str, cmd: &str, what: &str) -> String {
     panic!("{what}: {last}\n{}", String::from_utf8_lossy(&log.stdout));
 }
 
-/// No private key and no token secret in anything a run printed.
+/// No private key (as PEM or base64 of PEM) and no token secret in anything a run printed.
 fn no_secrets(run: &Run, token_secret: &str, what: &str) {
     assert!(!run.text.contains("PRIVATE KEY"), "{what} printed a key");
+    // base64 of "-----BEGIN": no PEM travels in events or logs, encoded or not.
+    assert!(
+        !run.text.contains("LS0tLS1CRUdJTi"),
+        "{what} printed base64 PEM"
+    );
     assert!(
         !run.text.contains(token_secret),
         "{what} printed the token secret"
@@ -402,6 +407,20 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
     );
     let again = apply(&inv, &spec, &["--output", "json"]);
     assert_eq!(changed(&again), 0, "member present: nothing to do");
+    let plan = run(&[
+        "plan",
+        "playbooks/cluster.yaml",
+        "-i",
+        &inv,
+        "--spec",
+        &spec,
+        "-e",
+        "kubelet_install=false",
+        "--detailed-exitcode",
+        "-vv",
+    ]);
+    assert_eq!(plan.code, Some(0), "plan after apply:\n{}", plan.text);
+    no_secrets(&plan, &secret, "plan (-vv)");
     let members = sh(&lab, M1, &etcdctl("member list"));
     assert_eq!(members.lines().count(), 2, "{members}");
     assert!(

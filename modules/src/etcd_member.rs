@@ -38,6 +38,11 @@ pub(crate) struct Args {
     key: Option<String>,
     /// Add as a learner, promoted once it runs (default true, as kubeadm 1.29+).
     learner: Option<bool>,
+    /// Peer URLs of the members in join order (comma-separated; may list every
+    /// member). This member is added only once the ones listed before it are voting
+    /// members: etcd takes one learner at a time, and this member's
+    /// `--initial-cluster` names exactly those before it.
+    join_order: Option<String>,
 }
 
 /// A built `etcd_member` task.
@@ -50,6 +55,8 @@ pub(crate) struct EtcdMember {
     cert: String,
     key: String,
     learner: bool,
+    /// Peer URLs of the members that must be voting members before this one is added.
+    before: Vec<String>,
 }
 
 /// This member's line of `etcdctl member list -w simple`
@@ -95,7 +102,22 @@ impl EtcdMember {
                 "endpoints is empty: give the client URL of an existing member, e.g. https://10.0.0.10:2379",
             ));
         }
+        let order = a
+            .join_order
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| url("join_order", u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let before = order
+            .iter()
+            .take_while(|u| **u != peer_url)
+            .cloned()
+            .collect();
         Ok(EtcdMember {
+            before,
             name,
             peer_url,
             endpoints: endpoints.join(","),
@@ -141,17 +163,50 @@ impl EtcdMember {
 
     /// Our member in the output of `etcdctl member list -w simple`, found by peer URL.
     fn listed(&self, list: &str) -> Option<Listed> {
-        list.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split(", ").map(str::trim).collect();
-            let ours = fields
-                .get(3)
-                .is_some_and(|urls| urls.split(',').any(|u| u.trim() == self.peer_url));
-            ours.then(|| Listed {
-                started: fields.get(1) == Some(&"started"),
-                learner: fields.len() >= 6 && fields.last() == Some(&"true"),
-            })
-        })
+        listed(list, &self.peer_url)
     }
+
+    /// The first member that must join before this one and is not a voting member yet.
+    fn waiting_for<'a>(&'a self, list: &str) -> Option<&'a str> {
+        self.before
+            .iter()
+            .find(|url| !matches!(listed(list, url), Some(Listed { learner: false, .. })))
+            .map(String::as_str)
+    }
+
+    /// Shell that returns (no change) unless every member of `before` is a voting
+    /// member in `$kp_list`.
+    fn gate(&self) -> String {
+        if self.before.is_empty() {
+            return String::new();
+        }
+        let urls: Vec<String> = self
+            .before
+            .iter()
+            .map(|u| quote(&format!(" {u} ")))
+            .collect();
+        format!(
+            "for kp_u in {}; do\n\
+             kp_l=$(printf '%s\\n' \"$kp_list\" | tr ',' ' ' | grep -F -- \"$kp_u\" | head -n 1)\n\
+             [ -n \"$kp_l\" ] && [ \"$(printf '%s' \"$kp_l\" | awk '{{print $NF}}')\" = false ] || return 0\n\
+             done\n",
+            urls.join(" ")
+        )
+    }
+}
+
+/// The member with peer URL `peer` in the output of `etcdctl member list -w simple`.
+fn listed(list: &str, peer: &str) -> Option<Listed> {
+    list.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(", ").map(str::trim).collect();
+        let ours = fields
+            .get(3)
+            .is_some_and(|urls| urls.split(',').any(|u| u.trim() == peer));
+        ours.then(|| Listed {
+            started: fields.get(1) == Some(&"started"),
+            learner: fields.len() >= 6 && fields.last() == Some(&"true"),
+        })
+    })
 }
 
 impl Module for EtcdMember {
@@ -178,13 +233,22 @@ impl Module for EtcdMember {
         }
         let members = state.require(NAME, "members")?;
         Ok(match self.listed(&members) {
-            None => Diff::change(format!(
+            None => match self.waiting_for(&members) {
+                Some(first) => Diff::Run {
+                    summary: format!(
+                        "etcd member {} not added yet: the member at {first} joins first \
+                         (one at a time, in join order); run apply again once it is a voting member",
+                        self.name
+                    ),
+                },
+                None => Diff::change(format!(
                 "add etcd member {} ({}){} through {}",
                 self.name,
                 self.peer_url,
                 if self.learner { " as a learner" } else { "" },
                 self.endpoints
             )),
+            },
             Some(Listed {
                 learner: true,
                 started: false,
@@ -212,7 +276,7 @@ impl Module for EtcdMember {
             "{query}[ -n \"$kp_why\" ] && return 0\n\
              kp_line=$(printf '%s\\n' \"$kp_list\" | tr ',' ' ' | grep -F -- {peer_space} | head -n 1)\n\
              if [ -z \"$kp_line\" ]; then\n\
-             kp_run 'etcdctl member add' sh -c {add} || return\n\
+             {gate}kp_run 'etcdctl member add' sh -c {add} || return\n\
              kp_changed; return 0\n\
              fi\n\
              [ \"$(printf '%s' \"$kp_line\" | awk '{{print $NF}}')\" = true ] || return 0\n\
@@ -226,6 +290,7 @@ impl Module for EtcdMember {
              done\n\
              kp_changed\n",
             query = self.query(),
+            gate = self.gate(),
             peer_space = quote(&format!(" {} ", self.peer_url)),
             add = quote(&format!(
                 "{etcdctl} member add {} --peer-urls={}{learner}",
@@ -307,6 +372,108 @@ mod tests {
         .unwrap_err()
         .to_string()
         .contains("https://"));
+    }
+
+    fn with_order(order: &str) -> EtcdMember {
+        EtcdMember::build(json!({
+            "name": "master3",
+            "peer_url": "https://10.1.0.12:2380",
+            "endpoints": "https://10.1.0.10:2379",
+            "join_order": order,
+            "cacert": "/dev/null",
+            "cert": "/dev/null",
+            "key": "/dev/null",
+        }))
+        .unwrap()
+    }
+
+    const M1: &str =
+        "8e9e05c52164694d, started, master, https://10.1.0.10:2380, https://10.1.0.10:2379, false";
+    const M2_LEARNER: &str =
+        "91bc3c398fb3c146, started, master2, https://10.1.0.11:2380, https://10.1.0.11:2379, true";
+    const M3_LEARNER: &str =
+        "a1b2c3d4e5f60718, started, master3, https://10.1.0.12:2380, https://10.1.0.12:2379, true";
+
+    #[test]
+    fn members_join_one_at_a_time_in_order() {
+        let order = "https://10.1.0.10:2380,https://10.1.0.11:2380,https://10.1.0.12:2380";
+        let m = with_order(order);
+        assert_eq!(m.before.len(), 2);
+        let d = m.diff(&fields(&[("members", M1)])).unwrap();
+        assert!(
+            matches!(&d, Diff::Run { summary } if summary.contains("https://10.1.0.11:2380 joins first")),
+            "{d:?}"
+        );
+        let learner = format!("{M1}\n{M2_LEARNER}\n");
+        assert!(matches!(
+            m.diff(&fields(&[("members", &learner)])).unwrap(),
+            Diff::Run { .. }
+        ));
+        let voting = learner.replace("2379, true", "2379, false");
+        assert!(m
+            .diff(&fields(&[("members", &voting)]))
+            .unwrap()
+            .needs_apply());
+        assert!(matches!(
+            m.diff(&fields(&[("members", &voting)])).unwrap(),
+            Diff::Change { .. }
+        ));
+    }
+
+    /// The apply fragment in a real shell against a fake `etcdctl` that prints a given
+    /// member list and records every other call.
+    fn apply_with_fake_etcdctl(m: &EtcdMember, list: &str) -> (crate::TaskReport, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("etcdctl");
+        let log = dir.path().join("calls");
+        std::fs::write(dir.path().join("list"), list).unwrap();
+        std::fs::write(
+            &bin,
+            format!(
+                "#!/bin/sh\ncase \"$*\" in *'member list'*) cat {d}/list ;; *) echo \"$*\" >>{d}/calls ;; esac\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = crate::apply_script(&[])
+            + &format!(
+                "PATH={}:$PATH\nkp_begin 7\nkp_body() {{\n:\n{}\n}}\nkp_body\nkp_end $?\n",
+                dir.path().display(),
+                m.apply(&State::default())
+            );
+        let out = crate::testutil::run_stdin(&["sh"], &script);
+        let report = crate::parse_output(&out.stdout)
+            .unwrap()
+            .remove(&7)
+            .unwrap();
+        (report, std::fs::read_to_string(log).unwrap_or_default())
+    }
+
+    #[test]
+    fn apply_adds_waits_or_promotes_in_a_real_shell() {
+        let order = "https://10.1.0.10:2380,https://10.1.0.11:2380,https://10.1.0.12:2380";
+        let m = with_order(order);
+        // master2 is still a learner: master3 waits.
+        let (r, calls) = apply_with_fake_etcdctl(&m, &format!("{M1}\n{M2_LEARNER}\n"));
+        assert!(r.ok() && !r.changed && calls.is_empty(), "{r:?} {calls}");
+        // master2 votes: master3 is added as a learner.
+        let voting = format!("{M1}\n{M2_LEARNER}\n").replace("2379, true", "2379, false");
+        let (r, calls) = apply_with_fake_etcdctl(&m, &voting);
+        assert!(r.ok() && r.changed, "{r:?}");
+        assert!(
+            calls.contains("member add master3 --peer-urls=https://10.1.0.12:2380 --learner"),
+            "{calls}"
+        );
+        // master3 runs as a learner: promoted by its ID.
+        let (r, calls) = apply_with_fake_etcdctl(&m, &format!("{voting}{M3_LEARNER}\n"));
+        assert!(r.ok() && r.changed, "{r:?}");
+        assert!(calls.contains("member promote a1b2c3d4e5f60718"), "{calls}");
+        // A voting member: nothing to do.
+        let done = format!("{voting}{M3_LEARNER}\n").replace("2379, true", "2379, false");
+        let (r, calls) = apply_with_fake_etcdctl(&m, &done);
+        assert!(r.ok() && !r.changed && calls.is_empty(), "{r:?} {calls}");
     }
 
     /// On this machine: no etcd answers at a closed port, so gather explains why and
