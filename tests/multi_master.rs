@@ -13,6 +13,8 @@ use serde_json::Value;
 const LAB: &str = "kt-mm";
 const SPEC: &str = "tests/fixtures/mm-lab.yaml";
 const NO_ENDPOINT_SPEC: &str = "tests/fixtures/cluster-lab.yaml";
+/// A playbook that removes the other masters' etcd members (`etcd_member: absent`).
+const REMOVE_MEMBER: &str = "tests/fixtures/mm-remove-member.yaml";
 const PKI: &str = "/etc/kubernetes/pki";
 /// Host names of the lab: `master` and `node1` are the masters, `node2` the node.
 const M1: &str = "master";
@@ -429,7 +431,33 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
         )),
         "{members}"
     );
-    for host in [M1, M2] {
-        sh(&lab, host, "systemctl stop kprov-test-etcd");
-    }
+
+    // What a reset of master 2 must do first: remove its member; master 1 keeps working.
+    let remove = |what: &str| {
+        let r = run(&[
+            "apply",
+            REMOVE_MEMBER,
+            "-i",
+            &inv,
+            "--spec",
+            &spec,
+            "--output",
+            "json",
+            "-vv",
+        ]);
+        assert_eq!(r.code, Some(0), "{what}:\n{}", r.text);
+        no_secrets(&r, &secret, what);
+        r
+    };
+    assert_eq!(changed(&remove("member removal")), 1);
+    let members = sh(&lab, M1, &etcdctl("member list"));
+    assert!(
+        members.lines().count() == 1 && !members.contains(&m2_ip),
+        "{members}"
+    );
+    eventually(&lab, M1, &etcdctl("endpoint health"), "master 1 alone");
+    assert_eq!(changed(&remove("second member removal")), 0);
+    sh(&lab, M1, "systemctl stop kprov-test-etcd");
+    // A removed member's etcd stops by itself.
+    let _ = lab.ssh(M2, "systemctl stop kprov-test-etcd");
 }

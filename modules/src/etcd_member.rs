@@ -10,6 +10,9 @@
 //! When the cluster does not answer (not running yet, no certificate yet, no etcdctl),
 //! nothing changes and the task says why: run apply again once it answers. A voting
 //! member already present (matched by its peer URL) is left alone.
+//!
+//! `state: absent` removes the member (kubeadm reset's remove-etcd-member phase), so the
+//! others keep their quorum once this node's etcd is gone.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -43,6 +46,18 @@ pub(crate) struct Args {
     /// members: etcd takes one learner at a time, and this member's
     /// `--initial-cluster` names exactly those before it.
     join_order: Option<String>,
+    /// `present` (default) or `absent`.
+    #[serde(default)]
+    state: MemberState,
+}
+
+/// Whether the member must be in the cluster.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MemberState {
+    #[default]
+    Present,
+    Absent,
 }
 
 /// A built `etcd_member` task.
@@ -57,6 +72,7 @@ pub(crate) struct EtcdMember {
     learner: bool,
     /// Peer URLs of the members that must be voting members before this one is added.
     before: Vec<String>,
+    state: MemberState,
 }
 
 /// This member's line of `etcdctl member list -w simple`
@@ -117,6 +133,7 @@ impl EtcdMember {
             .cloned()
             .collect();
         Ok(EtcdMember {
+            state: a.state,
             before,
             name,
             peer_url,
@@ -174,6 +191,43 @@ impl EtcdMember {
             .map(String::as_str)
     }
 
+    /// `state: absent`: remove the member while the cluster answers.
+    fn diff_absent(&self, state: &State) -> Result<Diff, ModuleError> {
+        if let Some(why) = state.text("why") {
+            return Ok(Diff::Run {
+                summary: format!(
+                    "etcd member {} not removed: {}; remove it by hand with `etcdctl member remove` \
+                     if the other members still list it",
+                    self.name,
+                    why.trim()
+                ),
+            });
+        }
+        let members = state.require(NAME, "members")?;
+        Ok(match self.listed(&members) {
+            Some(_) => Diff::change(format!(
+                "remove etcd member {} ({}) through {}",
+                self.name, self.peer_url, self.endpoints
+            )),
+            None => Diff::Unchanged,
+        })
+    }
+
+    /// Apply fragment of `state: absent`: checks again, removes the member by its ID.
+    fn apply_absent(&self) -> String {
+        format!(
+            "{query}[ -n \"$kp_why\" ] && return 0\n\
+             kp_line=$(printf '%s\\n' \"$kp_list\" | tr ',' ' ' | grep -F -- {peer_space} | head -n 1)\n\
+             [ -z \"$kp_line\" ] && return 0\n\
+             kp_mid=$(printf '%s' \"$kp_line\" | awk '{{print $1}}')\n\
+             kp_run 'etcdctl member remove' sh -c {remove} kprov \"$kp_mid\" || return\n\
+             kp_changed\n",
+            query = self.query(),
+            peer_space = quote(&format!(" {} ", self.peer_url)),
+            remove = quote(&format!("{} member remove \"$1\"", self.etcdctl())),
+        )
+    }
+
     /// Shell that returns (no change) unless every member of `before` is a voting
     /// member in `$kp_list`.
     fn gate(&self) -> String {
@@ -222,6 +276,9 @@ impl Module for EtcdMember {
     }
 
     fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        if self.state == MemberState::Absent {
+            return self.diff_absent(state);
+        }
         if let Some(why) = state.text("why") {
             return Ok(Diff::Run {
                 summary: format!(
@@ -270,6 +327,9 @@ impl Module for EtcdMember {
     /// Checks again (the cluster may have come up or changed since gather), then adds
     /// the member, or promotes the started learner (retrying while it catches up).
     fn apply(&self, _state: &State) -> String {
+        if self.state == MemberState::Absent {
+            return self.apply_absent();
+        }
         let etcdctl = self.etcdctl();
         let learner = if self.learner { " --learner" } else { "" };
         format!(
@@ -449,6 +509,37 @@ mod tests {
             .remove(&7)
             .unwrap();
         (report, std::fs::read_to_string(log).unwrap_or_default())
+    }
+
+    #[test]
+    fn absent_removes_the_member_by_id_in_a_real_shell() {
+        let m = EtcdMember::build(json!({
+            "name": "master2",
+            "peer_url": "https://10.1.0.11:2380",
+            "endpoints": "https://10.1.0.10:2379",
+            "state": "absent",
+            "cacert": "/dev/null",
+            "cert": "/dev/null",
+            "key": "/dev/null",
+        }))
+        .unwrap();
+        let both = format!("{M1}\n{M2_LEARNER}\n");
+        let d = m.diff(&fields(&[("members", &both)])).unwrap();
+        assert!(
+            matches!(&d, Diff::Change { summary, .. } if summary.starts_with("remove etcd member master2")),
+            "{d:?}"
+        );
+        assert_eq!(
+            m.diff(&fields(&[("members", M1)])).unwrap(),
+            Diff::Unchanged
+        );
+        let down = m.diff(&fields(&[("why", "etcd does not answer")])).unwrap();
+        assert!(matches!(&down, Diff::Run { summary } if summary.contains("not removed")));
+        let (r, calls) = apply_with_fake_etcdctl(&m, &both);
+        assert!(r.ok() && r.changed, "{r:?}");
+        assert!(calls.contains("member remove 91bc3c398fb3c146"), "{calls}");
+        let (r, calls) = apply_with_fake_etcdctl(&m, M1);
+        assert!(r.ok() && !r.changed && calls.is_empty(), "{r:?} {calls}");
     }
 
     #[test]
