@@ -166,7 +166,11 @@ fn bridge_mode_routes_pods_between_hosts() {
         assert_eq!(bridge["type"], "bridge", "{host}: {list}");
         assert_eq!(bridge["bridge"], "kpbr0", "{host}: {list}");
         assert_eq!(bridge["isGateway"], true);
-        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(bridge["ipMasq"], false, "kprov's own rule masquerades");
+        let nat = sh(&lab, host, "iptables -t nat -S POSTROUTING");
+        let masq =
+            format!("-s {subnet} ! -d 10.244.0.0/16 -m comment --comment kprov-pod-masquerade");
+        assert!(nat.contains(&masq), "{host}: {nat}");
         assert_eq!(
             bridge["ipam"]["ranges"][0][0],
             serde_json::json!({"subnet": subnet, "gateway": gateway}),
@@ -223,6 +227,17 @@ fn bridge_mode_routes_pods_between_hosts() {
         ping(&lab, "node2", "kpod-b", &a),
         "node2 pod {b} cannot reach {a}"
     );
+    // Pods see each other's own addresses (no NAT between pods), and reach beyond the pod
+    // network through the host's masquerade: the lab gateway has no route to any pod.
+    let seen = sh(&lab, "node2", "conntrack -L -p icmp 2>/dev/null");
+    assert!(
+        seen.contains(&format!("src={a} dst={b} ")),
+        "node2 must see node1's pod address {a}, not node1's:\n{seen}"
+    );
+    assert!(
+        ping(&lab, "node1", "kpod-a", &lab_gateway),
+        "pod {a} cannot reach {lab_gateway} outside the pod network"
+    );
 
     // Without node1's route the pods are cut off; the boot unit brings it back.
     sh(&lab, "node1", "ip route del 10.244.42.0/24");
@@ -255,7 +270,11 @@ fn bridge_mode_routes_pods_between_hosts() {
             !lab.ssh(host, "ip link show kpbr0").status.success(),
             "{host}"
         );
-        let fwd = sh(&lab, host, "iptables -S FORWARD");
+        let fwd = sh(
+            &lab,
+            host,
+            "iptables -S FORWARD; iptables -t nat -S POSTROUTING",
+        );
         assert!(!fwd.contains("10.244.0.0/16"), "{host}: {fwd}");
     }
     let (code, again, err) = cluster("apply", &inv, flannel, &[]);

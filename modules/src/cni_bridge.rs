@@ -1,7 +1,9 @@
 //! `cni_bridge`: pod networking without an overlay, for labs and small flat networks. Each
 //! host gets its own slice of the pod CIDR; the reference `bridge` plugin with `host-local`
 //! IPAM hands out addresses from it, and every host routes the other hosts' slices to their
-//! addresses (live and at boot, through [`RouteSet`]).
+//! addresses (live and at boot, through [`RouteSet`]). Pods keep their addresses towards
+//! pods on other hosts; only traffic leaving the pod network is masqueraded (kprov's own nat
+//! rule instead of the plugin's `ipMasq`, which would hide them from other hosts' pods).
 //!
 //! **Slice rule**: the host at position `i` (0-based) of the inventory's host order
 //! (`groups.all`) gets the `i`-th subnet of size `node_cidr_mask` of `pod_cidr`; a host var
@@ -92,6 +94,9 @@ const NAME: &str = "cni_bridge";
 /// Routing protocol kprov's pod routes carry, so that removing stale ones never touches
 /// routes another CNI (flannel host-gw, calico's BIRD) installed in the pod network.
 const PROTO: &str = "static";
+/// Comment on the nat rule that masquerades this host's pods' traffic leaving the pod
+/// network (and never pod-to-pod traffic between hosts).
+const MASQ_COMMENT: &str = "kprov-pod-masquerade";
 /// File name of the conflist in `conf_dir`.
 pub(crate) const CONFLIST: &str = "10-kprov-bridge.conflist";
 
@@ -239,7 +244,9 @@ pub(crate) fn conflist(bridge: &str, slice: IpNet) -> String {
                 "type": "bridge",
                 "bridge": bridge,
                 "isGateway": true,
-                "ipMasq": true,
+                // kprov masquerades itself, except towards other pods (see MASQ_COMMENT):
+                // the plugin's ipMasq would hide pod addresses from pods on other hosts.
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -333,8 +340,14 @@ impl CniBridge {
             routes.push(r);
         }
         let unit = (!a.unit.is_empty()).then_some(a.unit.as_str());
-        let routes = RouteSet::new(routes, Vec::new(), unit, &a.systemd_dir, &boot_rules(pod))?
-            .purging(Some(pod), Some(PROTO.into()));
+        let routes = RouteSet::new(
+            routes,
+            Vec::new(),
+            unit,
+            &a.systemd_dir,
+            &boot_rules(pod, own.net),
+        )?
+        .purging(Some(pod), Some(PROTO.into()));
         let mut conflist = ManagedFile::new(conflist_path, conflist(&a.bridge_name, own.net));
         conflist.mode = Some("644".into());
         Ok(CniBridge {
@@ -354,6 +367,12 @@ impl CniBridge {
         }
     }
 
+    /// The nat POSTROUTING rule for this host's slice (present mode).
+    fn masquerade(&self) -> Option<Vec<String>> {
+        let slice = self.slice?;
+        Some(masquerade_words(self.pod, slice))
+    }
+
     /// The FORWARD rules: (field, rule words after the chain).
     fn rules(&self) -> [(&'static str, [String; 4]); 2] {
         let p = self.pod.to_string();
@@ -367,21 +386,46 @@ impl CniBridge {
     }
 }
 
-/// `ExecStart=` lines of the boot unit that restore the FORWARD rules (values are a
-/// validated network; `-`: a host without iptables still boots the unit).
-fn boot_rules(pod: IpNet) -> Vec<String> {
+/// `-s SLICE ! -d POD -m comment --comment kprov-pod-masquerade -j MASQUERADE`.
+fn masquerade_words(pod: IpNet, slice: IpNet) -> Vec<String> {
+    [
+        "-s",
+        &slice.to_string(),
+        "!",
+        "-d",
+        &pod.to_string(),
+        "-m",
+        "comment",
+        "--comment",
+        MASQ_COMMENT,
+        "-j",
+        "MASQUERADE",
+    ]
+    .iter()
+    .map(|w| w.to_string())
+    .collect()
+}
+
+/// `ExecStart=` lines of the boot unit that restore the FORWARD rules and the masquerade
+/// rule (values are validated networks; `-`: a host without iptables still boots the unit).
+fn boot_rules(pod: IpNet, slice: IpNet) -> Vec<String> {
     let ipt = if pod.addr().is_ipv4() {
         "iptables"
     } else {
         "ip6tables"
     };
-    ["-s", "-d"]
+    let mut out: Vec<String> = ["-s", "-d"]
         .iter()
         .map(|dir| {
             let rule = format!("FORWARD {dir} {pod} -j ACCEPT");
             format!("-/bin/sh -c '{ipt} -w -C {rule} 2>/dev/null || {ipt} -w -I {rule}'")
         })
-        .collect()
+        .collect();
+    let rule = format!("POSTROUTING {}", masquerade_words(pod, slice).join(" "));
+    out.push(format!(
+        "-/bin/sh -c '{ipt} -w -t nat -C {rule} 2>/dev/null || {ipt} -w -t nat -A {rule}'"
+    ));
+    out
 }
 
 impl Module for CniBridge {
@@ -421,6 +465,19 @@ impl Module for CniBridge {
                 words.join(" ")
             ));
         }
+        match self.masquerade() {
+            Some(words) => {
+                let words: Vec<String> = words.iter().map(|w| quote(w)).collect();
+                out.push_str(&format!(
+                    "  {ipt} -w -t nat -C POSTROUTING {} >/dev/null 2>&1 && kp_word fw.masq 1\n",
+                    words.join(" ")
+                ));
+            }
+            None => out.push_str(&format!(
+                "  kp_word fw.masq \"$({ipt} -w -t nat -S POSTROUTING 2>/dev/null | grep -c -e {})\"\n",
+                quote(MASQ_COMMENT)
+            )),
+        }
         out.push_str("fi\n:\n");
         out
     }
@@ -458,6 +515,20 @@ impl Module for CniBridge {
                         rule.join(" ")
                     )));
                 }
+            }
+            match self.masquerade() {
+                Some(words) if !state.flag("fw.masq") => parts.push(Diff::change(format!(
+                    "{} -t nat -A POSTROUTING {}",
+                    self.iptables(),
+                    words.join(" ")
+                ))),
+                None if state.text("fw.masq").is_some_and(|n| n != "0") => {
+                    parts.push(Diff::change(format!(
+                        "{} -t nat: delete the {MASQ_COMMENT} rules",
+                        self.iptables()
+                    )))
+                }
+                _ => {}
             }
         }
         Ok(merge(parts))
@@ -505,6 +576,32 @@ impl Module for CniBridge {
                 out.push_str(&format!(
                     "  while {ipt} -w -C FORWARD {words} >/dev/null 2>&1; do\n    \
                      kp_run {what} {ipt} -w -D FORWARD {words} || return\n    kp_changed\n  done\n"
+                ));
+            }
+        }
+        match self.masquerade() {
+            Some(words) => {
+                let what = quote(&format!("{ipt} -t nat -A POSTROUTING {}", words.join(" ")));
+                let words: Vec<String> = words.iter().map(|w| quote(w)).collect();
+                let words = words.join(" ");
+                out.push_str(&format!(
+                    "  if ! {ipt} -w -t nat -C POSTROUTING {words} >/dev/null 2>&1; then\n    \
+                     kp_run {what} {ipt} -w -t nat -A POSTROUTING {words} || return\n    kp_changed\n  fi\n"
+                ));
+            }
+            None => {
+                // Every slice this host had: the `-s` of each kprov masquerade rule (only
+                // address characters pass the sed expression).
+                let rest: Vec<String> = masquerade_words(self.pod, self.pod)[2..]
+                    .iter()
+                    .map(|w| quote(w))
+                    .collect();
+                out.push_str(&format!(
+                    "  for kp_s in $({ipt} -w -t nat -S POSTROUTING 2>/dev/null | \
+                     sed -n 's|^-A POSTROUTING -s \\([0-9a-fA-F.:/]*\\) .*{MASQ_COMMENT}.*|\\1|p'); do\n    \
+                     kp_run 'delete masquerade rule for '\"$kp_s\" {ipt} -w -t nat -D POSTROUTING -s \"$kp_s\" {} || return\n    \
+                     kp_changed\n  done\n",
+                    rest.join(" ")
                 ));
             }
         }
@@ -647,7 +744,7 @@ mod tests {
         assert_eq!(bridge["type"], "bridge");
         assert_eq!(bridge["bridge"], "cni0");
         assert_eq!(bridge["isGateway"], true);
-        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(bridge["ipMasq"], false);
         assert_eq!(
             bridge["ipam"]["ranges"][0][0],
             json!({"subnet": "10.244.1.0/24", "gateway": "10.244.1.1"})
@@ -661,9 +758,31 @@ mod tests {
         let mut bad = args("/etc/cni/net.d");
         bad["bridge_name"] = json!("br; reboot");
         assert!(CniBridge::build(bad).is_err());
-        assert!(boot_rules(net("10.244.0.0/16"))[0].contains(
+        let boot = boot_rules(net("10.244.0.0/16"), net("10.244.1.0/24"));
+        assert!(boot[2].contains(
+            "iptables -w -t nat -A POSTROUTING -s 10.244.1.0/24 ! -d 10.244.0.0/16 -m comment \
+             --comment kprov-pod-masquerade -j MASQUERADE"
+        ));
+        assert!(boot[0].contains(
             "iptables -w -C FORWARD -s 10.244.0.0/16 -j ACCEPT 2>/dev/null || iptables -w -I"
         ));
+    }
+
+    fn nat(ns: &Netns) -> String {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.0,
+                "iptables",
+                "-t",
+                "nat",
+                "-S",
+                "POSTROUTING",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     #[test]
@@ -705,6 +824,14 @@ mod tests {
             "{rules}"
         );
         assert!(dir.path().join(CONFLIST).is_file());
+        assert!(
+            nat(&ns).contains(
+                "-A POSTROUTING -s 10.244.1.0/24 ! -d 10.244.0.0/16 -m comment --comment \
+                 kprov-pod-masquerade -j MASQUERADE"
+            ),
+            "{}",
+            nat(&ns)
+        );
         let second = ns.gather(&m);
         assert_eq!(m.diff(&second).unwrap(), Diff::Unchanged);
         let again = ns.apply(&m, &second);
@@ -777,6 +904,7 @@ mod tests {
             .output()
             .unwrap();
         assert!(!String::from_utf8_lossy(&rules.stdout).contains("10.244.0.0/16"));
+        assert!(!nat(&ns).contains(MASQ_COMMENT), "{}", nat(&ns));
         assert_eq!(gone.diff(&ns.gather(&gone)).unwrap(), Diff::Unchanged);
     }
 }
