@@ -137,6 +137,10 @@ pub struct ResetArgs {
     /// Really reset (without it, `reset` only shows what it would remove).
     #[arg(long)]
     pub yes: bool,
+    /// The cluster spec the cluster was made with (its pod network is cleaned; without
+    /// it, the default 10.244.0.0/16).
+    #[arg(long, value_name = "SPEC")]
+    pub spec: Option<PathBuf>,
 }
 
 /// `plan` flags.

@@ -251,6 +251,23 @@ fn bridge_mode_routes_pods_between_hosts() {
         "the boot unit did not restore the route"
     );
 
+    // `kprov reset` removes kprov's pod network too; applying again brings it back.
+    let out = common::kprov(&["reset", "-i", &inv, "--spec", spec, "--yes"]);
+    assert!(out.status.success(), "reset failed: {out:?}");
+    for host in ["master", "node1", "node2"] {
+        sh(&lab, host, &format!("test ! -e {CONFLIST}"));
+        sh(
+            &lab,
+            host,
+            "test ! -e /etc/systemd/system/kprov-pod-routes.service",
+        );
+        let routes = sh(&lab, host, "ip -o route show");
+        assert!(!routes.contains("10.244."), "{host} after reset: {routes}");
+    }
+    let (code, _, err) = cluster("apply", &inv, spec, &[]);
+    assert_eq!(code, Some(0), "apply after reset failed:\n{err}");
+    sh(&lab, "node1", &format!("test -e {CONFLIST}"));
+
     // Another plugin takes over: the bridge CNI's conflist, routes, unit and rules go.
     let flannel = "tests/fixtures/cni-flannel.yaml";
     let (code, _, err) = cluster("apply", &inv, flannel, &[]);

@@ -86,7 +86,7 @@ pub async fn reset(args: &ResetArgs, global: &GlobalArgs) -> anyhow::Result<Exit
         inventory: InventoryArgs {
             inventory: args.inventory.inventory.clone(),
         },
-        spec: None,
+        spec: args.spec.clone(),
         extra_vars: Vec::new(),
         tags: Vec::new(),
         skip_tags: Vec::new(),
