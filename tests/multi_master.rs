@@ -20,6 +20,8 @@ const PKI: &str = "/etc/kubernetes/pki";
 const M1: &str = "master";
 const M2: &str = "node1";
 const NODE: &str = "node2";
+/// The play's control-plane join task.
+const CP_JOIN_TASK: &str = "Control-plane join files (shared CAs and keys, own certificates, kubeconfigs, static pods, kubelet files)";
 /// The play's etcd member task.
 const ETCD_TASK: &str = "This master's etcd member in the first master's etcd cluster";
 
@@ -242,6 +244,37 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
         "nothing written after the spec was refused"
     );
 
+    // Plan on fresh hosts: master 2's join waits for master 1's keys, known after apply.
+    let fresh = run(&[
+        "plan",
+        "playbooks/cluster.yaml",
+        "-i",
+        &inv,
+        "--spec",
+        &spec,
+        "-e",
+        "kubelet_install=false",
+        "--output",
+        "json",
+        "--detailed-exitcode",
+        "-vv",
+    ]);
+    assert_eq!(fresh.code, Some(2), "{}", fresh.text);
+    let status = |host: &str, task: &str| {
+        fresh
+            .events
+            .iter()
+            .find(|e| e["event"] == "task" && e["host"] == host && e["task"] == task)
+            .map(|e| e["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status(M2, CP_JOIN_TASK), "unknown", "{}", fresh.text);
+    assert!(
+        !fresh.events.iter().any(|e| e["status"] == "failed"),
+        "{}",
+        fresh.text
+    );
+
     // First apply, JSON events and -v logs captured.
     let first = apply(&inv, &spec, &["--output", "json", "-vv"]);
     let token = sh(&lab, M1, "head -n1 /etc/kubernetes/kprov/bootstrap-token");
@@ -251,6 +284,7 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
         .map(|(_, s)| s.to_string())
         .expect("token id.secret");
     no_secrets(&first, &secret, "first apply (--output json -vv)");
+    no_secrets(&fresh, &secret, "plan on fresh hosts (--output json -vv)");
 
     // The shared files are the same bytes on both masters (compared by hash on the hosts).
     let shared =
