@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod agent_lab;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
