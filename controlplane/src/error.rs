@@ -39,6 +39,12 @@ pub enum Error {
         /// The missing file.
         path: String,
     },
+    /// A file shared by all control-plane nodes is there but cannot be used.
+    #[error("{path} from the first control-plane node is not a readable private key; copy it again from there")]
+    UnreadableShared {
+        /// The unusable file.
+        path: String,
+    },
     /// An input certificate could not be read.
     #[error("cannot read certificate {what}: {reason}")]
     Certificate {

@@ -216,6 +216,25 @@ fn joining_needs_the_shared_files_and_an_endpoint() {
         }
         other => panic!("expected MissingShared, got {other:?}"),
     }
+    // An unreadable shared service-account key is refused, not replaced by a new one.
+    let mut garbled = Existing::from_artifacts(&first);
+    garbled
+        .0
+        .insert("/etc/kubernetes/pki/sa.key".into(), b"not a key".to_vec());
+    match control_plane_join_files(
+        &p,
+        &m2,
+        &garbled,
+        &[node()],
+        &token,
+        &Existing::empty(),
+        now(),
+    ) {
+        Err(e @ Error::UnreadableShared { .. }) => {
+            assert!(e.to_string().contains("/etc/kubernetes/pki/sa.key"), "{e}")
+        }
+        other => panic!("expected UnreadableShared, got {other:?}"),
+    }
     p.control_plane_endpoint = None;
     let e = control_plane_join_files(
         &p,

@@ -107,10 +107,14 @@ pub(crate) fn ensure(
                 }
             }
         }
-        if existing.get(&format!("{PKI_DIR}/sa.key")).is_none() {
-            return Err(Error::MissingShared {
-                path: format!("{PKI_DIR}/sa.key"),
-            });
+        let sa = format!("{PKI_DIR}/sa.key");
+        match existing.get(&sa) {
+            None => return Err(Error::MissingShared { path: sa }),
+            // A new key here would make this API server reject every other one's tokens.
+            Some(pem) if Key::load(pem).is_none() => {
+                return Err(Error::UnreadableShared { path: sa })
+            }
+            Some(_) => {}
         }
     }
     let mut out = Vec::new();
