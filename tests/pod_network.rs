@@ -119,6 +119,7 @@ fn pod_config(name: &str, uid: &str) -> api::PodSandboxConfig {
 }
 
 /// A running pod on one host.
+#[derive(Clone)]
 struct Pod {
     sandbox: String,
     container: String,
@@ -190,26 +191,16 @@ async fn run_pod(rt: &mut Rt, name: &str, uid: &str, image: &str) -> Pod {
     }
 }
 
-/// `ping -c 1 -W 2 TO` inside the pod's container: (exit code, output).
-async fn ping(rt: &mut Rt, pod: &Pod, to: Ipv4Addr) -> (i32, String) {
+/// ExecSync `cmd` in the pod's container (timeout in seconds): (exit code, output).
+async fn exec(mut rt: Rt, pod: &Pod, cmd: &[&str], timeout: i64) -> (i32, String) {
     let r = rt
         .exec_sync(api::ExecSyncRequest {
             container_id: pod.container.clone(),
-            cmd: [
-                "/bin/busybox",
-                "ping",
-                "-c",
-                "1",
-                "-W",
-                "2",
-                &to.to_string(),
-            ]
-            .map(String::from)
-            .to_vec(),
-            timeout: 10,
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            timeout,
         })
         .await
-        .unwrap_or_else(|e| panic!("ExecSync ping {to}: {e}"))
+        .unwrap_or_else(|e| panic!("ExecSync {cmd:?}: {e}"))
         .into_inner();
     (
         r.exit_code,
@@ -219,6 +210,54 @@ async fn ping(rt: &mut Rt, pod: &Pod, to: Ipv4Addr) -> (i32, String) {
             String::from_utf8_lossy(&r.stderr)
         ),
     )
+}
+
+/// `ping -c 1 -W 2 TO` inside the pod's container: (exit code, output).
+async fn ping(rt: &Rt, pod: &Pod, to: Ipv4Addr) -> (i32, String) {
+    let to = to.to_string();
+    let cmd = ["/bin/busybox", "ping", "-c", "1", "-W", "2", &to];
+    exec(rt.clone(), pod, &cmd, 10).await
+}
+
+/// The TCP connections `server`'s pod sees while `client`'s pod is connected to it
+/// (`netstat -tn` inside the server pod, sent back over the connection itself).
+async fn connections_seen(server_rt: &Rt, server: &Pod, client_rt: &Rt, client: &Pod) -> String {
+    let listener = {
+        let (rt, server) = (server_rt.clone(), server.clone());
+        tokio::spawn(async move {
+            let cmd = [
+                "/bin/busybox",
+                "timeout",
+                "20",
+                "/bin/busybox",
+                "nc",
+                "-l",
+                "-p",
+                "7777",
+                "-e",
+                "/bin/busybox",
+                "netstat",
+                "-tn",
+            ];
+            exec(rt, &server, &cmd, 25).await
+        })
+    };
+    let to = server.ip.to_string();
+    let cmd = ["/bin/busybox", "nc", "-w", "3", &to, "7777"];
+    let mut seen = String::new();
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (code, out) = exec(client_rt.clone(), client, &cmd, 10).await;
+        seen = format!("exit {code}: {out}");
+        // The server's side of the connection (ESTABLISHED, or CLOSE_WAIT once the client
+        // has shut down its sending side).
+        if code == 0 && out.contains(":7777 ") {
+            break;
+        }
+    }
+    let (code, out) = listener.await.expect("listener task");
+    assert_eq!(code, 0, "listener in pod {}: {out}", server.ip);
+    seen
 }
 
 /// StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox.
@@ -391,17 +430,24 @@ async fn bridge_cni_pods_on_two_hosts_reach_each_other() {
 
     // Across the hosts, both ways, and from node1's pod to node2's host address.
     let (a, b) = (pods[0].ip, pods[1].ip);
-    let (code, out) = ping(&mut rts[0], &pods[0], b).await;
+    let (code, out) = ping(&rts[0], &pods[0], b).await;
     assert_eq!(code, 0, "node1 pod {a} → node2 pod {b}: {out}");
-    let (code, out) = ping(&mut rts[1], &pods[1], a).await;
+    let (code, out) = ping(&rts[1], &pods[1], a).await;
     assert_eq!(code, 0, "node2 pod {b} → node1 pod {a}: {out}");
     let node2: Ipv4Addr = lab.address("node2").parse().expect("IPv4 node address");
-    let (code, out) = ping(&mut rts[0], &pods[0], node2).await;
+    let (code, out) = ping(&rts[0], &pods[0], node2).await;
     assert_eq!(code, 0, "node1 pod {a} → node2 host {node2}: {out}");
+    // Pods see each other's own addresses (no NAT between pods, as Kubernetes requires).
+    let seen = connections_seen(&rts[1], &pods[1], &rts[0], &pods[0]).await;
+    assert!(
+        seen.lines()
+            .any(|l| l.contains(&format!("{b}:7777")) && l.contains(&format!("{a}:"))),
+        "node2's pod does not see node1's pod address {a}:\n{seen}"
+    );
     // A failing ping fails (an address no host has, inside node2's slice).
     let (slice2, _) = slice_of("node2");
     let nobody = Ipv4Addr::from(u32::from(slice2.addr) + 250);
-    let (code, out) = ping(&mut rts[0], &pods[0], nobody).await;
+    let (code, out) = ping(&rts[0], &pods[0], nobody).await;
     assert_ne!(code, 0, "ping to {nobody} (no such pod) succeeded: {out}");
     eprintln!("pods pinged after {:?}", started.elapsed());
 
