@@ -375,7 +375,13 @@ fn cluster_playbook_on_a_three_host_lab() {
     sh(&lab, "master", "rm /etc/kubernetes/admin.conf");
     // node1 alone first (--limit), then everything, then again (idempotent).
     let one = apply_with(inv, "playbooks/reset.yaml", &["--limit", "node1"]);
-    assert_eq!(run_done(&one)["changed"], 1);
+    // kubeadm's reset and kprov's pod network (bridge conflist, routes, rules).
+    assert_eq!(run_done(&one)["changed"], 2);
+    sh(
+        &lab,
+        "node1",
+        "test ! -e /etc/cni/net.d/10-kprov-bridge.conflist",
+    );
     let mounts = sh(
         &lab,
         "node1",
@@ -384,7 +390,11 @@ fn cluster_playbook_on_a_three_host_lab() {
     assert_eq!(mounts.trim(), "0", "mounts under /var/lib/kubelet are gone");
     sh(&lab, "master", &format!("test -e {PKI}/ca.key"));
     let reset = apply(inv, "playbooks/reset.yaml");
-    assert_eq!(run_done(&reset)["changed"], 2, "master and node2");
+    assert_eq!(
+        run_done(&reset)["changed"],
+        4,
+        "master and node2, two tasks each"
+    );
     let left = sh(
         &lab,
         "master",

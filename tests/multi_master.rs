@@ -14,7 +14,8 @@ const LAB: &str = "kt-mm";
 const SPEC: &str = "tests/fixtures/mm-lab.yaml";
 const NO_ENDPOINT_SPEC: &str = "tests/fixtures/cluster-lab.yaml";
 /// A playbook that removes the other masters' etcd members (`etcd_member: absent`).
-const REMOVE_MEMBER: &str = "tests/fixtures/mm-remove-member.yaml";
+const RESET: &str = "playbooks/reset.yaml";
+const REMOVE_TASK: &str = "This master's etcd member removed (masters other than the first)";
 const PKI: &str = "/etc/kubernetes/pki";
 /// Host names of the lab: `master` and `node1` are the masters, `node2` the node.
 const M1: &str = "master";
@@ -466,31 +467,33 @@ fn two_masters_and_a_node_on_a_three_host_lab() {
         "{members}"
     );
 
-    // What a reset of master 2 must do first: remove its member; master 1 keeps working.
+    // `kprov reset` of master 2 (reset.yaml limited to it) first removes its etcd member;
+    // master 1 keeps working.
     let remove = |what: &str| {
         let r = run(&[
-            "apply",
-            REMOVE_MEMBER,
-            "-i",
-            &inv,
-            "--spec",
-            &spec,
-            "--output",
-            "json",
-            "-vv",
+            "apply", RESET, "-i", &inv, "--spec", &spec, "--limit", M2, "--output", "json", "-vv",
         ]);
         assert_eq!(r.code, Some(0), "{what}:\n{}", r.text);
         no_secrets(&r, &secret, what);
         r
     };
-    assert_eq!(changed(&remove("member removal")), 1);
+    let status = |r: &Run| {
+        r.events
+            .iter()
+            .find(|e| e["event"] == "task" && e["host"] == M2 && e["task"] == REMOVE_TASK)
+            .map(|e| e["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("no `{REMOVE_TASK}` on {M2}:\n{}", r.text))
+    };
+    assert_eq!(status(&remove("reset of master 2")), "changed");
     let members = sh(&lab, M1, &etcdctl("member list"));
     assert!(
         members.lines().count() == 1 && !members.contains(&m2_ip),
         "{members}"
     );
     eventually(&lab, M1, &etcdctl("endpoint health"), "master 1 alone");
-    assert_eq!(changed(&remove("second member removal")), 0);
+    let again = remove("second reset of master 2");
+    assert_eq!(status(&again), "ok");
+    assert_eq!(changed(&again), 0, "{}", again.text);
     sh(&lab, M1, "systemctl stop kprov-test-etcd");
     // A removed member's etcd stops by itself.
     let _ = lab.ssh(M2, "systemctl stop kprov-test-etcd");

@@ -55,17 +55,21 @@ pub fn prepare(task: &Task, input: &Inputs<'_>) -> Prepared {
 /// The task's arguments rendered for one host, or why it does not run (`when`, an
 /// input known only after apply, a template error).
 pub fn render(task: &Task, input: &Inputs<'_>) -> Result<Value, Prepared> {
-    if let Some(name) = uses_unknown(task, input) {
+    // A `when` that is known and false skips the task, whatever else it uses.
+    let when_known = task
+        .when
+        .as_deref()
+        .is_some_and(|w| unknown_in(std::iter::once(w), input).is_none());
+    if when_known {
+        check_when(task, input)?;
+    }
+    if let Some(name) = unknown_in(task.texts().into_iter(), input) {
         return Err(Prepared::Unknown(format!(
             "uses `{name}`, known after apply"
         )));
     }
-    if let Some(when) = &task.when {
-        match input.renderer.truthy(when, &task.origin, input.vars) {
-            Ok(true) => {}
-            Ok(false) => return Err(Prepared::Skip(format!("when: {when}"))),
-            Err(e) => return Err(fail(e.to_string())),
-        }
+    if !when_known {
+        check_when(task, input)?;
     }
     input
         .renderer
@@ -80,12 +84,24 @@ fn fail(message: String) -> Prepared {
     })
 }
 
-/// The first unknown registered variable the task mentions, if any.
-fn uses_unknown(task: &Task, input: &Inputs<'_>) -> Option<String> {
+/// `Err(Skip)` when the task's `when` is false.
+fn check_when(task: &Task, input: &Inputs<'_>) -> Result<(), Prepared> {
+    let Some(when) = &task.when else {
+        return Ok(());
+    };
+    match input.renderer.truthy(when, &task.origin, input.vars) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Prepared::Skip(format!("when: {when}"))),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// The first unknown registered variable `texts` mention, if any.
+fn unknown_in<'t>(mut texts: impl Iterator<Item = &'t str>, input: &Inputs<'_>) -> Option<String> {
     if input.unknown.is_empty() {
         return None;
     }
-    task.texts().into_iter().find_map(|t| {
+    texts.find_map(|t| {
         input
             .renderer
             .references(&as_template(t))
@@ -199,4 +215,57 @@ pub fn registered(
         m.insert(k.clone(), value);
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn task(when: &str) -> Task {
+        Task {
+            name: "join".into(),
+            module: "file".into(),
+            args: json!({"path": "/x", "content": "{{ hostvars.m.join.token }}"}),
+            when: Some(when.into()),
+            notify: Vec::new(),
+            tags: Vec::new(),
+            register: None,
+            retries: 0,
+            delay: std::time::Duration::ZERO,
+            until: None,
+            timeout: None,
+            become_root: None,
+            role_dir: None,
+            origin: "t.yaml:1".into(),
+        }
+    }
+
+    /// Plan: a `when` that is known and false skips, even when the arguments use a value
+    /// known only after apply; a true one leaves the task unknown.
+    #[test]
+    fn a_known_false_when_skips_before_unknown_inputs() {
+        let renderer = Renderer::new();
+        let vars = json!({"inventory_hostname": "m", "hostvars": {"m": {}}});
+        let unknown: HashSet<String> = ["join".to_string()].into();
+        let input = Inputs {
+            renderer: &renderer,
+            vars: &vars,
+            host: &kprov_modules::HostContext::default(),
+            unknown: &unknown,
+            playbook_dir: Path::new("."),
+        };
+        let skipped = render(&task("inventory_hostname != 'm'"), &input);
+        assert!(matches!(skipped, Err(Prepared::Skip(_))), "{skipped:?}");
+        let unknown_task = render(&task("inventory_hostname == 'm'"), &input);
+        assert!(
+            matches!(unknown_task, Err(Prepared::Unknown(_))),
+            "{unknown_task:?}"
+        );
+        let when_unknown = render(&task("join.changed"), &input);
+        assert!(
+            matches!(when_unknown, Err(Prepared::Unknown(_))),
+            "{when_unknown:?}"
+        );
+    }
 }
