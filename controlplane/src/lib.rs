@@ -37,7 +37,7 @@ mod params;
 mod pki;
 mod reset;
 mod token;
-mod yaml;
+pub mod yaml;
 
 pub use artifact::{Artifact, Existing};
 pub use error::Error;

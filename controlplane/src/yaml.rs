@@ -1,12 +1,14 @@
-//! YAML text from `serde_json` values, the way kubeadm writes it (keys sorted, as
-//! sigs.k8s.io/yaml does), emitted with `saphyr`.
+//! YAML to and from `serde_json` values (Kubernetes objects hold nothing JSON cannot),
+//! with `saphyr`: emitted the way kubeadm writes it (keys sorted, as sigs.k8s.io/yaml
+//! does), and parsed from single or multi-document text. kprov's one YAML ↔ JSON bridge
+//! (also used by the CNI manifests and `kube_apply`).
 
-use saphyr::{Scalar, Yaml, YamlEmitter};
+use saphyr::{LoadableYamlNode, Scalar, Yaml, YamlEmitter};
 use serde_json::Value;
 use std::borrow::Cow;
 
 /// One YAML document (no leading `---`), ending with a newline.
-pub(crate) fn to_yaml(value: &Value) -> String {
+pub fn to_yaml(value: &Value) -> String {
     let node = convert(value);
     let mut out = String::new();
     let mut emitter = YamlEmitter::new(&mut out);
@@ -28,10 +30,40 @@ pub(crate) fn to_yaml(value: &Value) -> String {
 
 /// Parses one YAML document into a JSON value (None if it is not valid YAML or
 /// uses features JSON cannot hold).
-pub(crate) fn parse(text: &str) -> Option<Value> {
-    use saphyr::LoadableYamlNode;
+pub fn parse(text: &str) -> Option<Value> {
     let docs = Yaml::load_from_str(text).ok()?;
     back(docs.first()?)
+}
+
+/// Every document of `text`, empty documents dropped. The error says
+/// `line:column: what`, or which document holds what JSON cannot.
+pub fn parse_docs(text: &str) -> Result<Vec<Value>, String> {
+    let docs = Yaml::load_from_str(text).map_err(|e| {
+        let m = e.marker();
+        format!("{}:{}: {}", m.line(), m.col() + 1, e.info())
+    })?;
+    docs.iter()
+        .filter(|d| !matches!(d, Yaml::Value(Scalar::Null)))
+        .enumerate()
+        .map(|(i, d)| {
+            back(d).ok_or_else(|| {
+                format!(
+                    "document {}: holds a value JSON cannot (a complex key, an alias or a tag)",
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// Documents each after a `---` line, each ending with a newline.
+pub fn emit_docs(docs: &[Value]) -> String {
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str("---\n");
+        out.push_str(&to_yaml(doc));
+    }
+    out
 }
 
 fn back(node: &Yaml) -> Option<Value> {
@@ -44,11 +76,21 @@ fn back(node: &Yaml) -> Option<Value> {
         Yaml::Sequence(items) => Value::Array(items.iter().map(back).collect::<Option<_>>()?),
         Yaml::Mapping(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| Some((k.as_str()?.to_string(), back(v)?)))
+                .map(|(k, v)| Some((key(k)?, back(v)?)))
                 .collect::<Option<_>>()?,
         ),
         _ => return None,
     })
+}
+
+/// A mapping key as text: strings, and the integers and booleans YAML reads unquoted.
+fn key(node: &Yaml) -> Option<String> {
+    match node {
+        Yaml::Value(Scalar::String(s)) => Some(s.to_string()),
+        Yaml::Value(Scalar::Integer(i)) => Some(i.to_string()),
+        Yaml::Value(Scalar::Boolean(b)) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 fn convert(value: &Value) -> Yaml<'static> {
@@ -87,5 +129,21 @@ mod tests {
         assert!(text.starts_with("a: "), "{text}");
         assert!(text.contains("b: \"true\""), "{text}");
         assert!(text.contains("d: |"), "{text}");
+    }
+
+    #[test]
+    fn documents_round_trip() {
+        let docs = vec![
+            json!({"a": "true", "b": 1, "c": ["x: y", "*"], "d": "multi\nline\n", "e": null}),
+            json!({"kind": "ConfigMap", "data": {"net-conf.json": "{\n  \"Network\": \"10.244.0.0/16\"\n}\n"}}),
+        ];
+        let text = emit_docs(&docs);
+        assert_eq!(parse_docs(&text).unwrap(), docs);
+        assert_eq!(
+            parse_docs("---\n# only a comment\n---\n80: http\n").unwrap(),
+            [json!({"80": "http"})]
+        );
+        let err = parse_docs("a: [1\nb: 2\n").unwrap_err();
+        assert!(err.starts_with("2:") || err.starts_with("3:"), "{err}");
     }
 }

@@ -1,19 +1,17 @@
 //! Kubernetes objects from manifest text: every YAML (or JSON) document of a file,
 //! `List` kinds expanded, empty documents dropped.
 
-use saphyr::{LoadableYamlNode, Scalar, Yaml};
+use kprov_controlplane::yaml::parse_docs;
 use serde_json::{Map, Value};
 
 /// The objects of one manifest file, in file order. The error says which document
 /// is wrong and why; `file` only names it.
 pub(crate) fn objects(file: &str, text: &str) -> Result<Vec<Value>, String> {
-    let docs = Yaml::load_from_str(text).map_err(|e| format!("{file}: not valid YAML: {e}"))?;
+    let docs = parse_docs(text).map_err(|e| format!("{file}: not valid YAML: {e}"))?;
     let mut out = Vec::new();
-    for (index, doc) in docs.iter().enumerate() {
+    for (index, value) in docs.into_iter().enumerate() {
         let at = || format!("{file}: document {}", index + 1);
-        let value = json(doc).map_err(|e| format!("{}: {e}", at()))?;
         match value {
-            Value::Null => {}
             Value::Object(map) => expand(map, &at, &mut out)?,
             _ => return Err(format!("{}: not a Kubernetes object (a mapping)", at())),
         }
@@ -59,31 +57,6 @@ fn expand(
     }
     out.push(Value::Object(map));
     Ok(())
-}
-
-fn json(node: &Yaml) -> Result<Value, String> {
-    Ok(match node {
-        Yaml::Value(Scalar::Null) => Value::Null,
-        Yaml::Value(Scalar::Boolean(b)) => Value::Bool(*b),
-        Yaml::Value(Scalar::Integer(i)) => Value::from(*i),
-        Yaml::Value(Scalar::FloatingPoint(f)) => Value::from(f.into_inner()),
-        Yaml::Value(Scalar::String(s)) => Value::String(s.to_string()),
-        Yaml::Sequence(items) => Value::Array(items.iter().map(json).collect::<Result<_, _>>()?),
-        Yaml::Mapping(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                let key = match k {
-                    Yaml::Value(Scalar::String(s)) => s.to_string(),
-                    Yaml::Value(Scalar::Integer(i)) => i.to_string(),
-                    Yaml::Value(Scalar::Boolean(b)) => b.to_string(),
-                    _ => return Err("a mapping key is not a scalar".into()),
-                };
-                out.insert(key, json(v)?);
-            }
-            Value::Object(out)
-        }
-        _ => return Err("uses a YAML feature JSON cannot hold (alias or tag)".into()),
-    })
 }
 
 #[cfg(test)]

@@ -89,9 +89,9 @@ pub(crate) fn adapt(docs: &mut [Value], c: &Calico<'_>) -> Result<(), String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cni_manifest::yaml::parse_docs;
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
     use k8s_openapi::api::core::v1::ConfigMap;
+    use kprov_controlplane::yaml::parse_docs;
 
     /// Shaped like the upstream manifest: calico-config, calico-node with its env and
     /// probes (the pool CIDR commented out, as upstream ships it), kube-controllers.

@@ -160,10 +160,10 @@ pub(crate) fn objects(f: &Flannel<'_>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cni_manifest::yaml::{emit_docs, parse_docs};
     use k8s_openapi::api::apps::v1::DaemonSet;
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use kprov_controlplane::yaml::{emit_docs, parse_docs};
 
     #[test]
     fn manifest_parses_as_kubernetes_objects() {

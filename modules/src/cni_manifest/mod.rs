@@ -6,7 +6,7 @@
 mod calico;
 mod flannel;
 mod images;
-pub(crate) mod yaml;
+use kprov_controlplane::yaml;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
