@@ -5,19 +5,12 @@
 
 mod common;
 
-use common::{kprov, Lab};
+use common::{events, kprov, sh, Lab};
 use serde_json::Value;
 
 const LAB: &str = "kt-cluster";
 const SPEC: &str = "tests/fixtures/cluster-lab.yaml";
 const PKI: &str = "/etc/kubernetes/pki";
-
-fn events(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 fn run(args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
     let out = kprov(args);
@@ -30,17 +23,6 @@ fn run_done(events: &[Value]) -> &Value {
         .iter()
         .find(|e| e["event"] == "run_done")
         .expect("run_done event")
-}
-
-fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
-    let out = lab.ssh(host, cmd);
-    assert!(
-        out.status.success(),
-        "{host}: `{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn apply(inv: &str, playbook: &str) -> Vec<Value> {

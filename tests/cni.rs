@@ -7,19 +7,12 @@
 
 mod common;
 
-use common::{kprov, Lab};
+use common::{events, kprov, sh, Lab};
 use serde_json::Value;
 
 const LAB: &str = "kt-cni";
 const BRIDGE_SPEC: &str = "tests/fixtures/cni-bridge.yaml";
 const CONFLIST: &str = "/etc/cni/net.d/10-kprov-bridge.conflist";
-
-fn events(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 /// `kprov COMMAND playbooks/cluster.yaml -i INV --spec SPEC -e kubelet_install=false …`:
 /// exit code, events, stderr.
@@ -56,17 +49,6 @@ fn changed(events: &[Value]) -> u64 {
         .find(|e| e["event"] == "run_done")
         .and_then(|e| e["changed"].as_u64())
         .expect("run_done event with a changed count")
-}
-
-fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
-    let out = lab.ssh(host, cmd);
-    assert!(
-        out.status.success(),
-        "{host}: `{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The lab's inventory with a host var `pod_cidr` on node2.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{kprov, Lab};
+use common::{kprov, sh, Lab};
 use serde_json::Value;
 
 const LAB: &str = "kt-mm";
@@ -63,17 +63,6 @@ fn summary(run: &Run, host: &str, task: &str) -> String {
         .and_then(|e| e["summary"].as_str())
         .unwrap_or_default()
         .to_string()
-}
-
-fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
-    let out = lab.ssh(host, cmd);
-    assert!(
-        out.status.success(),
-        "{host}: `{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The lab's inventory with `master` and `node1` as masters and `node2` as the node,

@@ -1,6 +1,7 @@
 //! kprov-agent inside lab hosts: a registry on the lab bridge with a busybox image, the
 //! agent's socket forwarded over SSH, and the agent told to pull from that registry.
 
+pub use super::sh;
 use super::Lab;
 use kprov_agent::api::image_service_client::ImageServiceClient;
 use kprov_agent::api::runtime_service_client::RuntimeServiceClient;
@@ -15,18 +16,6 @@ use std::time::{Duration, Instant};
 pub type Rt = RuntimeServiceClient<Channel>;
 /// CRI image client on a forwarded agent socket.
 pub type Im = ImageServiceClient<Channel>;
-
-/// Output of `command` on `host`, asserting success.
-pub fn sh(lab: &Lab, host: &str, command: &str) -> String {
-    let out = lab.ssh(host, command);
-    assert!(
-        out.status.success(),
-        "{host}: {command}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The `kprov-agent` binaries `roles/kprov-agent` pushes must sit beside `kprov`.
 pub fn agent_binaries_beside_kprov() {

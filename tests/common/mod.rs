@@ -29,6 +29,26 @@ pub fn kprov_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `cmd` with `sh -c` on a lab host, asserts it succeeded, returns its stdout.
+pub fn sh(lab: &Lab, host: &str, cmd: &str) -> String {
+    let out = lab.ssh(host, cmd);
+    assert!(
+        out.status.success(),
+        "{host}: `{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON events of a `--output json` run's stdout (other lines skipped).
+pub fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// A lab brought up for one test and removed when dropped.
 pub struct Lab {
     pub name: String,
