@@ -186,7 +186,8 @@ fn registry_secrets_stay_secret(lab: &Lab) {
     secrets_reach_only_the_runtime_config(lab, "tests/fixtures/spec-registry-auth.yaml");
     let config = sh(lab, "node2", "cat /etc/containerd/config.toml");
     assert!(
-        config.contains("password = \"s3cr3t-pw-$(id)\""),
+        config.contains("password = \"s3cr3t-pw-$(id)\"")
+            && config.contains("endpoint = [\"http://registry.lab:5000\"]"),
         "{config}"
     );
     assert_eq!(
@@ -199,7 +200,15 @@ fn registry_secrets_stay_secret(lab: &Lab) {
         config.contains("[registry.hosts.\"harbor.example.com:443\"]")
             && config.contains("insecure_skip_verify = true")
             && config.contains("username = \"robot\"")
-            && config.contains("password = \"s3cr3t-pw-$(id)\""),
+            && config.contains("password = \"s3cr3t-pw-$(id)\"")
+            && config
+                .split("[registry.hosts.\"registry.lab:5000\"]")
+                .nth(1)
+                .is_some_and(|rest| rest
+                    .split('[')
+                    .next()
+                    .unwrap_or("")
+                    .contains("plain_http = true")),
         "{config}"
     );
     assert_eq!(

@@ -39,6 +39,17 @@ spec_error!(
 );
 
 spec_error!(
+    plain_http_with_tls,
+    [(
+        5,
+        7,
+        "runtime.registries.\"registry.lab:5000\".plain_http",
+        "`plain_http` cannot be combined with TLS settings",
+        Some("a plain-HTTP registry has no TLS: remove insecure_skip_verify, ca_file and cert_file/key_file, or remove plain_http")
+    ),]
+);
+
+spec_error!(
     bad_cert_san,
     [(
         5,

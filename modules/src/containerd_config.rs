@@ -20,6 +20,9 @@ use crate::{Diff, Module, ModuleError, State};
 #[serde(deny_unknown_fields)]
 pub(crate) struct Registry {
     insecure_skip_verify: Option<bool>,
+    /// Plain HTTP: containerd reaches it through an `http://` mirror endpoint (unless a
+    /// mirror for it is given).
+    plain_http: Option<bool>,
     ca_file: Option<String>,
     cert_file: Option<String>,
     key_file: Option<String>,
@@ -270,9 +273,17 @@ impl ContainerdConfig {
                      mirrors and configs. Set config_path = \"\" or manage hosts.toml there"
                 )));
             }
-            if !self.a.mirrors.is_empty() {
+            let mut all_mirrors = self.a.mirrors.clone();
+            for (host, r) in &self.a.registries {
+                if r.plain_http == Some(true) {
+                    all_mirrors
+                        .entry(host.clone())
+                        .or_insert_with(|| vec![format!("http://{host}")]);
+                }
+            }
+            if !all_mirrors.is_empty() {
                 let mirrors = child(registry, "mirrors", "registry")?;
-                for (host, endpoints) in &self.a.mirrors {
+                for (host, endpoints) in &all_mirrors {
                     let m = child(mirrors, host, "registry.mirrors")?;
                     set(m, "endpoint", strings(endpoints));
                 }
@@ -479,6 +490,34 @@ oom_score = 0
         assert_eq!(
             doc["plugins"][CRI_V3_IMAGES]["pinned_images"]["sandbox"].as_str(),
             Some("p:3.10")
+        );
+    }
+
+    #[test]
+    fn plain_http_registries_get_an_http_endpoint() {
+        let m = ContainerdConfig::build(json!({
+            "mirrors": {"lab:5000": ["http://10.0.0.1:5000"]},
+            "registries": {
+                "local:5000": {"plain_http": true},
+                "lab:5000": {"plain_http": true},
+            },
+        }))
+        .unwrap();
+        let doc: DocumentMut = edited(&m, None).parse().unwrap();
+        let mirrors = &doc["plugins"][CRI_V2]["registry"]["mirrors"];
+        let endpoint = |host: &str| {
+            mirrors[host]["endpoint"]
+                .as_array()
+                .unwrap()
+                .get(0)
+                .and_then(|v| v.as_str())
+                .map(String::from)
+        };
+        assert_eq!(endpoint("local:5000").as_deref(), Some("http://local:5000"));
+        assert_eq!(
+            endpoint("lab:5000").as_deref(),
+            Some("http://10.0.0.1:5000"),
+            "a given mirror wins"
         );
     }
 

@@ -254,6 +254,20 @@ fn runtime(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
                 format!("`{given}` is set without `{missing}`"),
                 Some("mutual TLS needs both the client certificate and its key".into()),
             ));
+        } else if config.plain_http
+            && (config.insecure_skip_verify
+                || config.ca_file.is_some()
+                || config.cert_file.is_some())
+        {
+            out.push(spec.source.at_key(
+                &format!("{base}/plain_http"),
+                "`plain_http` cannot be combined with TLS settings",
+                Some(
+                    "a plain-HTTP registry has no TLS: remove insecure_skip_verify, ca_file and \
+                     cert_file/key_file, or remove plain_http"
+                        .into(),
+                ),
+            ));
         } else if config.cert_file.is_some() && spec.runtime.kind == RuntimeKind::KprovAgent {
             out.push(
                 spec.source.at_key(

@@ -73,6 +73,9 @@ pub struct RegistryConfig {
     /// Skip TLS certificate verification (self-signed lab registries).
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// The registry speaks plain HTTP, without TLS (local and lab registries only).
+    #[serde(default)]
+    pub plain_http: bool,
     /// CA certificate (PEM) on the machine running kprov, copied to the hosts (relative
     /// paths are relative to this file).
     #[serde(default)]
