@@ -426,25 +426,9 @@ mod tests {
             })
             .collect();
         assert!(!actions.is_empty());
-        let script = crate::apply_script(&[])
-            + &format!(
-                "kp_begin 7\nkp_body() {{\n:\n{}\n}}\nkp_body\nkp_end $?\n",
-                kube_files::apply(&actions)
-            );
-        let out = crate::testutil::run_stdin(&["sh"], &script);
-        let report = crate::parse_output(&out.stdout)
-            .unwrap()
-            .remove(&7)
-            .unwrap();
+        let report = crate::testutil::run_fragment(&kube_files::apply(&actions));
         assert!(report.ok() && report.changed, "{report:?}");
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &str| {
-            std::fs::metadata(format!("{root}{p}"))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777
-        };
+        let mode = |p: &str| crate::testutil::mode_under(&root, p);
         assert_eq!(mode("/etc/kubernetes/pki/ca.key"), 0o600);
         assert_eq!(mode("/etc/kubernetes/pki/ca.crt"), 0o644);
         assert_eq!(mode(TOKEN_PATH), 0o600);
@@ -459,7 +443,7 @@ mod tests {
         // A changed mode alone is repaired with chmod.
         std::fs::set_permissions(
             format!("{root}/etc/kubernetes/pki/ca.key"),
-            std::fs::Permissions::from_mode(0o644),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
         )
         .unwrap();
         let third = to_real(gather(&m).state());

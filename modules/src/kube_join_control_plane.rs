@@ -493,25 +493,9 @@ mod tests {
         assert!(!actions.is_empty());
         let summary = format!("{:?}", m.diff(&state).unwrap());
         assert!(!summary.contains("PRIVATE KEY") && !summary.contains("0123456789abcdef"));
-        let script = crate::apply_script(&[])
-            + &format!(
-                "kp_begin 7\nkp_body() {{\n:\n{}\n}}\nkp_body\nkp_end $?\n",
-                kube_files::apply(&actions)
-            );
-        let out = crate::testutil::run_stdin(&["sh"], &script);
-        let report = crate::parse_output(&out.stdout)
-            .unwrap()
-            .remove(&7)
-            .unwrap();
+        let report = crate::testutil::run_fragment(&kube_files::apply(&actions));
         assert!(report.ok() && report.changed, "{report:?}");
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &str| {
-            std::fs::metadata(format!("{root}{p}"))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777
-        };
+        let mode = |p: &str| crate::testutil::mode_under(&root, p);
         for (_, path) in SHARED {
             let want = first.iter().find(|a| a.path == path).unwrap();
             assert_eq!(

@@ -60,6 +60,22 @@ fn run(script: &str) -> TaskReport {
     })
 }
 
+/// Runs an apply fragment as task 7 behind the prelude and returns its report.
+pub(crate) fn run_fragment(fragment: &str) -> TaskReport {
+    run(&(apply_script(&[])
+        + &format!("kp_begin 7\nkp_body() {{\n:\n{fragment}\n}}\nkp_body\nkp_end $?\n")))
+}
+
+/// The permission bits of the file `path` below `root`.
+pub(crate) fn mode_under(root: &str, path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(format!("{root}{path}"))
+        .unwrap_or_else(|e| panic!("{root}{path}: {e}"))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
 /// Runs the module's gather fragment and returns its report.
 pub(crate) fn gather(m: &dyn Module) -> TaskReport {
     let r = run(&gather_script(&[(7, m)]));
