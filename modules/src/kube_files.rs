@@ -58,6 +58,33 @@ pub(crate) fn existing(
     Ok(found)
 }
 
+/// The actions last computed for a gathered state. Modules that generate keys must
+/// apply exactly what diff showed (new keys are random), so they compute once per state.
+#[derive(Debug, Default)]
+pub(crate) struct PlanMemo(std::sync::Mutex<Option<(State, Vec<Action>)>>);
+
+impl PlanMemo {
+    /// The actions for `state`: remembered, or computed by `plan` and remembered.
+    pub(crate) fn get_or(
+        &self,
+        state: &State,
+        plan: impl FnOnce() -> Result<Vec<Action>, ModuleError>,
+    ) -> Result<Vec<Action>, ModuleError> {
+        if let Ok(guard) = self.0.lock() {
+            if let Some((s, actions)) = guard.as_ref() {
+                if s == state {
+                    return Ok(actions.clone());
+                }
+            }
+        }
+        let actions = plan()?;
+        if let Ok(mut guard) = self.0.lock() {
+            *guard = Some((state.clone(), actions.clone()));
+        }
+        Ok(actions)
+    }
+}
+
 /// One file to fix.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Action {

@@ -7,7 +7,6 @@
 //! The gathered state holds private keys: never `register` this task. The
 //! `kube_join_info` task reads back only the CA, the token and the hash.
 
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kprov_controlplane::{
@@ -43,7 +42,7 @@ pub(crate) struct KubeInit {
     paths: Vec<String>,
     /// The artifacts computed for a gathered state: apply must write exactly what
     /// diff showed (new keys are random).
-    planned: Mutex<Option<(State, Vec<Action>)>>,
+    planned: kube_files::PlanMemo,
 }
 
 impl std::fmt::Debug for KubeInit {
@@ -77,7 +76,7 @@ impl KubeInit {
             kubelet_unit: a.kubelet_unit,
             node,
             paths,
-            planned: Mutex::new(None),
+            planned: kube_files::PlanMemo::default(),
         })
     }
 
@@ -112,20 +111,11 @@ impl KubeInit {
     }
 
     fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
-        if let Ok(guard) = self.planned.lock() {
-            if let Some((s, actions)) = guard.as_ref() {
-                if s == state {
-                    return Ok(actions.clone());
-                }
-            }
-        }
-        let existing = kube_files::existing(NAME, state, &self.paths)?;
-        let artifacts = self.artifacts(&existing, SystemTime::now())?;
-        let actions = kube_files::actions(NAME, state, &artifacts)?;
-        if let Ok(mut guard) = self.planned.lock() {
-            *guard = Some((state.clone(), actions.clone()));
-        }
-        Ok(actions)
+        self.planned.get_or(state, || {
+            let existing = kube_files::existing(NAME, state, &self.paths)?;
+            let artifacts = self.artifacts(&existing, SystemTime::now())?;
+            kube_files::actions(NAME, state, &artifacts)
+        })
     }
 }
 
@@ -407,7 +397,7 @@ mod tests {
                 kubelet_unit: m.kubelet_unit,
                 node: m.node.clone(),
                 paths: real_paths.clone(),
-                planned: Mutex::new(None),
+                planned: kube_files::PlanMemo::default(),
             };
             m2.plan(state).unwrap()
         };

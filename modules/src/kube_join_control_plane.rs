@@ -12,7 +12,6 @@
 //! never put into errors, diffs or `Debug` output.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kprov_controlplane::{
@@ -61,7 +60,7 @@ pub(crate) struct KubeJoinControlPlane {
     paths: Vec<String>,
     /// The actions computed for a gathered state: apply writes exactly what diff showed
     /// (new keys are random).
-    planned: Mutex<Option<(State, Vec<Action>)>>,
+    planned: kube_files::PlanMemo,
 }
 
 impl std::fmt::Debug for KubeJoinControlPlane {
@@ -236,7 +235,7 @@ impl KubeJoinControlPlane {
             members,
             kubelet_unit: cluster.kubelet_unit,
             paths,
-            planned: Mutex::new(None),
+            planned: kube_files::PlanMemo::default(),
         })
     }
 
@@ -263,27 +262,18 @@ impl KubeJoinControlPlane {
     }
 
     fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
-        if let Ok(guard) = self.planned.lock() {
-            if let Some((s, actions)) = guard.as_ref() {
-                if s == state {
-                    return Ok(actions.clone());
-                }
-            }
-        }
-        let existing = kube_files::existing(NAME, state, &self.paths)?;
-        let joined = state
-            .bytes(&format!("{KUBELET_CONF}:stat"))
-            .is_some_and(|s| s != b"absent");
-        let wanted: Vec<Artifact> = self
-            .artifacts(&existing, SystemTime::now())?
-            .into_iter()
-            .filter(|a| !(joined && a.path == BOOTSTRAP))
-            .collect();
-        let actions = kube_files::actions(NAME, state, &wanted)?;
-        if let Ok(mut guard) = self.planned.lock() {
-            *guard = Some((state.clone(), actions.clone()));
-        }
-        Ok(actions)
+        self.planned.get_or(state, || {
+            let existing = kube_files::existing(NAME, state, &self.paths)?;
+            let joined = state
+                .bytes(&format!("{KUBELET_CONF}:stat"))
+                .is_some_and(|s| s != b"absent");
+            let wanted: Vec<Artifact> = self
+                .artifacts(&existing, SystemTime::now())?
+                .into_iter()
+                .filter(|a| !(joined && a.path == BOOTSTRAP))
+                .collect();
+            kube_files::actions(NAME, state, &wanted)
+        })
     }
 }
 
