@@ -113,8 +113,8 @@ async fn three_host_lab_end_to_end() {
 
     // down leaves nothing: no state, no bridge, no netns, no processes of the lab.
     let bridge = lab.status()["bridge"].as_str().unwrap().to_string();
-    kprov_ok(&["lab", "down", "--name", LAB]);
-    let status = kprov_ok(&["lab", "status", "--name", LAB, "--output", "json"]);
+    kprov_ok(&["lab", "down", "--name", &lab.name]);
+    let status = kprov_ok(&["lab", "status", "--name", &lab.name, "--output", "json"]);
     assert_eq!(status.trim(), "null");
     let link = Command::new("ip")
         .args(["link", "show", &bridge])
@@ -217,7 +217,7 @@ fn lab_ssh_runs_one_command_and_exits_with_its_status() {
     let out = lab.ssh("master", "hostname; exit 7");
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "master");
-    let err = kprov(&["lab", "ssh", "--name", "kt-ssh", "nosuch", "true"]);
+    let err = kprov(&["lab", "ssh", "--name", &lab.name, "nosuch", "true"]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("nosuch"));
 }

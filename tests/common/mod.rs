@@ -57,7 +57,14 @@ pub struct Lab {
 
 impl Lab {
     /// `kprov lab up --name NAME --hosts N`.
+    ///
+    /// `KPROV_TEST_LAB_PREFIX` is prepended to the name, so that checkouts testing side by
+    /// side on one machine never share a lab.
     pub fn up(name: &str, hosts: usize) -> Lab {
+        let name = &format!(
+            "{}{name}",
+            std::env::var("KPROV_TEST_LAB_PREFIX").unwrap_or_default()
+        );
         // A leftover of a crashed earlier run must not leak into this one.
         let _ = kprov(&["lab", "down", "--name", name]);
         let stdout = kprov_ok(&["lab", "up", "--name", name, "--hosts", &hosts.to_string()]);
