@@ -78,6 +78,20 @@ pub(crate) fn ensure(
     let mut out = Vec::new();
     for spec in specs {
         let path = format!("/etc/kubernetes/{}", spec.file);
+        // kubelet-finalize: once the kubelet has rotated its client certificate,
+        // kubelet.conf points at the rotated file instead of embedding one.
+        if spec.file == "kubelet.conf" && existing.get(KUBELET_CLIENT_CURRENT).is_some() {
+            let user = &spec.subject.common_name;
+            let text = document(
+                p,
+                &spec.server,
+                &ca.cert_pem,
+                user,
+                json!({"client-certificate": KUBELET_CLIENT_CURRENT, "client-key": KUBELET_CLIENT_CURRENT}),
+            );
+            out.push(Artifact::secret(&path, text));
+            continue;
+        }
         if let Some(bytes) = existing.get(&path) {
             if keeps(bytes, &spec, ca, p, now) {
                 out.push(Artifact::secret(&path, bytes));

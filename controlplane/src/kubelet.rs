@@ -37,8 +37,8 @@ pub(crate) fn config_yaml(p: &ClusterParams) -> String {
     yaml::to_yaml(&config)
 }
 
-/// `KUBELET_KUBEADM_ARGS`: CRI endpoint and pause image; workers get no taints,
-/// kubeadm registers control-plane taints through the API (mark-control-plane).
+/// `KUBELET_KUBEADM_ARGS`: CRI endpoint, pause image and the node's registration
+/// taints (`--register-with-taints`, as kubeadm writes `nodeRegistration.taints`).
 pub(crate) fn flags_env(p: &ClusterParams, node: &NodeParams, hostname: Option<&str>) -> String {
     let mut args = BTreeMap::from([
         (
@@ -47,6 +47,10 @@ pub(crate) fn flags_env(p: &ClusterParams, node: &NodeParams, hostname: Option<&
         ),
         ("pod-infra-container-image".to_string(), p.pause_image()),
     ]);
+    if !node.register_taints.is_empty() {
+        let taints: Vec<String> = node.register_taints.iter().map(|t| t.flag()).collect();
+        args.insert("register-with-taints".into(), taints.join(","));
+    }
     if hostname.is_some_and(|h| h != node.name) {
         args.insert("hostname-override".into(), node.name.clone());
     }

@@ -1,6 +1,5 @@
 //! What kubeadm puts on Node objects (upload-config and mark-control-plane).
 
-use crate::ClusterParams;
 use std::collections::BTreeMap;
 
 /// A taint as kubeadm sets it.
@@ -10,6 +9,21 @@ pub struct Taint {
     pub key: String,
     /// Always `NoSchedule` here.
     pub effect: String,
+}
+
+impl Taint {
+    /// The control-plane taint kubeadm puts on masters.
+    pub fn control_plane() -> Taint {
+        Taint {
+            key: "node-role.kubernetes.io/control-plane".into(),
+            effect: "NoSchedule".into(),
+        }
+    }
+
+    /// `key:effect`, as kubelet's `--register-with-taints` takes it.
+    pub fn flag(&self) -> String {
+        format!("{}:{}", self.key, self.effect)
+    }
 }
 
 /// Labels, annotations and taints a node must carry once it registered. Taints
@@ -25,14 +39,14 @@ pub struct NodeMarks {
 }
 
 /// The CRI-socket annotation for every node; for control-plane nodes also the
-/// `control-plane` and `exclude-from-external-load-balancers` labels and the
-/// `node-role.kubernetes.io/control-plane:NoSchedule` taint.
-pub fn node_marks(p: &ClusterParams, control_plane: bool) -> NodeMarks {
+/// `control-plane` and `exclude-from-external-load-balancers` labels and, unless
+/// `schedulable`, the `node-role.kubernetes.io/control-plane:NoSchedule` taint.
+pub fn node_marks(cri_socket: &str, control_plane: bool, schedulable: bool) -> NodeMarks {
     let mut marks = NodeMarks {
         labels: BTreeMap::new(),
         annotations: BTreeMap::from([(
             "kubeadm.alpha.kubernetes.io/cri-socket".to_string(),
-            p.cri_socket.clone(),
+            cri_socket.to_string(),
         )]),
         taints: Vec::new(),
     };
@@ -45,10 +59,9 @@ pub fn node_marks(p: &ClusterParams, control_plane: bool) -> NodeMarks {
             "node.kubernetes.io/exclude-from-external-load-balancers".into(),
             String::new(),
         );
-        marks.taints.push(Taint {
-            key: "node-role.kubernetes.io/control-plane".into(),
-            effect: "NoSchedule".into(),
-        });
+        if !schedulable {
+            marks.taints.push(Taint::control_plane());
+        }
     }
     marks
 }

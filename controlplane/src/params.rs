@@ -379,6 +379,9 @@ pub struct NodeParams {
     /// Extra kubelet flags for this node (`node-ip` → `--node-ip=…`), written to
     /// `kubeadm-flags.env` like kubeadm's `kubeletExtraArgs`.
     pub kubelet_extra_args: BTreeMap<String, String>,
+    /// Taints the kubelet registers the node with (`--register-with-taints`), as
+    /// kubeadm's `nodeRegistration.taints`: the control-plane taint on masters.
+    pub register_taints: Vec<crate::Taint>,
 }
 
 impl NodeParams {
@@ -396,6 +399,7 @@ impl NodeParams {
             .to_vec(),
             hostname: None,
             kubelet_extra_args: BTreeMap::new(),
+            register_taints: Vec::new(),
         }
     }
 

@@ -54,13 +54,13 @@ fn kubelet_unit_and_drop_in_verify_with_systemd() {
 #[test]
 fn node_marks_follow_kubeadm() {
     let p = params("1.30.0");
-    let worker = node_marks(&p, false);
+    let worker = node_marks(&p.cri_socket, false, false);
     assert!(worker.labels.is_empty() && worker.taints.is_empty());
     assert_eq!(
         worker.annotations["kubeadm.alpha.kubernetes.io/cri-socket"],
         "unix:///run/containerd/containerd.sock"
     );
-    let cp = node_marks(&p, true);
+    let cp = node_marks(&p.cri_socket, true, false);
     assert_eq!(
         cp.labels.keys().collect::<Vec<_>>(),
         [
@@ -72,4 +72,8 @@ fn node_marks_follow_kubeadm() {
         (cp.taints[0].key.as_str(), cp.taints[0].effect.as_str()),
         ("node-role.kubernetes.io/control-plane", "NoSchedule")
     );
+    // control_plane.schedulable: the labels stay, the taint goes.
+    let single = node_marks(&p.cri_socket, true, true);
+    assert_eq!(single.labels, cp.labels);
+    assert!(single.taints.is_empty());
 }

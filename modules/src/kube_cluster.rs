@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use kprov_controlplane::{CgroupDriver, ClusterParams, NodeParams, ProxyMode};
+use kprov_controlplane::{CgroupDriver, ClusterParams, NodeParams, ProxyMode, Taint};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -47,6 +47,16 @@ pub(crate) struct ClusterArgs {
     /// Also write `kubelet.service` (for kubelets not installed from a package).
     #[serde(default)]
     pub kubelet_unit: bool,
+    /// kubelet `resolvConf`; empty for the kubelet's default (kubeadm sets
+    /// `/run/systemd/resolve/resolv.conf` where systemd-resolved is active).
+    pub resolv_conf: Option<String>,
+    /// The host's CA-trust directories (facts); control-plane pods mount those kubeadm
+    /// mounts. Default: Debian's.
+    pub ca_trust_dirs: Option<Vec<String>>,
+    /// Register the kubelet with the `node-role.kubernetes.io/control-plane:NoSchedule`
+    /// taint (masters, unless `control_plane.schedulable`).
+    #[serde(default)]
+    pub control_plane_taint: bool,
 }
 
 impl ClusterArgs {
@@ -91,6 +101,15 @@ impl ClusterArgs {
             p.image_repository = repo.to_string();
         }
         p.cert_sans = self.cert_sans.clone();
+        if let Some(resolv) = non_empty(&self.resolv_conf) {
+            if !resolv.starts_with('/') || resolv.contains(char::is_whitespace) {
+                return Err(ModuleError::args(
+                    module,
+                    format!("resolv_conf `{resolv}` must be an absolute path without spaces"),
+                ));
+            }
+            p.resolv_conf = Some(resolv.to_string());
+        }
         if let Some(socket) = non_empty(&self.cri_socket) {
             p.cri_socket = socket.to_string();
         }
@@ -125,6 +144,12 @@ impl ClusterArgs {
         })?;
         let mut node = NodeParams::new(self.node_name.trim(), address);
         node.hostname = non_empty(&self.hostname).map(str::to_string);
+        if let Some(dirs) = &self.ca_trust_dirs {
+            node.ca_trust_dirs = dirs.clone();
+        }
+        if self.control_plane_taint {
+            node.register_taints = vec![Taint::control_plane()];
+        }
         node.validate()
             .map_err(|e| ModuleError::args(module, e.to_string()))?;
         Ok((p, node))

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kprov_controlplane::{
     cluster_objects, discovery_hash, expiring, init_files, kubelet_unit, new_token, Artifact,
-    BootstrapToken, ClusterParams, Existing, KeyAlgorithm, NodeParams, PKI_DIR,
+    BootstrapToken, ClusterParams, Existing, KeyAlgorithm, NodeParams, KUBELET_CLIENT_CURRENT,
+    PKI_DIR,
 };
 
 use crate::kube_cluster::ClusterArgs;
@@ -68,6 +69,8 @@ impl KubeInit {
                 .map(|a| a.path)
                 .collect();
         paths.extend([TOKEN_PATH, HASH_PATH, OBJECTS_PATH].map(String::from));
+        // Read, never written: its presence makes kubelet.conf point at it (kubelet-finalize).
+        paths.push(KUBELET_CLIENT_CURRENT.to_string());
         if a.kubelet_unit {
             paths.push(kubelet_unit().path);
         }

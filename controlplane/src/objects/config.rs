@@ -49,7 +49,17 @@ pub(crate) fn cluster_configuration(p: &ClusterParams) -> String {
     if let Some(pod) = &p.pod_cidr {
         networking["podSubnet"] = json!(pod.to_string());
     }
-    let mut api_server = json!({});
+    // kubeadm's defaults as stored: v1beta3 keeps extraArgs as a map and the
+    // control-plane wait in the ClusterConfiguration; v1beta4 lists extraArgs as
+    // name/value pairs and moved the timeout to InitConfiguration.timeouts.
+    let mut api_server = if v.is_131_or_later() {
+        json!({"extraArgs": [{"name": "authorization-mode", "value": "Node,RBAC"}]})
+    } else {
+        json!({
+            "extraArgs": {"authorization-mode": "Node,RBAC"},
+            "timeoutForControlPlane": "4m0s",
+        })
+    };
     if !p.cert_sans.is_empty() {
         api_server["certSANs"] = json!(p.cert_sans);
     }

@@ -51,3 +51,15 @@ echo "runtime_sockets=$sockets"
 echo "kubelet=$(command -v kubelet 2>/dev/null)"
 if (echo -1 > /proc/self/oom_score_adj) 2>/dev/null; then echo "negative_oom_score_adj=yes"; else echo "negative_oom_score_adj=no"; fi
 echo "container=$(cat /run/systemd/container 2>/dev/null || true)"
+# kubeadm points the kubelet at resolved's real resolv.conf when resolved is active.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet systemd-resolved 2>/dev/null; then
+  echo "systemd_resolved=yes"
+else
+  echo "systemd_resolved=no"
+fi
+# CA-trust directories control-plane pods mount (kubeadm mounts the ones that exist).
+dirs=
+for d in /etc/ssl/certs /etc/ca-certificates /usr/share/ca-certificates /usr/local/share/ca-certificates /etc/pki /etc/pki/ca-trust /etc/pki/tls/certs; do
+  if [ -d "$d" ]; then dirs="$dirs$d "; fi
+done
+echo "ca_trust_dirs=$dirs"

@@ -47,6 +47,10 @@ pub struct Facts {
     pub negative_oom_score_adj: bool,
     /// Container/virtualisation marker systemd recorded (lab hosts say so).
     pub container: Option<String>,
+    /// systemd-resolved is active (the kubelet then reads its upstream resolv.conf).
+    pub systemd_resolved: bool,
+    /// CA-trust directories present (`/etc/ssl/certs`, `/etc/pki`, …).
+    pub ca_trust_dirs: Vec<String>,
 }
 
 /// Distribution family, which decides package tooling and file locations.
@@ -137,6 +141,8 @@ impl Facts {
             kubelet: non_empty("kubelet"),
             negative_oom_score_adj: get("negative_oom_score_adj") == "yes",
             container: non_empty("container"),
+            systemd_resolved: get("systemd_resolved") == "yes",
+            ca_trust_dirs: words("ca_trust_dirs"),
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct ControlPlane {
     /// certificate.
     #[serde(default)]
     pub cert_sans: Vec<String>,
+    /// Let ordinary workloads run on the masters: no
+    /// `node-role.kubernetes.io/control-plane:NoSchedule` taint (single-host clusters).
+    #[serde(default)]
+    pub schedulable: bool,
 }
 
 impl Default for ControlPlane {
@@ -90,6 +94,7 @@ impl Default for ControlPlane {
             advertise_address: None,
             bind_port: default_bind_port(),
             cert_sans: Vec::new(),
+            schedulable: false,
         }
     }
 }
