@@ -80,6 +80,10 @@ pub enum Event {
         /// close to expiry).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<String>,
+        /// Skipped because something outside this run is not ready yet (an API server,
+        /// a node registering); `summary` says what and when a later run does it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pending: bool,
     },
     HostDone {
         run_id: String,
@@ -97,6 +101,8 @@ pub enum Event {
         unknown: usize,
         failed: usize,
         unreachable: usize,
+        /// Tasks skipped until something outside the run is ready (see `Task.pending`).
+        pending: usize,
         duration_ms: u64,
     },
 }

@@ -38,6 +38,8 @@ pub struct Human {
     /// (task, error message) → the first host that failed with it: later hosts with the
     /// same failure get one line instead of the whole report again.
     seen_failures: BTreeMap<(String, String), String>,
+    /// `host: task: what it waits for`, for tasks a later run does.
+    pending: Vec<String>,
 }
 
 impl Human {
@@ -52,6 +54,7 @@ impl Human {
             bars: None,
             totals: None,
             seen_failures: BTreeMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -82,8 +85,13 @@ impl Human {
                 diff,
                 error,
                 warnings,
+                pending,
                 ..
             } => {
+                if *pending {
+                    let why = summary.as_deref().unwrap_or("waits for a later run");
+                    self.pending.push(format!("{host}: {task}: {why}"));
+                }
                 if let Some((_, bars)) = &self.bars {
                     if let Some(bar) = bars.get(host) {
                         bar.inc(1);
@@ -289,7 +297,7 @@ impl Human {
     }
 
     fn print_recap(&self) {
-        if self.quiet && self.totals.is_some_and(|t| t.3 + t.4 == 0) {
+        if self.quiet && self.pending.is_empty() && self.totals.is_some_and(|t| t.3 + t.4 == 0) {
             return;
         }
         let mut out = String::from("\nRECAP\n");
@@ -312,9 +320,19 @@ impl Human {
                 r.map_or(0, |r| r.round_trips),
             ));
         }
+        if !self.pending.is_empty() {
+            out.push_str("Pending (a later run does these):\n");
+            for line in &self.pending {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
         if let Some((changed, unchanged, _, failed, unreachable, ms)) = self.totals {
+            let pending = match self.pending.len() {
+                0 => String::new(),
+                n => format!(", {n} pending"),
+            };
             out.push_str(&format!(
-                "{changed} changed, {unchanged} ok, {failed} failed, {unreachable} unreachable in {:.1}s\n",
+                "{changed} changed, {unchanged} ok, {failed} failed, {unreachable} unreachable{pending} in {:.1}s\n",
                 ms as f64 / 1000.0
             ));
         }

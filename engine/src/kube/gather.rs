@@ -10,6 +10,8 @@ use crate::transport::quote;
 pub(crate) struct Gathered {
     /// The kubeconfig's bytes (holds a private key), `None` when it does not exist yet.
     pub kubeconfig: Option<Vec<u8>>,
+    /// The bootstrap kubeconfig's bytes (private key), when asked for and present.
+    pub bootstrap: Option<Vec<u8>>,
     /// Manifest files found, in order: (path, content).
     pub manifests: Vec<(String, Vec<u8>)>,
     /// Manifest paths that exist neither as file nor directory.
@@ -20,6 +22,7 @@ impl std::fmt::Debug for Gathered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gathered")
             .field("kubeconfig", &self.kubeconfig.as_ref().map(|_| "(secret)"))
+            .field("bootstrap", &self.bootstrap.as_ref().map(|_| "(secret)"))
             .field("manifests", &self.manifests.len())
             .field("missing", &self.missing)
             .finish()
@@ -41,6 +44,12 @@ pub(crate) fn gather_script(args: &Args) -> String {
     s.push_str(&format!(
         "if [ -f {kubeconfig} ]; then kp_read K {kubeconfig}; fi\n"
     ));
+    if let Some(bootstrap) = &args.bootstrap_kubeconfig {
+        let bootstrap = quote(bootstrap);
+        s.push_str(&format!(
+            "if [ -f {bootstrap} ]; then kp_read B {bootstrap}; fi\n"
+        ));
+    }
     for path in &args.manifests {
         s.push_str(&format!("kp_path {}\n", quote(path.trim_end_matches('/'))));
     }
@@ -52,6 +61,7 @@ pub(crate) fn gather_script(args: &Args) -> String {
 pub(crate) fn parse_gathered(stdout: &[u8]) -> Result<Gathered, String> {
     let mut g = Gathered {
         kubeconfig: None,
+        bootstrap: None,
         manifests: Vec::new(),
         missing: Vec::new(),
     };
@@ -60,14 +70,14 @@ pub(crate) fn parse_gathered(stdout: &[u8]) -> Result<Gathered, String> {
         let mut parts = line.splitn(3, '\t');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("M"), Some(path), None) => g.missing.push(path.to_string()),
-            (Some(kind @ ("F" | "K")), Some(path), Some(data)) => {
+            (Some(kind @ ("F" | "K" | "B")), Some(path), Some(data)) => {
                 let bytes = b64
                     .decode(data)
                     .map_err(|e| format!("reading {path} from the host: {e}"))?;
-                if kind == "K" {
-                    g.kubeconfig = Some(bytes);
-                } else {
-                    g.manifests.push((path.to_string(), bytes));
+                match kind {
+                    "K" => g.kubeconfig = Some(bytes),
+                    "B" => g.bootstrap = Some(bytes),
+                    _ => g.manifests.push((path.to_string(), bytes)),
                 }
             }
             _ => {}
@@ -91,9 +101,11 @@ mod tests {
         std::fs::write(root.join("addons/a.yml"), "kind: A\n").unwrap();
         std::fs::write(root.join("addons/notes.txt"), "no").unwrap();
         std::fs::write(root.join("admin.conf"), "secret").unwrap();
+        std::fs::write(root.join("super-admin.conf"), "super secret").unwrap();
         let r = |p: &str| root.join(p).to_string_lossy().into_owned();
         let args = Args::parse(json!({
             "kubeconfig": r("admin.conf"),
+            "bootstrap_kubeconfig": r("super-admin.conf"),
             "manifests": [r("addons/"), r("missing.yaml")],
         }))
         .unwrap();
@@ -105,6 +117,7 @@ mod tests {
         assert!(out.status.success());
         let g = parse_gathered(&out.stdout).unwrap();
         assert_eq!(g.kubeconfig.as_deref(), Some(&b"secret"[..]));
+        assert_eq!(g.bootstrap.as_deref(), Some(&b"super secret"[..]));
         let names: Vec<&str> = g.manifests.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, [r("addons/a.yml"), r("addons/b.yaml")]);
         assert_eq!(g.missing, [r("missing.yaml")]);

@@ -10,15 +10,21 @@
 //! kubelet has not started the static pods yet, or a lab without kubelet) the task is
 //! skipped with a message saying so, and a later run applies.
 //!
+//! On 1.29+ the first apply authenticates as super-admin (`bootstrap_kubeconfig`) for the
+//! one binding that gives admin.conf its rights, then as admin ([`rights`]); registered
+//! nodes get kubeadm's labels, annotation and taint ([`nodes`]).
+//!
 //! The kubeconfig holds a private key: it stays in memory, is never registered, logged
 //! or printed; summaries name objects (`kind namespace/name`), never their content.
 
 mod args;
 mod documents;
 mod gather;
+mod nodes;
+mod rights;
 mod server;
 
 pub use args::{Args, MODULE};
 pub(crate) use documents::objects;
 pub(crate) use gather::{gather_script, parse_gathered};
-pub(crate) use server::{apply, Applied};
+pub(crate) use server::{apply, Applied, Credentials};

@@ -26,41 +26,91 @@ pub(crate) enum Applied {
         total: usize,
         /// `create Kind namespace/name` or `update …`, for the objects that change.
         changes: Vec<String>,
+        /// Nodes to mark that have not registered yet.
+        waiting_nodes: Vec<String>,
     },
+}
+
+/// The credentials `kube_apply` read from the host (each holds a private key).
+pub(crate) struct Credentials<'a> {
+    pub kubeconfig: &'a [u8],
+    pub bootstrap: Option<&'a [u8]>,
 }
 
 /// How long an SSH-forwarded connection may stay silent before we call it answered:
 /// a refused forward is closed by ssh within milliseconds; a TLS server waits for us.
 const SILENCE: Duration = Duration::from_millis(700);
 
-/// Applies `objects` (each with the file it came from) through the API server of
-/// `kubeconfig`, reached through `conn`. `dry_run` changes nothing on the server.
+/// A kubeconfig parsed for the client, with the name of its user.
+struct Loaded {
+    config: Config,
+    user: String,
+}
+
+async fn load(bytes: &[u8], path: &str) -> Result<Loaded, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| format!("{path} is not UTF-8 text"))?;
+    let parsed = Kubeconfig::from_yaml(text)
+        .map_err(|e| format!("{path} is not a valid kubeconfig: {e}"))?;
+    let user = parsed
+        .auth_infos
+        .first()
+        .map(|a| a.name.clone())
+        .unwrap_or_else(|| path.to_string());
+    let config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("{path} cannot be used: {e}"))?;
+    Ok(Loaded { config, user })
+}
+
+/// A client for `config` that reaches the API server at the forwarded local port.
+fn client_through(
+    mut config: Config,
+    local: u16,
+    host: &str,
+    args: &Args,
+) -> Result<Client, String> {
+    config.cluster_url = format!("https://127.0.0.1:{local}")
+        .parse()
+        .map_err(|e| format!("local forward address: {e}"))?;
+    if config.tls_server_name.is_none() {
+        config.tls_server_name = Some(host.to_string());
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    Client::try_from(config).map_err(|e| format!("API client: {e}"))
+}
+
+/// Applies `objects` (each with the file it came from) through the API server of the
+/// kubeconfig, reached through `conn`, then marks `args.nodes`. `dry_run` changes
+/// nothing on the server.
 pub(crate) async fn apply(
     conn: &Connection,
-    kubeconfig: &[u8],
+    creds: Credentials<'_>,
     objects: &[(String, Value)],
     args: &Args,
     dry_run: bool,
 ) -> Result<Applied, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let text = std::str::from_utf8(kubeconfig)
-        .map_err(|_| format!("{} is not UTF-8 text", args.kubeconfig))?;
-    let parsed = Kubeconfig::from_yaml(text)
-        .map_err(|e| format!("{} is not a valid kubeconfig: {e}", args.kubeconfig))?;
-    let mut config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| format!("{} cannot be used: {e}", args.kubeconfig))?;
-    let server = config
+    let admin = load(creds.kubeconfig, &args.kubeconfig).await?;
+    let bootstrap = match (creds.bootstrap, &args.bootstrap_kubeconfig) {
+        (Some(bytes), Some(path)) => Some(load(bytes, path).await?),
+        _ => None,
+    };
+    let server = admin
+        .config
         .cluster_url
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    let host = config
+    let host = admin
+        .config
         .cluster_url
         .host()
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
         .ok_or_else(|| format!("the server {server} of {} has no host", args.kubeconfig))?;
-    let port = config.cluster_url.port_u16().unwrap_or(443);
+    let port = admin.config.cluster_url.port_u16().unwrap_or(443);
     let forward = conn
         .forward_tcp(&host, port)
         .await
@@ -72,27 +122,25 @@ pub(crate) async fn apply(
                 server: server.clone(),
             });
         }
-        config.cluster_url = format!("https://127.0.0.1:{local}")
-            .parse()
-            .map_err(|e| format!("local forward address: {e}"))?;
-        if config.tls_server_name.is_none() {
-            config.tls_server_name = Some(host.clone());
-        }
-        let timeout = Duration::from_secs(args.timeout);
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
-        let client = Client::try_from(config).map_err(|e| format!("API client: {e}"))?;
+        let client = client_through(admin.config, local, &host, args)?;
         client.apiserver_version().await.map_err(|e| {
             format!("the API server at {server} answered, but not as expected: {e}")
         })?;
-        let mut session = Session {
+        let bootstrap = match bootstrap {
+            Some(b) => Some(super::rights::Identity {
+                client: client_through(b.config, local, &host, args)?,
+                user: b.user,
+            }),
+            None => None,
+        };
+        let admin = super::rights::Identity {
             client,
-            args,
-            dry_run,
-            kinds: HashMap::new(),
+            user: admin.user,
         };
         let mut changes = Vec::new();
+        let acting =
+            super::rights::ensure(admin, bootstrap, objects, args, dry_run, &mut changes).await?;
+        let mut session = Session::new(acting.client.clone(), args, dry_run);
         for (file, object) in objects {
             if let Some(change) = session
                 .apply_one(object)
@@ -102,10 +150,13 @@ pub(crate) async fn apply(
                 changes.push(change);
             }
         }
+        let marked = super::nodes::mark(&acting.client, &args.node_marks(), dry_run).await?;
+        changes.extend(marked.changes);
         Ok(Applied::Done {
             server: server.clone(),
             total: objects.len(),
             changes,
+            waiting_nodes: marked.waiting,
         })
     }
     .await;
@@ -127,16 +178,27 @@ async fn answers(local: u16) -> bool {
 }
 
 /// One apply pass: the client and the API resources already discovered.
-struct Session<'a> {
+pub(super) struct Session<'a> {
     client: Client,
     args: &'a Args,
     dry_run: bool,
     kinds: HashMap<(String, String, String), (ApiResource, ApiCapabilities)>,
 }
 
+impl<'a> Session<'a> {
+    pub(super) fn new(client: Client, args: &'a Args, dry_run: bool) -> Self {
+        Session {
+            client,
+            args,
+            dry_run,
+            kinds: HashMap::new(),
+        }
+    }
+}
+
 impl Session<'_> {
     /// Applies one object; `Some("create …" | "update …")` when it changes.
-    async fn apply_one(&mut self, object: &Value) -> Result<Option<String>, String> {
+    pub(super) async fn apply_one(&mut self, object: &Value) -> Result<Option<String>, String> {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let api_version = text(&object["apiVersion"]);
         let kind = text(&object["kind"]);

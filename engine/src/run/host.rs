@@ -34,6 +34,8 @@ pub struct HostResult {
     pub counts: BTreeMap<Status, usize>,
     pub round_trips: usize,
     pub failed: bool,
+    /// Tasks skipped until something outside the run is ready.
+    pub pending: usize,
 }
 
 /// One task of a batch, ready to run.
@@ -637,6 +639,7 @@ impl<'a> HostRun<'a> {
             diff: outcome.diff,
             error: outcome.error,
             warnings: outcome.warnings,
+            pending: outcome.pending,
         };
         match &mut self.held {
             Some(held) => held.push(event),
@@ -645,8 +648,12 @@ impl<'a> HostRun<'a> {
     }
 
     fn send(&mut self, event: Event) {
-        if let Event::Task { status, .. } = &event {
+        if let Event::Task {
+            status, pending, ..
+        } = &event
+        {
             *self.result.counts.entry(*status).or_default() += 1;
+            self.result.pending += usize::from(*pending);
         }
         let _ = self.ctx.sink.send(event);
     }

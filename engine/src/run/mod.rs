@@ -57,6 +57,8 @@ pub struct RunSummary {
     pub unknown: usize,
     pub failed: usize,
     pub unreachable: usize,
+    /// Tasks waiting for something outside the run (a later run does them).
+    pub pending: usize,
 }
 
 /// The run could not start (nothing was changed).
@@ -338,6 +340,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
                 ..Failure::default()
             }),
             warnings: Vec::new(),
+            pending: false,
         });
         let _ = req.sink.send(Event::HostDone {
             run_id: req.run_id.clone(),
@@ -383,6 +386,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
                                 ..Failure::default()
                             }),
                             warnings: Vec::new(),
+                            pending: false,
                         });
                         return Some((
                             h,
@@ -390,6 +394,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
                                 failed: true,
                                 round_trips: 1,
                                 counts: [(Status::Failed, 1)].into_iter().collect(),
+                                pending: 0,
                             },
                             host_started,
                         ));
@@ -430,6 +435,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         summary.unchanged += count(Status::Ok);
         summary.unknown += count(Status::Unknown);
         summary.failed += count(Status::Failed);
+        summary.pending += result.pending;
         let _ = req.sink.send(Event::HostDone {
             run_id: req.run_id.clone(),
             host: names[h].clone(),
@@ -446,6 +452,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         unknown: summary.unknown,
         failed: summary.failed,
         unreachable: summary.unreachable,
+        pending: summary.pending,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
     Ok(summary)

@@ -13,6 +13,8 @@ pub(super) struct Outcome {
     pub diff: Option<String>,
     pub error: Option<Failure>,
     pub warnings: Vec<String>,
+    /// Skipped until something outside the run is ready.
+    pub pending: bool,
 }
 
 impl Outcome {
@@ -23,6 +25,7 @@ impl Outcome {
             diff: None,
             error: None,
             warnings: Vec::new(),
+            pending: false,
         }
     }
 
@@ -33,7 +36,15 @@ impl Outcome {
             diff: None,
             error: Some(f),
             warnings: Vec::new(),
+            pending: false,
         }
+    }
+
+    /// A skip that a later run resolves: `why` says what it waits for.
+    pub fn pending(why: String) -> Outcome {
+        let mut outcome = Outcome::simple(Status::Skipped, Some(why));
+        outcome.pending = true;
+        outcome
     }
 
     /// Adds the module's warnings about the state it gathered.
@@ -56,6 +67,7 @@ impl Outcome {
                 diff: unified(before.as_deref(), after.as_deref(), sensitive),
                 error: None,
                 warnings: Vec::new(),
+                pending: false,
             },
         }
     }

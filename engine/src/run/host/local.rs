@@ -79,38 +79,49 @@ impl HostRun<'_> {
             }
         }
         let kubeconfig = gathered.kubeconfig.unwrap_or_default();
-        let applied = kube::apply(&self.conn, &kubeconfig, &objects, args, plan).await?;
+        let creds = kube::Credentials {
+            kubeconfig: &kubeconfig,
+            bootstrap: gathered.bootstrap.as_deref(),
+        };
+        let applied = kube::apply(&self.conn, creds, &objects, args, plan).await?;
         Ok(match applied {
-            Applied::NotAnswering { server } => Outcome::simple(
-                Status::Skipped,
-                Some(format!(
-                    "no API server answers at {server} yet: {} objects of {} wait for a later run",
-                    objects.len(),
-                    args.manifests.join(", ")
-                )),
-            ),
+            Applied::NotAnswering { server } => Outcome::pending(format!(
+                "no API server answers at {server} yet: {} objects of {} wait for a later run; \
+                 run apply again once the kubelet has started the control plane",
+                objects.len(),
+                args.manifests.join(", ")
+            )),
             Applied::Done {
                 server,
                 total,
                 changes,
-            } if changes.is_empty() => Outcome::simple(
-                Status::Ok,
-                Some(format!("{total} objects up to date at {server}")),
-            ),
-            Applied::Done {
-                server,
-                total,
-                changes,
+                waiting_nodes,
             } => {
-                let mut outcome = Outcome::simple(
-                    Status::Changed,
-                    Some(format!(
-                        "{} of {total} objects {} at {server}",
+                let mut summary = if changes.is_empty() {
+                    format!("{total} objects up to date at {server}")
+                } else {
+                    format!(
+                        "{} of {total} objects and nodes {} at {server}",
                         changes.len(),
                         if plan { "would change" } else { "changed" }
-                    )),
-                );
-                outcome.diff = Some(changes.iter().map(|c| format!("{c}\n")).collect());
+                    )
+                };
+                if !waiting_nodes.is_empty() {
+                    summary.push_str(&format!(
+                        "; nodes not registered yet: {} (run apply again once their kubelets have registered)",
+                        waiting_nodes.join(", ")
+                    ));
+                }
+                let status = if changes.is_empty() {
+                    Status::Ok
+                } else {
+                    Status::Changed
+                };
+                let mut outcome = Outcome::simple(status, Some(summary));
+                outcome.pending = !waiting_nodes.is_empty();
+                if !changes.is_empty() {
+                    outcome.diff = Some(changes.iter().map(|c| format!("{c}\n")).collect());
+                }
                 outcome
             }
         })
