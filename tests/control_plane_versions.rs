@@ -335,6 +335,15 @@ fn cluster(version: &str, minor: u32) {
         .collect();
     assert!(node_writes.is_empty(), "{node_writes:?}");
 
+    // kubelet-finalize: once the kubelet has rotated its client certificate (a file it
+    // writes; here put in place by the test), kubelet.conf points at it.
+    sh(
+        &lab,
+        "master",
+        "mkdir -p /var/lib/kubelet/pki && cat /etc/kubernetes/pki/apiserver-kubelet-client.crt \
+         /etc/kubernetes/pki/apiserver-kubelet-client.key > /var/lib/kubelet/pki/kubelet-client-current.pem",
+    );
+
     // A single-host style control plane: the taint goes, the labels stay.
     let (code, _, stderr) = apply(&lab, &spec(dir.path(), version, true));
     assert_eq!(code, Some(0), "{stderr}");
@@ -346,6 +355,14 @@ fn cluster(version: &str, minor: u32) {
     );
     let flags = sh(&lab, "master", "cat /var/lib/kubelet/kubeadm-flags.env");
     assert!(!flags.contains("register-with-taints"), "{flags}");
+    let kubelet_conf = sh(&lab, "master", "cat /etc/kubernetes/kubelet.conf");
+    assert!(
+        kubelet_conf
+            .contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem")
+            && kubelet_conf.contains("client-key: /var/lib/kubelet/pki/kubelet-client-current.pem")
+            && !kubelet_conf.contains("client-key-data"),
+        "kubelet.conf not finalized"
+    );
 }
 
 #[test]

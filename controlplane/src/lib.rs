@@ -42,19 +42,12 @@ pub mod yaml;
 pub use artifact::{Artifact, Existing};
 pub use error::Error;
 pub use kubeconfig::KUBELET_CLIENT_CURRENT;
-pub use kubelet::{
-    unit as kubelet_unit, CONFIG_PATH as KUBELET_CONFIG_PATH, DROP_IN_PATH as KUBELET_DROP_IN_PATH,
-    FLAGS_PATH as KUBELET_FLAGS_PATH, UNIT_PATH as KUBELET_UNIT_PATH,
-};
-pub use manifests::MANIFESTS_DIR;
+pub use kubelet::unit as kubelet_unit;
 pub use node::{node_marks, NodeMarks, Taint};
-pub use params::{
-    CgroupDriver, ClusterParams, KeyAlgorithm, NodeParams, ProxyMode, Version,
-    DEFAULT_IMAGE_REPOSITORY,
-};
+pub use params::{CgroupDriver, ClusterParams, KeyAlgorithm, NodeParams, ProxyMode, Version};
 pub use pki::PKI_DIR;
 pub use reset::{reset_paths, ResetPaths};
-pub use token::{discovery_hash, BootstrapToken, DEFAULT_TOKEN_GROUP};
+pub use token::{discovery_hash, BootstrapToken};
 
 use std::time::{Duration, SystemTime};
 
