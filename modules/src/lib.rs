@@ -107,7 +107,7 @@ use std::collections::BTreeMap;
 pub use edit::predict_file;
 pub use error::ModuleError;
 pub use report::{parse_output, TaskReport};
-pub use script::{apply_script, gather_script, quote, PRELUDE};
+pub use script::{apply_script, apply_script_with, gather_script, quote, AfterTask, PRELUDE};
 
 /// Host facts a module may need; the engine fills it from its facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -66,9 +66,48 @@ pub fn gather_script(tasks: &[(usize, &dyn Module)]) -> String {
 /// One script that applies every task in `tasks` (task id, module, the state gathered for
 /// it) in order; it stops at the first task that fails or reports stale.
 pub fn apply_script(tasks: &[(usize, &dyn Module, &State)]) -> String {
+    apply_script_with(tasks, &|_| AfterTask::default())
+}
+
+/// Shell the engine runs right after one task's fragment, in the same round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AfterTask {
+    /// Runs when the fragment changed something (`kp_changed`), even if it then failed.
+    pub on_changed: String,
+    /// Runs when the fragment returned 0.
+    pub on_success: String,
+}
+
+/// [`apply_script`] with [`AfterTask`] shell per task id (e.g. recording a notification
+/// on the host in the same round trip as the change that caused it).
+pub fn apply_script_with(
+    tasks: &[(usize, &dyn Module, &State)],
+    after: &dyn Fn(usize) -> AfterTask,
+) -> String {
     let mut script = String::from(PRELUDE);
     for (id, module, state) in tasks {
-        script.push_str(&task(*id, &module.apply(state), true));
+        let hooks = after(*id);
+        if hooks == AfterTask::default() {
+            script.push_str(&task(*id, &module.apply(state), true));
+            continue;
+        }
+        let mut tail = String::from("kp_st=$?\n");
+        if !hooks.on_changed.is_empty() {
+            tail.push_str(&format!(
+                "if [ \"$kp_did\" = 1 ]; then\n{}\nfi\n",
+                hooks.on_changed
+            ));
+        }
+        if !hooks.on_success.is_empty() {
+            tail.push_str(&format!(
+                "if [ \"$kp_st\" = 0 ]; then\n{}\nfi\n",
+                hooks.on_success
+            ));
+        }
+        script.push_str(&format!(
+            "kp_begin {id}\nkp_body() {{\n:\n{}\n}}\nkp_body\n{tail}kp_end $kp_st || exit 0\n",
+            module.apply(state)
+        ));
     }
     script
 }

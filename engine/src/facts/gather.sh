@@ -63,3 +63,5 @@ for d in /etc/ssl/certs /etc/ca-certificates /usr/share/ca-certificates /usr/loc
   if [ -d "$d" ]; then dirs="$dirs$d "; fi
 done
 echo "ca_trust_dirs=$dirs"
+# Handlers a change notified that have not run yet (kprov's markers; see run/notify.rs).
+echo "pending_handlers=$(ls /var/lib/kprov/handlers 2>/dev/null | grep -v '\.tmp$' | tr '\n' ' ')"

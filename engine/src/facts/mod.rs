@@ -51,6 +51,8 @@ pub struct Facts {
     pub systemd_resolved: bool,
     /// CA-trust directories present (`/etc/ssl/certs`, `/etc/pki`, …).
     pub ca_trust_dirs: Vec<String>,
+    /// Marker ids of handlers notified by an earlier run that have not run yet.
+    pub pending_handlers: Vec<String>,
 }
 
 /// Distribution family, which decides package tooling and file locations.
@@ -143,6 +145,7 @@ impl Facts {
             container: non_empty("container"),
             systemd_resolved: get("systemd_resolved") == "yes",
             ca_trust_dirs: words("ca_trust_dirs"),
+            pending_handlers: words("pending_handlers"),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::chain::chain_file_edits;
 use super::graph::Step;
 use super::outcome::{split_stderr, Outcome};
 use super::prepare::{self, Inputs, Prepared};
-use super::{hints, RunCtx};
+use super::{hints, notify, RunCtx};
 use crate::events::{Event, Failure, Mode, Status};
 use crate::playbook::Task;
 use crate::transport::Connection;
@@ -36,6 +36,32 @@ pub struct HostResult {
     pub failed: bool,
     /// Tasks skipped until something outside the run is ready.
     pub pending: usize,
+}
+
+/// Steps at and above this number are handlers of the current flush.
+const HANDLER_STEP: usize = 100_000;
+
+/// Handlers an earlier, interrupted run notified (markers listed in the facts), each
+/// under the first play that defines a handler of that name.
+fn pending_notifications(ctx: &RunCtx, facts: &Value) -> BTreeMap<usize, BTreeSet<String>> {
+    let pending: BTreeSet<&str> = facts["pending_handlers"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    if pending.is_empty() {
+        return out;
+    }
+    let mut seen = BTreeSet::new();
+    for (p, play) in ctx.playbook.plays.iter().enumerate() {
+        for h in &play.handlers {
+            if pending.contains(notify::marker_id(&h.name).as_str()) && seen.insert(h.name.clone())
+            {
+                out.entry(p).or_default().insert(h.name.clone());
+            }
+        }
+    }
+    out
 }
 
 /// One task of a batch, ready to run.
@@ -56,6 +82,9 @@ pub struct HostRun<'a> {
     pub result: HostResult,
     /// Handlers notified per play.
     notified: BTreeMap<usize, BTreeSet<String>>,
+    /// Handlers of the current flush that ran no script (unchanged or skipped by
+    /// `when`): their markers are removed in one extra round trip.
+    settled_handlers: Vec<String>,
     /// The last lines of stderr of the latest round trip (for failure reports).
     last_stderr: Vec<String>,
     /// The same, per task of the latest round trip.
@@ -72,6 +101,7 @@ impl<'a> HostRun<'a> {
         facts: Value,
         module_ctx: kprov_modules::HostContext,
     ) -> Self {
+        let notified = pending_notifications(ctx, &facts);
         HostRun {
             ctx,
             host,
@@ -82,7 +112,8 @@ impl<'a> HostRun<'a> {
                 round_trips: 1, // facts
                 ..HostResult::default()
             },
-            notified: BTreeMap::new(),
+            notified,
+            settled_handlers: Vec::new(),
             last_stderr: Vec::new(),
             task_stderr: BTreeMap::new(),
             held: None,
@@ -91,6 +122,28 @@ impl<'a> HostRun<'a> {
 
     fn name(&self) -> &str {
         &self.ctx.schedule.hosts[self.host]
+    }
+
+    /// Shell to run after a task of an apply script: record the handlers a change
+    /// notifies, or clear the marker of a handler that ran.
+    fn after_hooks(&self, items: &[Item<'_>]) -> BTreeMap<usize, kprov_modules::AfterTask> {
+        items
+            .iter()
+            .map(|i| {
+                let hooks = if i.step >= HANDLER_STEP {
+                    kprov_modules::AfterTask {
+                        on_changed: String::new(),
+                        on_success: notify::clear(std::slice::from_ref(&i.task.name)),
+                    }
+                } else {
+                    kprov_modules::AfterTask {
+                        on_changed: notify::mark(&i.task.notify),
+                        on_success: String::new(),
+                    }
+                };
+                (i.step, hooks)
+            })
+            .collect()
     }
 
     /// Runs every step of this host.
@@ -398,7 +451,10 @@ impl<'a> HostRun<'a> {
                 .zip(&diffs[first..])
                 .map(|(i, (_, s))| (i.step, i.module.as_ref(), s))
                 .collect();
-            let script = kprov_modules::apply_script(&rest);
+            let hooks = self.after_hooks(&items[first..]);
+            let script = kprov_modules::apply_script_with(&rest, &|id| {
+                hooks.get(&id).cloned().unwrap_or_default()
+            });
             let applied = match self.round_trip(&script, &items[first..]).await {
                 Ok(r) => r,
                 Err(f) => {
@@ -476,6 +532,9 @@ impl<'a> HostRun<'a> {
             return;
         }
         for (item, (_, state)) in items.iter().zip(diffs) {
+            if item.step >= HANDLER_STEP {
+                self.settled_handlers.push(item.task.name.clone());
+            }
             self.after_task(item, false, &state.fields);
             let outcome =
                 Outcome::simple(Status::Ok, None).with_warnings(item.module.warnings(state));
@@ -538,16 +597,19 @@ impl<'a> HostRun<'a> {
             let started = Instant::now();
             match self.prepare(&vars, &unknown, handler) {
                 Prepared::Ready(module) => items.push(Item {
-                    step: 100_000 + i,
+                    step: HANDLER_STEP + i,
                     task: handler,
                     module,
                     started,
                 }),
-                Prepared::Skip(why) => self.emit(
-                    handler,
-                    started,
-                    Outcome::simple(Status::Skipped, Some(why)),
-                ),
+                Prepared::Skip(why) => {
+                    self.settled_handlers.push(handler.name.clone());
+                    self.emit(
+                        handler,
+                        started,
+                        Outcome::simple(Status::Skipped, Some(why)),
+                    )
+                }
                 Prepared::Unknown(why) => self.emit(
                     handler,
                     started,
@@ -559,7 +621,16 @@ impl<'a> HostRun<'a> {
                 }
             }
         }
-        self.run_items(items).await
+        if !self.run_items(items).await {
+            return false;
+        }
+        let settled = std::mem::take(&mut self.settled_handlers);
+        if !settled.is_empty() && self.ctx.mode == Mode::Apply {
+            // Best effort: a marker left behind only runs its handler once more.
+            self.result.round_trips += 1;
+            let _ = self.conn.run(&notify::clear(&settled), None).await;
+        }
+        true
     }
 
     /// One remote shell invocation; transport errors become a failure of the batch.

@@ -6,6 +6,7 @@ mod chain;
 mod graph;
 mod hints;
 mod host;
+mod notify;
 mod outcome;
 mod prepare;
 mod refs;

@@ -1,0 +1,84 @@
+//! Notifications that survive an interrupted run. A task that changes something and
+//! notifies a handler leaves a marker file on the host in the same apply round trip
+//! (`/var/lib/kprov/handlers/<id>`); the handler's own successful run removes it. Facts
+//! list the markers, so a later run that finds one runs the handler even when nothing
+//! changes now: a run killed between a config change and its restart still converges.
+
+use sha2::{Digest, Sha256};
+
+use kprov_modules::quote;
+
+/// Where the markers live on each host.
+pub const MARKER_DIR: &str = "/var/lib/kprov/handlers";
+
+/// The marker file name of a handler: a hash, so any handler name is a safe file name.
+pub fn marker_id(handler: &str) -> String {
+    let digest = Sha256::digest(handler.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn marker_path(handler: &str) -> String {
+    quote(&format!("{MARKER_DIR}/{}", marker_id(handler)))
+}
+
+/// Shell that records that `handlers` are due (created atomically, kept until they run).
+pub fn mark(handlers: &[String]) -> String {
+    if handlers.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("mkdir -p {} 2>/dev/null\n", quote(MARKER_DIR));
+    for h in handlers {
+        // The name inside is for people looking at the host; the file name is the key.
+        s.push_str(&format!(
+            "printf '%s\\n' {} > {p}.tmp 2>/dev/null && mv -f {p}.tmp {p} 2>/dev/null\n",
+            quote(h),
+            p = marker_path(h)
+        ));
+    }
+    s
+}
+
+/// Shell that removes the markers of `handlers` (they ran).
+pub fn clear(handlers: &[String]) -> String {
+    if handlers.is_empty() {
+        return String::new();
+    }
+    let paths: Vec<String> = handlers.iter().map(|h| marker_path(h)).collect();
+    format!("rm -f {} 2>/dev/null\n", paths.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs for real in a temporary directory standing in for the marker directory.
+    #[test]
+    fn markers_are_written_and_cleared_with_hostile_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec![
+            "restart containerd".to_string(),
+            "it's $(touch pwned); `x` \n y".to_string(),
+        ];
+        let swap = |s: String| s.replace(MARKER_DIR, dir.path().to_str().unwrap());
+        let run = |script: String| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        run(swap(mark(&names)));
+        for n in &names {
+            let file = dir.path().join(marker_id(n));
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{n}\n"));
+        }
+        assert!(!dir.path().join("pwned").exists());
+        run(swap(clear(&names[..1])));
+        assert!(!dir.path().join(marker_id(&names[0])).exists());
+        assert!(dir.path().join(marker_id(&names[1])).exists());
+        assert_eq!(marker_id("a").len(), 16);
+        assert_ne!(marker_id("a"), marker_id("b"));
+    }
+}
