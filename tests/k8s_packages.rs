@@ -296,6 +296,7 @@ fn holds(lab: &Lab, host: &str) -> String {
 }
 
 const HOSTS: [&str; 2] = ["master", "node1"];
+const REPO_TASK: &str = "Kubernetes package repository and its signing key (apt)";
 const CHECK: &str = "A package source provides kubelet";
 const INSTALL: &str = "kubelet, kubectl and cri-tools at the spec's version, held";
 
@@ -306,9 +307,29 @@ fn kubernetes_packages_from_an_upstream_shaped_repository() {
     let repo = Repo::start(&gateway);
     let dir = tempfile::tempdir().unwrap();
 
-    // First apply: repository, key, packages at 1.31.1, held; the whole cluster playbook.
+    // Plan: the hosts fetch the key during gather, so the keyring diff is the real one.
     let spec = write_spec(dir.path(), "1.31.1", &repo.url(""));
     let started = Instant::now();
+    let out = kprov(&[
+        "plan",
+        "playbooks/cluster.yaml",
+        "-i",
+        lab.inventory_str(),
+        "--spec",
+        spec.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let plan = events(&out.stdout);
+    let repo_task = task(&plan, "master", REPO_TASK);
+    assert_eq!(repo_task["status"], "changed", "{repo_task}");
+    let diff = repo_task["diff"].as_str().unwrap_or_default();
+    assert!(
+        diff.contains(KEYRING) && diff.contains(repo.key.lines().nth(2).unwrap()),
+        "plan shows the fetched key: {repo_task}"
+    );
+
+    // First apply: repository, key, packages at 1.31.1, held; the whole cluster playbook.
     let first = apply_ok(&lab, &spec);
     eprintln!("first apply: {:?}", started.elapsed());
     for host in HOSTS {
@@ -393,6 +414,25 @@ fn kubernetes_packages_from_an_upstream_shaped_repository() {
         "idempotent after the bump"
     );
 
+    // A release the repository does not have: the pre-check stops with what to set.
+    let spec = write_spec(dir.path(), "1.31.7", &repo.url(""));
+    let (code, ev, err) = apply(&lab, &spec);
+    assert_eq!(code, Some(1), "{err}");
+    let failure = &task(&ev, "master", CHECK)["error"];
+    let text = failure.to_string();
+    eprintln!("missing release: {text}");
+    assert!(
+        text.contains("no configured package source provides kubelet 1.31.7")
+            && text.contains(&repo.url(""))
+            && text.contains("set packages.kubernetes_repository")
+            && text.contains("kubelet_install=false"),
+        "{text}"
+    );
+    assert_eq!(
+        versions(&lab, "master"),
+        "cri-tools=1.31.1-1.1\nkubectl=1.31.2-1.1\nkubelet=1.31.2-1.1\n"
+    );
+
     // A repository whose Release is signed by another key than its Release.key.
     let bad = repo.url("bad/");
     let spec = write_spec(dir.path(), "1.31.2", &bad);
@@ -402,12 +442,9 @@ fn kubernetes_packages_from_an_upstream_shaped_repository() {
         Some(1),
         "a wrongly signed repository must fail:\n{err}"
     );
-    let failure = task(
-        &ev,
-        "master",
-        "Kubernetes package repository and its signing key (apt)",
-    );
+    let failure = task(&ev, "master", REPO_TASK);
     let message = failure["error"]["message"].as_str().unwrap_or_default();
+    eprintln!("wrongly signed: {message}");
     assert!(
         message.contains(&bad)
             && message.contains("is not signed by its key")
