@@ -537,6 +537,41 @@ mod tests {
         }
     }
 
+    /// The kubelet role's rpm pins: exact release for kubelet, the minor for cri-tools.
+    #[test]
+    fn rpm_minor_pin_for_cri_tools() {
+        let ctx = HostContext {
+            package_manager: "dnf".into(),
+            ..Default::default()
+        };
+        let m = Package::build(
+            json!({"names": ["kubelet=1.31.2", "cri-tools=1.31.*"], "hold": true}),
+            &ctx,
+        )
+        .unwrap();
+        let s = fields(&[
+            (
+                "q",
+                "kubelet\tinstalled 1.31.2-150500.1.1\t\ncri-tools\tinstalled 1.31.1-150500.1.1\t\n",
+            ),
+            (
+                "l.content",
+                "kubelet-0:1.31.2-150500.1.1.*\ncri-tools-0:1.31.1-150500.1.1.*\n",
+            ),
+        ]);
+        assert_eq!(m.diff(&s).unwrap(), Diff::Unchanged);
+        let none = fields(&[("q", ""), ("l.content", "")]);
+        let script = m.apply(&none);
+        assert!(
+            script.contains("'kubelet-1.31.2'") && script.contains("'cri-tools-1.31.*'"),
+            "{script}"
+        );
+        assert!(
+            script.contains("dnf versionlock add 'cri-tools'"),
+            "{script}"
+        );
+    }
+
     #[test]
     fn rejects_hostile_names() {
         for bad in ["-y", "a b", "$(id)", "x=1;reboot", ""] {
