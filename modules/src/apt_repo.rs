@@ -102,9 +102,17 @@ fn word(field: &str, value: &str) -> Result<(), ModuleError> {
     Ok(())
 }
 
-/// A URL as one word of a source line: `scheme://…`, no spaces, brackets or control characters.
+/// A URL as one word of a source line: `scheme://…`, no spaces or control characters, and
+/// brackets only around an IPv6 host (`http://[fd00::1]:8080/deb/`).
 fn url_word(field: &str, value: &str) -> Result<(), ModuleError> {
-    word(field, value)?;
+    let unbracketed = match value
+        .split_once("://[")
+        .and_then(|(_, r)| r.split_once(']'))
+    {
+        Some((host, rest)) if host.parse::<std::net::Ipv6Addr>().is_ok() => rest,
+        _ => value,
+    };
+    word(field, unbracketed)?;
     if !value.contains("://") || value.chars().any(char::is_control) {
         return Err(ModuleError::args(
             NAME,
@@ -422,6 +430,10 @@ mod tests {
         };
         assert_eq!(key.content, vec![0, 1, 2]);
         assert_eq!(key.path, "/etc/apt/keyrings/b.gpg");
+        assert!(AptRepo::build(
+            json!({"name": "v6", "url": "http://[fd00::1]:8080/deb/", "suite": "/"})
+        )
+        .is_ok());
         let m = AptRepo::build(json!({"name": "k", "url": "http://r/deb/", "suite": "/", "key_url": "http://r/deb/Release.key"})).unwrap();
         assert_eq!(
             String::from_utf8(m.source.content.clone()).unwrap(),
@@ -507,6 +519,7 @@ mod tests {
             json!({"name": "x", "url": "http://x", "suite": "s", "key_url": "not a url"}),
             json!({"name": "x", "url": "http://x", "suite": "s", "key_url": "http://k]"}),
             json!({"name": "x", "url": "no-scheme", "suite": "s"}),
+            json!({"name": "x", "url": "http://[zz]/deb/", "suite": "/"}),
         ] {
             assert!(AptRepo::build(bad.clone()).is_err(), "{bad}");
         }
