@@ -18,7 +18,8 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// Renders strings, values and files against a variable context.
+/// Renders strings, values and files against a variable context. Besides minijinja's
+/// built-in filters, `quote` makes a value one single-quoted POSIX shell word.
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
@@ -41,6 +42,8 @@ impl Renderer {
         {
             env.set_syntax(syntax);
         }
+        // `quote`: one POSIX shell word, for values templated into `shell:` scripts and guards.
+        env.add_filter("quote", |value: String| kprov_modules::quote(&value));
         Renderer { env }
     }
 
@@ -245,6 +248,25 @@ mod tests {
         );
         let err = r.render_str("{{ a.c }}", "t.yaml:1", &ctx).unwrap_err();
         assert!(err.message.contains("`a.c`"), "{}", err.message);
+    }
+
+    /// `quote` output run by a real shell prints the value back unchanged.
+    #[test]
+    fn quote_filter_makes_one_shell_word() {
+        let r = Renderer::new();
+        let value = "it's $(id) `id` \"x\"; rm -rf /nonexistent";
+        let script = r
+            .render_str(
+                "printf %s {{ v | quote }}",
+                "t.yaml:1",
+                &json!({"v": value}),
+            )
+            .unwrap();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), value);
     }
 
     #[test]

@@ -103,6 +103,44 @@ fn sandbox_image_follows_the_image_repository() {
     assert_eq!(spec.sandbox_image(), "harbor.local/k8s/pause:3.9");
 }
 
+/// The template variables roles see: the spec plus `kubernetes_packages` per OS family;
+/// an offline repository means no Kubernetes repository is added.
+#[test]
+fn kubernetes_packages_template_variable() {
+    let path = std::path::Path::new("cluster.yaml");
+    let text = "kubernetes_version: \"1.30.4\"\npackages:\n  kubernetes_repository: http://10.0.0.1/k8s/v1.30/deb\n";
+    let vars = spec::from_str(path, text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .template_vars()
+        .unwrap();
+    let k = &vars["kubernetes_packages"];
+    assert_eq!(k["version"], "1.30.4");
+    assert_eq!(k["debian"]["repository"], "http://10.0.0.1/k8s/v1.30/deb/");
+    assert_eq!(
+        k["debian"]["key"],
+        "http://10.0.0.1/k8s/v1.30/deb/Release.key"
+    );
+    assert_eq!(
+        k["debian"]["names"],
+        serde_json::json!(["kubelet=1.30.4-*", "kubectl=1.30.4-*", "cri-tools=1.30.*"])
+    );
+    assert_eq!(k["rhel"]["names"][0], "kubelet=1.30.4");
+    assert_eq!(
+        vars["packages"]["kubernetes_repository"],
+        "http://10.0.0.1/k8s/v1.30/deb"
+    );
+    let text =
+        "kubernetes_version: \"1.30.4\"\npackages:\n  offline_repository: http://10.0.0.1/repo\n";
+    let vars = spec::from_str(path, text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .template_vars()
+        .unwrap();
+    for family in ["debian", "rhel"] {
+        assert!(vars["kubernetes_packages"][family]["repository"].is_null());
+        assert!(vars["kubernetes_packages"][family]["key"].is_null());
+    }
+}
+
 #[test]
 fn user_sysctls_and_modules_extend_the_required_ones() {
     let path = std::path::Path::new("cluster.yaml");

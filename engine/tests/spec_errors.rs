@@ -286,6 +286,26 @@ spec_error!(
 );
 
 spec_error!(
+    kubernetes_repository_hostile,
+    [
+        (
+            3,
+            26,
+            "packages.kubernetes_repository",
+            "`http://repo.example/`reboot`/deb/` is not an http://, https://, ftp:// or file:/// URL",
+            None
+        ),
+        (
+            4,
+            30,
+            "packages.kubernetes_repository_key",
+            "`http://repo.example/key asc` is not an http://, https://, ftp:// or file:/// URL",
+            None
+        ),
+    ]
+);
+
+spec_error!(
     secret_not_repeated,
     [(
         7,

@@ -44,7 +44,7 @@
 //! | `swap` | `swapoff -a` when swap is active; swap lines in fstab commented |
 //! | `firewall` | firewalld/ufw stopped and disabled when present |
 //! | `selinux` | `setenforce 0` when enforcing; `SELINUX=permissive` when the config exists |
-//! | `apt_repo` | key in /etc/apt/keyrings, `signed-by` source, `apt-get update` of it when changed |
+//! | `apt_repo` | key (given, or `key_url` fetched by the host) in /etc/apt/keyrings, `signed-by` source, `apt-get update` of it when changed, failing when the Release does not verify |
 //! | `yum_repo` | `/etc/yum.repos.d/NAME.repo` |
 //! | `package` | apt-get/dnf/yum install/remove, exact versions, hold/versionlock |
 //! | `route` | static routes live (`ip route replace`/`del`) and replayed at boot by an enabled oneshot unit |

@@ -168,6 +168,26 @@ impl Package {
         }
     }
 
+    fn tool(&self) -> &'static str {
+        match self.manager {
+            Manager::Apt => "apt-get",
+            Manager::Yum => "yum",
+            _ => "dnf",
+        }
+    }
+
+    /// Shell that releases the hold of `spec` (a change), kp_held then 0.
+    fn unhold(&self, spec: &Spec) -> String {
+        let n = quote(&spec.name);
+        let tool = self.tool();
+        let run = if self.rpm() {
+            format!("kp_run 'versionlock delete '{n} {tool} versionlock delete {n}")
+        } else {
+            format!("kp_run 'apt-mark unhold '{n} apt-mark unhold {n}")
+        };
+        format!("{{ {run} && kp_changed && kp_held=0; }}")
+    }
+
     /// Shell that sets kp_v to `installed VERSION` (or something else) and kp_held to 1/0.
     fn query(&self, spec: &Spec) -> String {
         let n = quote(&spec.name);
@@ -257,6 +277,14 @@ impl Module for Package {
             match (self.state, version) {
                 (Presence::Present, None) => parts.push(format!("install {}", spec.display())),
                 (Presence::Present, Some(v)) if !spec.matches(&v, rpm) => {
+                    if held && self.hold == Some(true) {
+                        parts.push(format!(
+                            "unhold {n}, install {} (now {v}), hold {n} again",
+                            spec.display(),
+                            n = spec.name
+                        ));
+                        continue;
+                    }
                     parts.push(format!("install {} (now {v})", spec.display()))
                 }
                 (Presence::Absent, Some(_)) => parts.push(format!("remove {}", spec.name)),
@@ -282,29 +310,31 @@ impl Module for Package {
             return self.gather();
         }
         let rpm = self.rpm();
-        let tool = match self.manager {
-            Manager::Apt => "apt-get",
-            Manager::Yum => "yum",
-            _ => "dnf",
-        };
+        let tool = self.tool();
         let mut out = String::from("export DEBIAN_FRONTEND=noninteractive\nset --\n");
         // Hold changes come first when releasing, so a held package can move.
         for spec in &self.specs {
             out.push_str(&self.query(spec));
             let n = quote(&spec.name);
             if self.hold == Some(false) {
-                let unhold = if rpm {
-                    format!("kp_run 'versionlock delete '{n} {tool} versionlock delete {n}")
-                } else {
-                    format!("kp_run 'apt-mark unhold '{n} apt-mark unhold {n}")
-                };
                 out.push_str(&format!(
-                    "if [ \"$kp_held\" = 1 ]; then {unhold} || return; kp_changed; fi\n"
+                    "if [ \"$kp_held\" = 1 ]; then {} || return; fi\n",
+                    self.unhold(spec)
                 ));
             }
+            // A held package at another version is released first (dnf's versionlock would
+            // refuse the new version) and held again below, at the version installed.
+            let release = if self.hold == Some(true) {
+                format!(
+                    "if [ \"$kp_held\" = 1 ]; then {} || return; fi; ",
+                    self.unhold(spec)
+                )
+            } else {
+                String::new()
+            };
             match self.state {
                 Presence::Present => out.push_str(&format!(
-                    "case $kp_v in {}) ;; *) set -- \"$@\" {} ;; esac\n",
+                    "case $kp_v in {}) ;; *) {release}set -- \"$@\" {} ;; esac\n",
                     spec.pattern(rpm),
                     quote(&spec.install_arg(self.manager))
                 )),
@@ -431,6 +461,115 @@ mod tests {
         ]);
         assert_eq!(hold.diff(&locked).unwrap(), Diff::Unchanged);
         assert!(m.apply(&s).contains("dnf install -y --allowerasing"));
+    }
+
+    /// A version change of a held package: released, upgraded, held again — in that
+    /// order in the script (dnf's versionlock refuses a new version while locked).
+    #[test]
+    fn held_upgrade_unholds_installs_and_holds_again() {
+        for (manager, unhold, install, hold, installed) in [
+            (
+                "apt-get",
+                "apt-mark unhold 'kubelet'",
+                "apt-get install",
+                "apt-mark hold 'kubelet'",
+                "kubelet\tinstalled 1.31.1-1.1\thold\n",
+            ),
+            (
+                "dnf",
+                "dnf versionlock delete 'kubelet'",
+                "dnf install",
+                "dnf versionlock add 'kubelet'",
+                "kubelet\tinstalled 1.31.1-150500.1.1\t\n",
+            ),
+        ] {
+            let ctx = HostContext {
+                package_manager: manager.into(),
+                ..Default::default()
+            };
+            let version = if manager == "dnf" {
+                "1.31.2"
+            } else {
+                "1.31.2-*"
+            };
+            let m = Package::build(
+                json!({"names": [format!("kubelet={version}")], "hold": true}),
+                &ctx,
+            )
+            .unwrap();
+            let state = fields(&[
+                ("q", installed),
+                ("l.content", "kubelet-0:1.31.1-150500.1.1.*\n"),
+            ]);
+            assert_eq!(
+                m.diff(&state).unwrap(),
+                Diff::change(format!(
+                    "unhold kubelet, install kubelet={version} (now {}), hold kubelet again",
+                    installed
+                        .split('\t')
+                        .nth(1)
+                        .unwrap()
+                        .trim_start_matches("installed ")
+                ))
+            );
+            let script = m.apply(&state);
+            let at = |needle: &str| {
+                script
+                    .find(needle)
+                    .unwrap_or_else(|| panic!("{needle} missing in:\n{script}"))
+            };
+            assert!(
+                at(unhold) < at(install) && at(install) < at(hold),
+                "{script}"
+            );
+            let arg = if manager == "dnf" {
+                "'kubelet-1.31.2'"
+            } else {
+                "'kubelet=1.31.2-*'"
+            };
+            assert!(script.contains(arg), "{script}");
+            // Installed at the version and held: nothing to do.
+            let done = fields(&[
+                ("q", &installed.replace("1.31.1", "1.31.2")),
+                ("l.content", "kubelet-0:1.31.2-150500.1.1.*\n"),
+            ]);
+            assert_eq!(m.diff(&done).unwrap(), Diff::Unchanged);
+        }
+    }
+
+    /// The kubelet role's rpm pins: exact release for kubelet, the minor for cri-tools.
+    #[test]
+    fn rpm_minor_pin_for_cri_tools() {
+        let ctx = HostContext {
+            package_manager: "dnf".into(),
+            ..Default::default()
+        };
+        let m = Package::build(
+            json!({"names": ["kubelet=1.31.2", "cri-tools=1.31.*"], "hold": true}),
+            &ctx,
+        )
+        .unwrap();
+        let s = fields(&[
+            (
+                "q",
+                "kubelet\tinstalled 1.31.2-150500.1.1\t\ncri-tools\tinstalled 1.31.1-150500.1.1\t\n",
+            ),
+            (
+                "l.content",
+                "kubelet-0:1.31.2-150500.1.1.*\ncri-tools-0:1.31.1-150500.1.1.*\n",
+            ),
+        ]);
+        assert_eq!(m.diff(&s).unwrap(), Diff::Unchanged);
+        let none = fields(&[("q", ""), ("l.content", "")]);
+        let script = m.apply(&none);
+        assert!(
+            script.contains("'kubelet-1.31.2'") && script.contains("'cri-tools-1.31.*'"),
+            "{script}"
+        );
+        assert!(
+            script.contains("dnf versionlock add 'cri-tools'"),
+            "{script}"
+        );
     }
 
     #[test]

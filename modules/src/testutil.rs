@@ -76,9 +76,14 @@ pub(crate) fn mode_under(root: &str, path: &str) -> u32 {
         & 0o777
 }
 
-/// Runs the module's gather fragment and returns its report.
+/// Runs the module's gather fragment and returns its report, failed or not.
+pub(crate) fn run_gather(m: &dyn Module) -> TaskReport {
+    run(&gather_script(&[(7, m)]))
+}
+
+/// Runs the module's gather fragment and returns its report (asserting it succeeded).
 pub(crate) fn gather(m: &dyn Module) -> TaskReport {
-    let r = run(&gather_script(&[(7, m)]));
+    let r = run_gather(m);
     assert!(r.ok(), "gather of {m:?} failed: {:?}", r.failed);
     r
 }

@@ -181,6 +181,26 @@ mod tests {
         .is_err());
     }
 
+    /// What roles/kubelet writes on RHEL-family hosts: the per-minor repository with its
+    /// key as `gpgkey` and repomd.xml signatures checked.
+    #[test]
+    fn kubernetes_repository_of_the_kubelet_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = YumRepo::build(json!({
+            "name": "kubernetes", "description": "Kubernetes",
+            "baseurl": "http://10.0.0.1/core:/stable:/v1.31/rpm/",
+            "gpgkey": "http://10.0.0.1/core:/stable:/v1.31/rpm/repodata/repomd.xml.key",
+            "repo_gpgcheck": true, "repos_dir": dir.path(),
+        }))
+        .unwrap();
+        run_cycle(&m);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("kubernetes.repo")).unwrap(),
+            "# Managed by kprov\n[kubernetes]\nname=Kubernetes\nbaseurl=http://10.0.0.1/core:/stable:/v1.31/rpm/\n\
+             enabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=http://10.0.0.1/core:/stable:/v1.31/rpm/repodata/repomd.xml.key\n"
+        );
+    }
+
     #[test]
     fn real_cycle() {
         let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use kprov_engine::events::Mode;
 use kprov_engine::run::{RunError, RunRequest, TagFilter};
 use kprov_engine::transport::PoolOptions;
 use kprov_engine::{events, playbook, spec, validate, vars};
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use crate::cli::{GlobalArgs, InventoryArgs, OutputFormat, PlaybookArgs, ResetArgs};
 use crate::output::Renderer;
@@ -25,10 +25,8 @@ pub async fn run(
         Some(path) => {
             let spec = spec::load(path)?;
             validate::check(&spec, &inventory)?;
-            match serde_json::to_value(&spec).context("serializing the cluster spec")? {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            }
+            spec.template_vars()
+                .context("serializing the cluster spec")?
         }
         None => Map::new(),
     };

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cni::{Cni, CniPlugin};
 pub use os::OsPreparation;
-pub use packages::Packages;
+pub use packages::{KubernetesPackages, PackageFormat, Packages};
 pub use runtime::{CgroupDriver, Runtime, RuntimeKind};
 pub use values::{Cidr, KubernetesVersion, Secret};
 
@@ -208,6 +208,30 @@ impl ClusterSpec {
             .sandbox_image
             .clone()
             .unwrap_or_else(|| format!("{}/pause:{PAUSE_TAG}", self.image_repository))
+    }
+
+    /// The spec as template variables: every key (defaults filled in) plus the computed
+    /// `kubernetes_packages`: `version` and, per host OS family (`debian`, `rhel`), the
+    /// Kubernetes repository, its key and the pinned package names
+    /// ([`Packages::kubernetes_packages`]).
+    pub fn template_vars(
+        &self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, serde_json::Error> {
+        let mut vars = match serde_json::to_value(self)? {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let version = self.kubernetes_version;
+        let mut packages = serde_json::Map::new();
+        packages.insert("version".into(), version.to_string().into());
+        for (family, format) in [("debian", PackageFormat::Deb), ("rhel", PackageFormat::Rpm)] {
+            packages.insert(
+                family.into(),
+                serde_json::to_value(self.packages.kubernetes_packages(version, format))?,
+            );
+        }
+        vars.insert("kubernetes_packages".into(), packages.into());
+        Ok(vars)
     }
 
     /// Makes the registries' relative certificate paths relative to the spec's directory.

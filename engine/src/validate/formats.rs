@@ -57,14 +57,30 @@ pub(crate) fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
     parts.next().is_none().then_some(version)
 }
 
-/// True for a repository URL kprov can point a package manager at.
+/// True for a repository URL kprov can point a package manager at: a scheme, a host (for
+/// the network schemes) and only the characters RFC 3986 allows (no spaces, quotes,
+/// backslashes or control characters; brackets only around an IPv6 host).
 pub(crate) fn is_repository_url(s: &str) -> bool {
-    ["http://", "https://", "ftp://", "file:///"]
+    let url_char = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#@!$&'()*+,;=%".contains(c);
+    let Some(rest) = ["http://", "https://", "ftp://", "file://"]
         .iter()
-        .any(|scheme| {
-            s.strip_prefix(scheme)
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
-        })
+        .find_map(|scheme| s.strip_prefix(scheme))
+    else {
+        return false;
+    };
+    let file = s.starts_with("file://");
+    // An IPv6 host literal is the only place for brackets.
+    let rest = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((v6, tail)) if !file && v6.parse::<std::net::Ipv6Addr>().is_ok() => tail,
+        Some(_) => return false,
+        None => rest,
+    };
+    let host_ok = if file {
+        rest.starts_with('/') && rest.len() > 1
+    } else {
+        !rest.is_empty() && !rest.starts_with(['/', ':', '?', '#']) || s.contains("://[")
+    };
+    host_ok && rest.chars().all(url_char)
 }
 
 /// What a value of `format` must look like, for error messages.
@@ -109,5 +125,24 @@ mod tests {
         assert!(is_repository_url("http://mirror/debian"));
         assert!(is_repository_url("file:///srv/repo"));
         assert!(!is_repository_url("mirror/debian"));
+        assert!(is_repository_url(
+            "https://pkgs.example/core:/stable:/v1.31/deb/"
+        ));
+        assert!(is_repository_url("http://[fd00::1]:8080/deb/"));
+        for bad in [
+            "http://",
+            "http:///path",
+            "file://relative",
+            "http://x y",
+            "http://x/\"q\"",
+            "http://x/`id`",
+            "http://x/a\\b",
+            "http://x/\nnext",
+            "http://x/[1]",
+            "http://[not-v6]/",
+            "http://x/{a}|b",
+        ] {
+            assert!(!is_repository_url(bad), "{bad:?}");
+        }
     }
 }
