@@ -3,6 +3,10 @@
 //! An undefined variable is an error that names where the template came from
 //! (`file:line`) and the variable, instead of silently rendering nothing.
 
+mod filters;
+
+pub use filters::toml_value;
+
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -31,7 +35,8 @@ impl Default for Renderer {
 }
 
 impl Renderer {
-    /// A renderer with strict undefined handling and no auto-escaping.
+    /// A renderer with strict undefined handling, no auto-escaping and kprov's filters
+    /// (`toml`, `toml_key`, `dict2items`, `urlsplit`).
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -41,6 +46,7 @@ impl Renderer {
         {
             env.set_syntax(syntax);
         }
+        filters::register(&mut env);
         Renderer { env }
     }
 
