@@ -43,6 +43,19 @@ pub fn prepare_all(task: &Task, input: &Inputs<'_>) -> Vec<(String, Prepared)> {
         return vec![(task.name.clone(), prepare(task, input))];
     };
     let whole = |p: Prepared| vec![(task.name.clone(), p)];
+    // A `when` that does not look at `item` decides for the whole task, once.
+    if let Some(when) = task.when.as_deref() {
+        let per_item = input
+            .renderer
+            .references(&as_template(when))
+            .iter()
+            .any(|path| path.split('.').next() == Some("item"));
+        if !per_item && unknown_in(std::iter::once(when), input).is_none() {
+            if let Err(not_ready) = check_when(task, input) {
+                return whole(not_ready);
+            }
+        }
+    }
     let texts = crate::playbook::Task::strings_of(items);
     if let Some(name) = unknown_in(texts.into_iter(), input) {
         return whole(Prepared::Unknown(format!(
@@ -388,6 +401,18 @@ mod tests {
         let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["dir (one)", "dir (two)"]);
         assert!(out.iter().all(|(_, p)| matches!(p, Prepared::Ready(_))));
+    }
+
+    /// A false `when` that does not use `item` skips the task once, not once per item.
+    #[test]
+    fn a_when_without_item_decides_once() {
+        let vars = json!({"kind": "agent", "xs": ["a", "b"]});
+        let t = looped(json!("{{ xs }}"), Some("kind == 'containerd'"));
+        let out = expand(&t, &vars, &HashSet::new());
+        let [(name, Prepared::Skip(_))] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(name, "dir");
     }
 
     #[test]
