@@ -96,36 +96,48 @@ impl ContainerdHosts {
     }
 }
 
-/// hosts.toml for `a`: `server` and the server's TLS at the top level, one
-/// `[host."<mirror>"]` table per mirror in order.
+/// hosts.toml for `a`: `server`, one `[host."<mirror>"]` table per mirror in order (pull
+/// and resolve), then, when the registry has settings, a `[host."<server>"]` table with
+/// them: containerd 1.6 takes the scheme (plain HTTP) and TLS settings of the server only
+/// from such a table, not from the top-level `server` alone.
 fn render(a: &Args) -> String {
     let mut doc = DocumentMut::new();
     let scheme = if a.plain_http { "http" } else { "https" };
-    doc.insert("server", toml_edit::value(format!("{scheme}://{}", a.host)));
-    if a.skip_verify {
-        doc.insert("skip_verify", toml_edit::value(true));
-    }
-    if let Some(ca) = &a.ca {
-        doc.insert("ca", toml_edit::value(ca.as_str()));
-    }
-    if let (Some(cert), Some(key)) = (&a.client_cert, &a.client_key) {
-        let pair = strings(&[cert, key]);
-        doc.insert(
-            "client",
-            toml_edit::value(Value::Array(std::iter::once(pair).collect())),
+    let server = format!("{scheme}://{}", a.host);
+    doc.insert("server", toml_edit::value(server.as_str()));
+    let mut hosts = Table::new();
+    hosts.set_implicit(true);
+    for mirror in &a.mirrors {
+        let mut t = Table::new();
+        t.insert(
+            "capabilities",
+            toml_edit::value(strings(&["pull", "resolve"])),
         );
+        hosts.insert(mirror, Item::Table(t));
     }
-    if !a.mirrors.is_empty() {
-        let mut hosts = Table::new();
-        hosts.set_implicit(true);
-        for mirror in &a.mirrors {
-            let mut t = Table::new();
-            t.insert(
-                "capabilities",
-                toml_edit::value(strings(&["pull", "resolve"])),
-            );
-            hosts.insert(mirror, Item::Table(t));
+    let settings = a.plain_http || a.skip_verify || a.ca.is_some() || a.client_cert.is_some();
+    if settings && !hosts.contains_key(&server) {
+        let mut t = Table::new();
+        t.insert(
+            "capabilities",
+            toml_edit::value(strings(&["pull", "resolve", "push"])),
+        );
+        if a.skip_verify {
+            t.insert("skip_verify", toml_edit::value(true));
         }
+        if let Some(ca) = &a.ca {
+            t.insert("ca", toml_edit::value(ca.as_str()));
+        }
+        if let (Some(cert), Some(key)) = (&a.client_cert, &a.client_key) {
+            let pair = strings(&[cert, key]);
+            t.insert(
+                "client",
+                toml_edit::value(Value::Array(std::iter::once(pair).collect())),
+            );
+        }
+        hosts.insert(&server, Item::Table(t));
+    }
+    if !hosts.is_empty() {
         doc.insert("host", Item::Table(hosts));
     }
     format!(
@@ -191,20 +203,28 @@ mod tests {
 
     #[test]
     fn plain_http_tls_and_client_certificates() {
-        let (_, doc) = text(json!({"host": "10.0.0.1:5000", "plain_http": true}));
+        let (t, doc) = text(json!({"host": "10.0.0.1:5000", "plain_http": true}));
         assert_eq!(doc["server"].as_str(), Some("http://10.0.0.1:5000"));
-        assert!(doc.get("host").is_none() && doc.get("ca").is_none());
+        let server = doc["host"]["http://10.0.0.1:5000"].as_table().unwrap();
+        assert_eq!(server["capabilities"].as_array().unwrap().len(), 3, "{t}");
+        assert!(server.get("ca").is_none());
         let (_, doc) = text(json!({
             "host": "harbor:443", "skip_verify": true, "ca": "/etc/containerd/certs.d/harbor:443/ca.crt",
             "client_cert": "/c.pem", "client_key": "/k.pem",
         }));
         assert_eq!(doc["server"].as_str(), Some("https://harbor:443"));
-        assert_eq!(doc["skip_verify"].as_bool(), Some(true));
+        let server = &doc["host"]["https://harbor:443"];
+        assert_eq!(server["skip_verify"].as_bool(), Some(true));
         assert_eq!(
-            doc["ca"].as_str(),
+            server["ca"].as_str(),
             Some("/etc/containerd/certs.d/harbor:443/ca.crt")
         );
-        assert_eq!(doc["client"][0][1].as_str(), Some("/k.pem"));
+        assert_eq!(server["client"][0][1].as_str(), Some("/k.pem"));
+        let (_, doc) = text(json!({"host": "docker.io", "mirrors": ["https://m.lab"]}));
+        assert!(
+            doc["host"].get("https://docker.io").is_none(),
+            "no settings, no table"
+        );
         for bad in [
             json!({"host": "h", "plain_http": true, "ca": "/ca"}),
             json!({"host": "h", "client_cert": "/c"}),
@@ -229,9 +249,12 @@ mod tests {
         }
         let path = "/etc/x\"] [evil] k = \"v#'''\\";
         let (t, doc) = text(json!({"host": "h:5000", "ca": path}));
-        assert_eq!(doc["ca"].as_str(), Some(path), "{t}");
         let keys: Vec<&str> = doc.iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["server", "ca"], "{t}");
+        assert_eq!(keys, ["server", "host"], "{t}");
+        let server = doc["host"]["https://h:5000"].as_table().unwrap();
+        let keys: Vec<&str> = server.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["capabilities", "ca"], "{t}");
+        assert_eq!(server["ca"].as_str(), Some(path), "{t}");
     }
 
     #[test]
