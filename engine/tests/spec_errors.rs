@@ -437,3 +437,14 @@ spec_error!(
         ),
     ]
 );
+
+spec_error!(
+    image_reference_hostile,
+    [(
+        3,
+        18,
+        "runtime.sandbox_image",
+        "`pause:3.9\\\" --evil=1` is not an image reference",
+        Some("write it like registry.k8s.io or harbor.example.com/k8s (letters, digits and . _ - / : @)")
+    ),]
+);

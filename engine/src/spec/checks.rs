@@ -208,12 +208,21 @@ fn calico_manifest(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
 /// Image references carry no URL scheme: `registry.k8s.io`, `harbor.local:443/k8s`.
 fn image_reference(spec: &ClusterSpec, pointer: &str, value: &str, out: &mut Vec<Diagnostic>) {
     let Some((scheme, rest)) = value.split_once("://") else {
-        if value.is_empty() || value.contains(char::is_whitespace) {
-            out.push(spec.source.at_value(
-                pointer,
-                format!("`{value}` is not an image reference"),
-                Some("write it like registry.k8s.io or harbor.example.com/k8s".into()),
-            ));
+        // Image references reach the kubelet's flags file, manifests and runtime configs:
+        // only the characters of the reference grammar (no quotes, `#`, `=`, brackets).
+        let grammar = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
+        if value.is_empty() || !value.chars().all(grammar) {
+            out.push(
+                spec.source.at_value(
+                    pointer,
+                    format!("`{}` is not an image reference", value.escape_debug()),
+                    Some(
+                        "write it like registry.k8s.io or harbor.example.com/k8s (letters, digits \
+                     and . _ - / : @)"
+                            .into(),
+                    ),
+                ),
+            );
         }
         return;
     };
