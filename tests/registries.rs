@@ -9,6 +9,9 @@
 //!
 //! with no deprecation warning in containerd's journal. Another CA in place of the copied
 //! one makes the TLS pull fail certificate verification; the next apply puts it back.
+//! Then the same registries with `runtime.kind: kprov-agent`: the CA lands in
+//! /etc/kprov/registries/<host>/ca.crt, agent.toml points there, and the agent pulls the
+//! three images over its own CRI socket.
 
 mod common;
 
@@ -16,7 +19,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::agent_lab::{push_busybox, BridgeRegistry, SocketForward};
+use common::agent_lab::{
+    agent_binaries_beside_kprov, push_busybox, BridgeRegistry, SocketForward, WAIT_FOR_SOCKET,
+};
 use common::{events, kprov, sh, Lab};
 use kprov_agent::api;
 
@@ -219,6 +224,7 @@ async fn pull(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_pulls_through_config_path() {
+    agent_binaries_beside_kprov();
     let lab = Lab::up(LAB, 1);
     let status = lab.status();
     let host = status["hosts"][0]["name"].as_str().unwrap().to_string();
@@ -346,4 +352,40 @@ async fn containerd_pulls_through_config_path() {
     pull(&mut im, &format!("{}/test/busybox:1", tls.host))
         .await
         .expect("TLS pull with the CA back");
+
+    drop(im);
+    drop(fwd);
+
+    // The same registries for kprov-agent.
+    let agent_spec = certs.path().join("agent.yaml");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("kind: containerd", "kind: kprov-agent");
+    std::fs::write(&agent_spec, text).unwrap();
+    let events = apply(&lab, &agent_spec);
+    let agent_ca_task = format!("Registry CA certificate for kprov-agent ({})", tls.host);
+    assert!(changed(&events).contains(&agent_ca_task), "{:?}", changed(&events));
+    let agent_ca = format!("/etc/kprov/registries/{}/ca.crt", tls.host);
+    assert_eq!(sh(&lab, &host, &format!("cat '{agent_ca}'")), local_ca);
+    let config = sh(&lab, &host, "cat /etc/kprov/agent.toml");
+    let cfg = kprov_agent::config::Config::parse(&config, "agent.toml").unwrap();
+    assert_eq!(
+        cfg.registry.hosts[&tls.host].ca_file.as_deref(),
+        Some(Path::new(&agent_ca)),
+        "{config}"
+    );
+    assert_eq!(cfg.registry.mirrors[MIRRORED], [plain.host.clone()]);
+    sh(&lab, &host, WAIT_FOR_SOCKET);
+    let fwd = SocketForward::open(&lab, &address);
+    let (_, mut im) = fwd.clients().await;
+    for image in [
+        format!("{MIRRORED}/test/busybox:1"),
+        format!("{}/test/busybox:1", plain.host),
+        format!("{}/test/busybox:1", tls.host),
+    ] {
+        let got = pull(&mut im, &image)
+            .await
+            .unwrap_or_else(|e| panic!("kprov-agent pull {image}: {e}"));
+        assert_eq!(got, image_id, "{image}");
+    }
 }
