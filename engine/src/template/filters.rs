@@ -1,7 +1,7 @@
 //! kprov's template filters. Every user value that reaches a generated TOML file goes
 //! through `toml` (a value) or `toml_key` (a key), written by a serializer (toml_edit),
-//! never pasted as text; `tojson` does the same for JSON and YAML. `dict2items` and
-//! `urlsplit` behave as Ansible's do.
+//! never pasted as text; `tojson` does the same for JSON and YAML; `quote` single-quotes a
+//! value for a shell script. `dict2items`, `urlsplit` and `quote` behave as Ansible's do.
 
 use minijinja::{Environment, Error, ErrorKind, Value as JValue};
 use serde_json::Value;
@@ -12,6 +12,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("toml_key", toml_key);
     env.add_filter("dict2items", dict2items);
     env.add_filter("urlsplit", urlsplit);
+    env.add_filter("quote", |s: String| kprov_modules::quote(&s));
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -196,6 +197,11 @@ mod tests {
             );
         }
         assert!(r.eval("u | urlsplit('query')", "t", &ctx).is_err());
+        let q = r
+            .render_str("{{ s | quote }}", "t", &json!({"s": "a'b $(x)"}))
+            .unwrap();
+        assert_eq!(q, kprov_modules::quote("a'b $(x)"));
+        assert!(q.starts_with('\''), "{q}");
         assert!(r.eval("u | dict2items", "t", &ctx).is_err());
     }
 }
