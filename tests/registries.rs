@@ -364,7 +364,11 @@ async fn containerd_pulls_through_config_path() {
     std::fs::write(&agent_spec, text).unwrap();
     let events = apply(&lab, &agent_spec);
     let agent_ca_task = format!("Registry CA certificate for kprov-agent ({})", tls.host);
-    assert!(changed(&events).contains(&agent_ca_task), "{:?}", changed(&events));
+    assert!(
+        changed(&events).contains(&agent_ca_task),
+        "{:?}",
+        changed(&events)
+    );
     let agent_ca = format!("/etc/kprov/registries/{}/ca.crt", tls.host);
     assert_eq!(sh(&lab, &host, &format!("cat '{agent_ca}'")), local_ca);
     let config = sh(&lab, &host, "cat /etc/kprov/agent.toml");
@@ -374,7 +378,7 @@ async fn containerd_pulls_through_config_path() {
         Some(Path::new(&agent_ca)),
         "{config}"
     );
-    assert_eq!(cfg.registry.mirrors[MIRRORED], [plain.host.clone()]);
+    assert_eq!(cfg.registry.mirrors[MIRRORED], std::slice::from_ref(&plain.host));
     sh(&lab, &host, WAIT_FOR_SOCKET);
     let fwd = SocketForward::open(&lab, &address);
     let (_, mut im) = fwd.clients().await;
