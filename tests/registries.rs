@@ -378,7 +378,10 @@ async fn containerd_pulls_through_config_path() {
         Some(Path::new(&agent_ca)),
         "{config}"
     );
-    assert_eq!(cfg.registry.mirrors[MIRRORED], std::slice::from_ref(&plain.host));
+    assert_eq!(
+        cfg.registry.mirrors[MIRRORED],
+        std::slice::from_ref(&plain.host)
+    );
     sh(&lab, &host, WAIT_FOR_SOCKET);
     let fwd = SocketForward::open(&lab, &address);
     let (_, mut im) = fwd.clients().await;
