@@ -187,8 +187,17 @@ fn registry_secrets_stay_secret(lab: &Lab) {
     let config = sh(lab, "node2", "cat /etc/containerd/config.toml");
     assert!(
         config.contains("password = \"s3cr3t-pw-$(id)\"")
-            && config.contains("endpoint = [\"http://registry.lab:5000\"]"),
+            && config.contains("config_path = \"/etc/containerd/certs.d\""),
         "{config}"
+    );
+    let hosts = sh(
+        lab,
+        "node2",
+        "cat /etc/containerd/certs.d/registry.lab:5000/hosts.toml",
+    );
+    assert!(
+        hosts.contains("server = \"http://registry.lab:5000\""),
+        "{hosts}"
     );
     assert_eq!(
         sh(lab, "node2", "stat -c %a /etc/containerd/config.toml").trim(),

@@ -416,3 +416,55 @@ spec_error!(
         Some("use a release from 1.28.0 to 1.31.x, e.g. \"1.31.0\"")
     ),]
 );
+
+spec_error!(
+    registry_names_hostile,
+    [
+        (
+            4,
+            5,
+            "runtime.registry_mirrors.\"docker.io\\\"]\n[evil]\"",
+            "registry `docker.io\\\"]\\n[evil]` is not host[:port]: `io\\\"]\\n[evil]` is not a host name label (letters, digits and `-`, not at either end)",
+            Some("name the registry as image references do, e.g. harbor.example.com:5000")
+        ),
+        (
+            5,
+            17,
+            "runtime.registry_mirrors.\"docker.io\"[0]",
+            "mirror endpoint `https://m\\\"]#x` is not a URL kprov can write: `m\\\"]#x` is not a host name label (letters, digits and `-`, not at either end)",
+            Some("write it like https://mirror.example.com:5000 (an optional /path)")
+        ),
+        (
+            5,
+            35,
+            "runtime.registry_mirrors.\"docker.io\"[1]",
+            "kprov-agent takes mirrors as host[:port]; `https://ok.lab/v2/path` has a path",
+            Some("drop the path, or use `runtime.kind: containerd`")
+        ),
+        (
+            7,
+            5,
+            "runtime.registries.\"harbor lab:5000\"",
+            "registry `harbor lab:5000` is not host[:port]: `harbor lab` is not a host name label (letters, digits and `-`, not at either end)",
+            Some("name the registry as image references do, e.g. harbor.example.com:5000")
+        ),
+        (
+            9,
+            5,
+            "runtime.registries.\"harbor.lab:99999\"",
+            "registry `harbor.lab:99999` is not host[:port]: `99999` is not a port (1-65535)",
+            Some("name the registry as image references do, e.g. harbor.example.com:5000")
+        ),
+    ]
+);
+
+spec_error!(
+    image_reference_hostile,
+    [(
+        3,
+        18,
+        "runtime.sandbox_image",
+        "`pause:3.9\\\" --evil=1` is not an image reference",
+        Some("write it like registry.k8s.io or harbor.example.com/k8s (letters, digits and . _ - / : @)")
+    ),]
+);

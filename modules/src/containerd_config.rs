@@ -1,27 +1,34 @@
 //! `containerd_config`: structured edit of containerd's config.toml with `toml_edit`, keeping
 //! everything else (comments, order, other plugins) as it is: the CRI plugin enabled,
-//! `SystemdCgroup`, `sandbox_image`, registry mirrors, per-registry TLS and auth,
-//! `oom_score`. The current file is gathered; the new text is computed here.
+//! `SystemdCgroup`, `sandbox_image`, `oom_score`, and registries through `config_path`
+//! (mirrors and TLS live in `hosts.toml` files there, written by `containerd_hosts`).
+//!
+//! Registry credentials have no place in hosts.toml: containerd 1.6/1.7 and 2.x read
+//! static ones only from the CRI `registry.configs."<host>".auth` table (deprecated, with a
+//! warning in containerd's log, but still the only one). kprov writes exactly the given
+//! credentials there and nothing else: the deprecated `registry.mirrors` table and
+//! `configs.<host>.tls` (both refused by containerd next to `config_path`) are removed.
+//! The current file is gathered; the new text is computed here.
 
 use std::collections::BTreeMap;
 
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use toml_edit::{Array, DocumentMut, Item, Table, TableLike, Value};
+use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 use crate::args;
 use crate::edit::{self};
 use crate::managed::fold;
 use crate::{Diff, Module, ModuleError, State};
 
-/// TLS and credentials for one registry host.
+/// Credentials for one registry host. The TLS keys of the cluster spec's registry entry
+/// are accepted and left to `containerd_hosts` (hosts.toml).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // the TLS keys are accepted here and used by containerd_hosts
 pub(crate) struct Registry {
     insecure_skip_verify: Option<bool>,
-    /// Plain HTTP: containerd reaches it through an `http://` mirror endpoint (unless a
-    /// mirror for it is given).
     plain_http: Option<bool>,
     ca_file: Option<String>,
     cert_file: Option<String>,
@@ -55,10 +62,10 @@ pub(crate) struct Args {
     systemd_cgroup: Option<bool>,
     /// Pause image, e.g. registry.k8s.io/pause:3.9 or a mirror.
     sandbox_image: Option<String>,
-    /// Registry host → mirror endpoints, e.g. {docker.io: [https://mirror.example]}.
-    #[serde(default)]
-    mirrors: BTreeMap<String, Vec<String>>,
-    /// Registry host (host:port) → TLS and auth settings.
+    /// Directory of the registries' hosts.toml files (containerd's `config_path`).
+    #[serde(default = "default_config_path")]
+    config_path: String,
+    /// Registry host (host:port) → credentials (`auth: {username, password}`).
     #[serde(default)]
     registries: BTreeMap<String, Registry>,
     /// containerd daemon's OOM score adjustment, e.g. -999.
@@ -67,6 +74,9 @@ pub(crate) struct Args {
 
 fn default_path() -> String {
     "/etc/containerd/config.toml".to_string()
+}
+fn default_config_path() -> String {
+    "/etc/containerd/certs.d".to_string()
 }
 fn yes() -> bool {
     true
@@ -137,24 +147,42 @@ fn set(table: &mut dyn TableLike, key: &str, new: Value) {
     table.insert(key, Item::Value(new));
 }
 
-fn strings(items: &[String]) -> Value {
-    Value::Array(items.iter().map(String::as_str).collect::<Array>())
+/// Credentials per host: (username, password).
+type Credentials<'a> = BTreeMap<String, (Option<&'a str>, Option<&'a str>)>;
+
+/// The credentials a `configs` table holds, or `None` when it holds anything else too
+/// (then kprov rewrites it).
+fn credentials_in(item: &Item) -> Option<Credentials<'_>> {
+    let mut out = BTreeMap::new();
+    for (host, entry) in item.as_table_like()?.iter() {
+        let entry = entry.as_table_like()?;
+        if entry.len() != 1 {
+            return None;
+        }
+        let auth = entry.get("auth")?.as_table_like()?;
+        let mut user = None;
+        let mut password = None;
+        for (k, v) in auth.iter() {
+            match k {
+                "username" => user = Some(v.as_str()?),
+                "password" => password = Some(v.as_str()?),
+                _ => return None,
+            }
+        }
+        out.insert(host.to_string(), (user, password));
+    }
+    Some(out)
 }
 
 impl ContainerdConfig {
     pub fn build(args: serde_json::Value) -> Result<ContainerdConfig, ModuleError> {
         let a: Args = args::parse(NAME, args)?;
         args::path(NAME, "path", &a.path)?;
-        for (host, endpoints) in &a.mirrors {
-            if host.is_empty() || endpoints.is_empty() {
-                return Err(ModuleError::args(
-                    NAME,
-                    format!("mirrors.{host}: give at least one endpoint"),
-                ));
-            }
-        }
+        args::path(NAME, "config_path", &a.config_path)?;
         let mut a = a;
         for (host, r) in a.registries.iter_mut() {
+            crate::registry_name::check_host(host)
+                .map_err(|e| ModuleError::args(NAME, format!("registries.`{host}`: {e}")))?;
             if let Some(auth) = r.auth.take() {
                 if r.username.is_some() || r.password.is_some() {
                     return Err(ModuleError::args(
@@ -253,75 +281,43 @@ impl ContainerdConfig {
                 );
             }
         }
-        if !self.a.mirrors.is_empty() || !self.a.registries.is_empty() {
-            if version != 2 {
-                return Err(conflict(format!(
-                    "{path}: containerd 2 (config version 3) reads registry mirrors and auth from \
-                     hosts.toml files under config_path; kprov sets mirrors/registries only in version 2 configs"
-                )));
-            }
-            let mut keys = images.to_vec();
-            keys.push("registry");
-            let registry = tables(&mut doc, &keys)?;
-            let config_path = registry
-                .get("config_path")
-                .and_then(Item::as_str)
-                .unwrap_or("");
-            if !config_path.is_empty() {
-                return Err(conflict(format!(
-                    "{path}: registry.config_path is set ({config_path}); containerd then ignores \
-                     mirrors and configs. Set config_path = \"\" or manage hosts.toml there"
-                )));
-            }
-            let mut all_mirrors = self.a.mirrors.clone();
-            for (host, r) in &self.a.registries {
-                if r.plain_http == Some(true) {
-                    all_mirrors
-                        .entry(host.clone())
-                        .or_insert_with(|| vec![format!("http://{host}")]);
+        let mut keys = images.to_vec();
+        keys.push("registry");
+        let registry = tables(&mut doc, &keys)?;
+        set(
+            registry,
+            "config_path",
+            Value::from(self.a.config_path.as_str()),
+        );
+        // Next to config_path containerd refuses `mirrors` and `configs.*.tls`; kprov owns
+        // `configs`: exactly the credentials given.
+        registry.remove("mirrors");
+        let credentials: Credentials<'_> = self
+            .a
+            .registries
+            .iter()
+            .filter(|(_, r)| r.username.is_some() || r.password.is_some())
+            .map(|(h, r)| (h.clone(), (r.username.as_deref(), r.password.as_deref())))
+            .collect();
+        if credentials.is_empty() {
+            registry.remove("configs");
+        } else if registry.get("configs").and_then(credentials_in) != Some(credentials.clone()) {
+            let mut configs = Table::new();
+            configs.set_implicit(true);
+            for (host, (user, password)) in &credentials {
+                let mut auth = Table::new();
+                if let Some(u) = user {
+                    auth.insert("username", toml_edit::value(*u));
                 }
-            }
-            if !all_mirrors.is_empty() {
-                let mirrors = child(registry, "mirrors", "registry")?;
-                for (host, endpoints) in &all_mirrors {
-                    let m = child(mirrors, host, "registry.mirrors")?;
-                    set(m, "endpoint", strings(endpoints));
+                if let Some(p) = password {
+                    auth.insert("password", toml_edit::value(*p));
                 }
+                let mut entry = Table::new();
+                entry.set_implicit(true);
+                entry.insert("auth", Item::Table(auth));
+                configs.insert(host, Item::Table(entry));
             }
-            if !self.a.registries.is_empty() {
-                let configs = child(registry, "configs", "registry")?;
-                for (host, r) in &self.a.registries {
-                    let c = child(configs, host, "registry.configs")?;
-                    let has_tls = r.insecure_skip_verify.is_some()
-                        || r.ca_file.is_some()
-                        || r.cert_file.is_some()
-                        || r.key_file.is_some();
-                    if has_tls {
-                        let tls = child(c, "tls", host)?;
-                        if let Some(v) = r.insecure_skip_verify {
-                            set(tls, "insecure_skip_verify", Value::from(v));
-                        }
-                        for (k, v) in [
-                            ("ca_file", &r.ca_file),
-                            ("cert_file", &r.cert_file),
-                            ("key_file", &r.key_file),
-                        ] {
-                            if let Some(v) = v {
-                                set(tls, k, Value::from(v.as_str()));
-                            }
-                        }
-                    }
-                    if r.username.is_some() || r.password.is_some() {
-                        let auth = child(c, "auth", host)?;
-                        if let Some(u) = &r.username {
-                            set(auth, "username", Value::from(u.as_str()));
-                        }
-                        if let Some(p) = &r.password {
-                            set(auth, "password", Value::from(p.as_str()));
-                        }
-                    }
-                }
-            }
+            registry.insert("configs", Item::Table(configs));
         }
         let new = doc.to_string();
         if current.is_some_and(|c| c == new.as_bytes()) {
@@ -403,7 +399,6 @@ oom_score = 0
         ContainerdConfig::build(json!({
             "systemd_cgroup": true,
             "sandbox_image": "harbor.lab:5000/pause:3.9",
-            "mirrors": {"docker.io": ["https://mirror.lab", "https://registry-1.docker.io"]},
             "registries": {"harbor.lab:5000": {"insecure_skip_verify": true, "username": "admin", "password": "s3cr'et\"$(x)"}},
             "oom_score": -999,
         }))
@@ -428,22 +423,21 @@ oom_score = 0
         assert!(new.contains("SystemdCgroup = true"));
         assert!(new.contains(r#"sandbox_image = "harbor.lab:5000/pause:3.9""#));
         let doc: DocumentMut = new.parse().unwrap();
-        let cri = &doc["plugins"][CRI_V2];
+        let registry = &doc["plugins"][CRI_V2]["registry"];
         assert_eq!(
-            cri["registry"]["mirrors"]["docker.io"]["endpoint"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
+            registry["config_path"].as_str(),
+            Some("/etc/containerd/certs.d")
         );
         assert_eq!(
-            cri["registry"]["configs"]["harbor.lab:5000"]["auth"]["password"].as_str(),
+            registry["configs"]["harbor.lab:5000"]["auth"]["password"].as_str(),
             Some("s3cr'et\"$(x)")
         );
-        assert_eq!(
-            cri["registry"]["configs"]["harbor.lab:5000"]["tls"]["insecure_skip_verify"].as_bool(),
-            Some(true)
+        // TLS is hosts.toml's business: containerd refuses configs.*.tls next to config_path.
+        assert!(
+            registry["configs"]["harbor.lab:5000"].get("tls").is_none(),
+            "{new}"
         );
+        assert!(registry.get("mirrors").is_none(), "{new}");
         // Idempotent: editing the result changes nothing.
         assert_eq!(edited(&m, Some(&new)), new);
     }
@@ -466,9 +460,6 @@ oom_score = 0
             .unwrap_err()
             .to_string()
             .contains("not valid TOML"));
-        let with_path = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n";
-        let e = full().edit(Some(with_path.as_bytes())).unwrap_err();
-        assert!(e.to_string().contains("config_path"), "{e}");
     }
 
     #[test]
@@ -493,32 +484,58 @@ oom_score = 0
         );
     }
 
+    /// A config kprov wrote before config_path (deprecated mirrors, configs with TLS) is
+    /// migrated: config_path set, `mirrors` and `tls` gone, credentials kept; version 3
+    /// gets config_path in the images plugin; hostile credentials stay values.
     #[test]
-    fn plain_http_registries_get_an_http_endpoint() {
+    fn deprecated_tables_are_replaced_by_config_path() {
+        let old = r#"version = 2
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = ""
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+    endpoint = ["https://mirror.lab"]
+  [plugins."io.containerd.grpc.v1.cri".registry.configs."h:5000".tls]
+    insecure_skip_verify = true
+  [plugins."io.containerd.grpc.v1.cri".registry.configs."h:5000".auth]
+    username = "u"
+"#;
+        let hostile = "p\"]\n[evil]\nk = \"v#'''\\";
         let m = ContainerdConfig::build(json!({
-            "mirrors": {"lab:5000": ["http://10.0.0.1:5000"]},
-            "registries": {
-                "local:5000": {"plain_http": true},
-                "lab:5000": {"plain_http": true},
-            },
+            "registries": {"h:5000": {"insecure_skip_verify": true, "auth": {"username": "u", "password": hostile}},
+                           "plain:5000": {"plain_http": true}},
         }))
         .unwrap();
-        let doc: DocumentMut = edited(&m, None).parse().unwrap();
-        let mirrors = &doc["plugins"][CRI_V2]["registry"]["mirrors"];
-        let endpoint = |host: &str| {
-            mirrors[host]["endpoint"]
-                .as_array()
-                .unwrap()
-                .get(0)
-                .and_then(|v| v.as_str())
-                .map(String::from)
-        };
-        assert_eq!(endpoint("local:5000").as_deref(), Some("http://local:5000"));
+        let new = edited(&m, Some(old));
+        let doc: DocumentMut = new.parse().unwrap();
+        let registry = doc["plugins"][CRI_V2]["registry"].as_table().unwrap();
+        let keys: Vec<&str> = registry.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["config_path", "configs"], "{new}");
         assert_eq!(
-            endpoint("lab:5000").as_deref(),
-            Some("http://10.0.0.1:5000"),
-            "a given mirror wins"
+            registry["config_path"].as_str(),
+            Some("/etc/containerd/certs.d")
         );
+        let configs = registry["configs"].as_table().unwrap();
+        assert_eq!(configs.len(), 1, "only hosts with credentials: {new}");
+        let auth = configs["h:5000"]["auth"].as_table().unwrap();
+        assert_eq!(auth.len(), 2);
+        assert_eq!(auth["password"].as_str(), Some(hostile));
+        let top: Vec<&str> = doc.iter().map(|(k, _)| k).collect();
+        assert_eq!(top, ["version", "plugins"], "{new}");
+        assert_eq!(edited(&m, Some(&new)), new, "stable");
+
+        let none = ContainerdConfig::build(json!({})).unwrap();
+        let doc: DocumentMut = edited(&none, Some(&new)).parse().unwrap();
+        assert!(doc["plugins"][CRI_V2]["registry"].get("configs").is_none());
+
+        let v3 = edited(&m, Some("version = 3\n"));
+        let doc: DocumentMut = v3.parse().unwrap();
+        assert_eq!(
+            doc["plugins"][CRI_V3_IMAGES]["registry"]["config_path"].as_str(),
+            Some("/etc/containerd/certs.d"),
+            "{v3}"
+        );
+        let bad = json!({"registries": {"h\"]": {"auth": {"username": "u"}}}});
+        assert!(ContainerdConfig::build(bad).is_err());
     }
 
     #[test]

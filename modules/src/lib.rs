@@ -52,7 +52,8 @@
 //! | `cni_manifest` | flannel manifest written by kprov, or the operator's calico.yaml adapted (pool CIDR, encapsulation, autodetection, images), in /etc/kubernetes/addons |
 //! | `service` | unit file + drop-ins, daemon-reload when they changed, enabled, run state |
 //! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |
-//! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, mirrors, registry TLS/auth, oom_score |
+//! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, `config_path`, registry credentials, oom_score |
+//! | `containerd_hosts` | one registry's `certs.d/<host>/hosts.toml`: server, plain HTTP, CA, skip_verify, client cert, mirrors |
 //! | `crictl_config` | /etc/crictl.yaml endpoints, timeout, debug |
 //! | `kube_init` | first master's PKI, kubeconfigs, static pods, kubelet files, bootstrap token (never register it) |
 //! | `kube_join_info` | reads the master's CA, token and discovery hash back (with `control_plane: true` also the shared keys), for `register` |
@@ -62,6 +63,7 @@
 //! | `kube_reset` | what `kubeadm reset` cleans, idempotent from any partial state |
 
 mod error;
+pub mod registry_name;
 mod report;
 mod script;
 
@@ -75,6 +77,7 @@ mod cni_bridge;
 mod cni_manifest;
 mod command;
 mod containerd_config;
+mod containerd_hosts;
 mod crictl_config;
 mod directory;
 mod etcd_member;
@@ -224,6 +227,7 @@ pub fn names() -> &'static [&'static str] {
         "cni_manifest",
         "command",
         "containerd_config",
+        "containerd_hosts",
         "copy",
         "crictl_config",
         "directory",
@@ -277,6 +281,7 @@ pub fn build(
         "service" => Box::new(service::Service::build(args)?),
         "command" | "shell" => Box::new(command::Command::build(name, args)?),
         "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
+        "containerd_hosts" => Box::new(containerd_hosts::ContainerdHosts::build(args)?),
         "crictl_config" => Box::new(crictl_config::CrictlConfig::build(args)?),
         "kube_init" => Box::new(kube_init::KubeInit::build(args)?),
         "kube_join" => Box::new(kube_join::KubeJoin::build(args)?),
@@ -320,6 +325,7 @@ pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
         "command" => schema_for!(command::CommandArgs),
         "shell" => schema_for!(command::ShellArgs),
         "containerd_config" => schema_for!(containerd_config::Args),
+        "containerd_hosts" => schema_for!(containerd_hosts::Args),
         "crictl_config" => schema_for!(crictl_config::Args),
         "kube_init" => schema_for!(kube_init::Args),
         "kube_join" => schema_for!(kube_join::Args),

@@ -205,6 +205,11 @@ pub struct SocketForward {
 impl SocketForward {
     /// Forwards the agent socket of the lab host at `address`; waits for the local socket.
     pub fn open(lab: &Lab, address: &str) -> Self {
+        Self::open_path(lab, address, "/run/kprov/agent.sock")
+    }
+
+    /// Forwards the unix socket `remote` (e.g. containerd's) of the lab host at `address`.
+    pub fn open_path(lab: &Lab, address: &str, remote: &str) -> Self {
         let inventory = std::fs::read_to_string(&lab.inventory).unwrap();
         let setting = |key: &str| -> String {
             let line = inventory
@@ -233,7 +238,7 @@ impl SocketForward {
                 "-N",
                 "-L",
             ])
-            .arg(format!("{}:/run/kprov/agent.sock", local.display()))
+            .arg(format!("{}:{remote}", local.display()))
             .arg(format!("root@{address}"))
             .stdin(Stdio::null())
             .spawn()

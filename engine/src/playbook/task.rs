@@ -10,7 +10,18 @@ use crate::validate::SourceMap;
 
 /// Keywords a task may carry besides its one module.
 pub const KEYWORDS: &[&str] = &[
-    "name", "when", "notify", "tags", "register", "retries", "delay", "until", "timeout", "become",
+    "name",
+    "when",
+    "notify",
+    "tags",
+    "register",
+    "retries",
+    "delay",
+    "until",
+    "timeout",
+    "become",
+    "loop",
+    "with_items",
 ];
 
 /// Modules the engine handles itself: `template` renders a role template into `copy`
@@ -38,6 +49,9 @@ pub struct Task {
     pub until: Option<String>,
     pub timeout: Option<Duration>,
     pub become_root: Option<bool>,
+    /// `loop:` (or `with_items:`): a list, or an expression giving one. The task runs once
+    /// per item, with `item` bound, rendered per host.
+    pub loop_items: Option<Value>,
     /// The role's directory when the task comes from a role (for `templates/`, `files/`).
     pub role_dir: Option<PathBuf>,
     /// `file:line` where the task starts, for messages.
@@ -45,9 +59,8 @@ pub struct Task {
 }
 
 impl Task {
-    /// Every template or expression the task holds: strings of its arguments, `when`
-    /// and `until` (what decides which variables it reads).
-    pub fn texts(&self) -> Vec<&str> {
+    /// Every string inside `value` (templates of arguments or of a loop).
+    pub fn strings_of(value: &Value) -> Vec<&str> {
         fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
             match value {
                 Value::String(s) => out.push(s),
@@ -57,7 +70,17 @@ impl Task {
             }
         }
         let mut out = Vec::new();
-        strings(&self.args, &mut out);
+        strings(value, &mut out);
+        out
+    }
+
+    /// Every template or expression the task holds: strings of its arguments, `when`
+    /// and `until` (what decides which variables it reads).
+    pub fn texts(&self) -> Vec<&str> {
+        let mut out = Task::strings_of(&self.args);
+        if let Some(items) = &self.loop_items {
+            out.extend(Task::strings_of(items));
+        }
         out.extend(self.when.as_deref());
         out.extend(self.until.as_deref());
         out
@@ -217,6 +240,22 @@ fn one(
             None
         }
     };
+    let loop_items = loop_items(obj, at, map, &mut problems);
+    if loop_items.is_some() {
+        let unsupported = [
+            ("register", register.is_some()),
+            ("retries", obj.contains_key("retries")),
+            ("until", until.is_some()),
+            (module.as_str(), module == crate::kube::MODULE),
+        ];
+        if let Some((key, _)) = unsupported.into_iter().find(|(_, set)| *set) {
+            problems.push(map.at_key(
+                &format!("{at}/{key}"),
+                format!("`{key}` cannot be combined with `loop` yet"),
+                Some("split the loop into one task per item".into()),
+            ));
+        }
+    }
     if let Some(r) = &register {
         if !is_identifier(r) {
             problems.push(map.at_value(
@@ -248,9 +287,45 @@ fn one(
         until,
         timeout,
         become_root,
+        loop_items,
         role_dir: role_dir.cloned(),
         origin: format!("{}:{}", map.file().display(), pos.line),
     })
+}
+
+/// `loop:` or its alias `with_items:` (not both): a list or an expression (a string).
+fn loop_items(
+    obj: &Map<String, Value>,
+    at: &str,
+    map: &SourceMap,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let (key, value) = match (obj.get("loop"), obj.get("with_items")) {
+        (Some(_), Some(_)) => {
+            problems.push(map.at_key(
+                &format!("{at}/with_items"),
+                "a task has `loop` or `with_items`, not both",
+                Some("`with_items` is an alias of `loop`: keep one".into()),
+            ));
+            return None;
+        }
+        (Some(v), None) => ("loop", v),
+        (None, Some(v)) => ("with_items", v),
+        (None, None) => return None,
+    };
+    match value {
+        Value::Array(_) | Value::String(_) => Some(value.clone()),
+        _ => {
+            problems.push(map.at_value(
+                &format!("{at}/{key}"),
+                format!("`{key}` expects a list or an expression giving one"),
+                Some(format!(
+                    "e.g. `{key}: [a, b]` or `{key}: \"{{{{ runtime.registries | dict2items }}}}\"`"
+                )),
+            ));
+            None
+        }
+    }
 }
 
 /// `shell: "echo hi"` is shorthand for `{script: …}`, `command: "ls -l"` for `{argv: […]}`
@@ -271,4 +346,58 @@ pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    fn load(tasks: &str) -> Result<crate::playbook::Playbook, crate::diagnostic::Diagnostics> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, format!("- name: p\n  hosts: all\n  tasks:\n{tasks}")).unwrap();
+        crate::playbook::load(&path)
+    }
+
+    #[test]
+    fn loop_and_with_items_are_parsed() {
+        let p = load("    - directory: { path: \"/d/{{ item }}\" }\n      loop: [a, b]\n").unwrap();
+        assert_eq!(
+            p.plays[0].tasks[0].loop_items,
+            Some(serde_json::json!(["a", "b"]))
+        );
+        let p =
+            load("    - directory: { path: \"/d/{{ item }}\" }\n      with_items: \"{{ xs }}\"\n")
+                .unwrap();
+        let t = &p.plays[0].tasks[0];
+        assert_eq!(t.loop_items, Some(serde_json::json!("{{ xs }}")));
+        assert!(
+            t.texts().contains(&"{{ xs }}"),
+            "the loop's variables count as inputs"
+        );
+    }
+
+    #[test]
+    fn loop_misuse_is_refused_where_it_is_written() {
+        for (tasks, line, needle) in [
+            (
+                "    - directory: { path: /d }\n      loop: [a]\n      with_items: [b]\n",
+                6,
+                "not both",
+            ),
+            (
+                "    - directory: { path: /d }\n      loop: 5\n",
+                5,
+                "expects a list",
+            ),
+            (
+                "    - directory: { path: /d }\n      loop: [a]\n      register: r\n",
+                6,
+                "`register` cannot be combined with `loop`",
+            ),
+        ] {
+            let err = load(tasks).unwrap_err();
+            let d = &err.0[0];
+            assert!(d.message.contains(needle), "{}", d.message);
+            assert_eq!(d.line, line, "{tasks}: {}", d.message);
+        }
+    }
 }

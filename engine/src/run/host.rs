@@ -38,9 +38,6 @@ pub struct HostResult {
     pub pending: usize,
 }
 
-/// Steps at and above this number are handlers of the current flush.
-const HANDLER_STEP: usize = 100_000;
-
 /// Handlers an earlier, interrupted run notified (markers listed in the facts), each
 /// under the first play that defines a handler of that name.
 fn pending_notifications(ctx: &RunCtx, facts: &Value) -> BTreeMap<usize, BTreeSet<String>> {
@@ -64,12 +61,17 @@ fn pending_notifications(ctx: &RunCtx, facts: &Value) -> BTreeMap<usize, BTreeSe
     out
 }
 
-/// One task of a batch, ready to run.
+/// One task of a batch (or one item of a looped task), ready to run.
 struct Item<'a> {
-    step: usize,
+    /// Its id in the batch's scripts (unique within one `run_items`).
+    id: usize,
     task: &'a Task,
+    /// The name events show: the task's, with the loop item when it has one.
+    name: String,
     module: Box<dyn Module>,
     started: Instant,
+    /// A handler of the current flush (its successful run clears its marker).
+    handler: bool,
 }
 
 /// State of one host while it runs.
@@ -130,7 +132,7 @@ impl<'a> HostRun<'a> {
         items
             .iter()
             .map(|i| {
-                let hooks = if i.step >= HANDLER_STEP {
+                let hooks = if i.handler {
                     kprov_modules::AfterTask {
                         on_changed: String::new(),
                         on_success: notify::clear(std::slice::from_ref(&i.task.name)),
@@ -141,7 +143,7 @@ impl<'a> HostRun<'a> {
                         on_success: String::new(),
                     }
                 };
-                (i.step, hooks)
+                (i.id, hooks)
             })
             .collect()
     }
@@ -318,11 +320,6 @@ impl<'a> HostRun<'a> {
         }
     }
 
-    /// Renders `task` for this host against `vars` and builds its module.
-    fn prepare(&self, vars: &Value, unknown: &HashSet<String>, task: &Task) -> Prepared {
-        prepare::prepare(task, &self.inputs(vars, unknown))
-    }
-
     /// Runs one batch; false when a task failed (the host stops there).
     async fn run_batch(&mut self, tasks: &[(usize, &Task)], steps: &[Step]) -> bool {
         let mut items = Vec::new();
@@ -339,39 +336,59 @@ impl<'a> HostRun<'a> {
             vars_of_play.entry(play).or_insert_with(|| self.vars(play));
         }
         for &(step, task) in tasks {
-            let started = Instant::now();
             let vars = &vars_of_play[&play_of(step)];
-            match self.prepare(vars, &unknown, task) {
+            if let Some(f) = self.collect(task, vars, &unknown, &mut items) {
+                failure = Some(f);
+                break;
+            }
+        }
+        let ok = self.run_items(items).await;
+        if let Some((task, name, started, f)) = failure {
+            if ok {
+                self.emit_as(task, &name, started, Outcome::failed(f));
+            }
+            return false;
+        }
+        ok
+    }
+
+    /// Prepares `task` (each item of its loop) and queues what is ready in `items`;
+    /// skipped and unknown ones are reported here. The first failure is returned (the
+    /// caller reports it after the ready items ran).
+    fn collect<'t>(
+        &mut self,
+        task: &'t Task,
+        vars: &Value,
+        unknown: &HashSet<String>,
+        items: &mut Vec<Item<'t>>,
+    ) -> Option<(&'t Task, String, Instant, Failure)> {
+        let started = Instant::now();
+        for (name, prepared) in prepare::prepare_all(task, &self.inputs(vars, unknown)) {
+            match prepared {
                 Prepared::Ready(module) => items.push(Item {
-                    step,
+                    id: items.len(),
                     task,
+                    name,
                     module,
                     started,
+                    handler: false,
                 }),
                 Prepared::Skip(why) => {
                     self.register(task, false, false, true, &BTreeMap::new());
-                    self.emit(task, started, Outcome::simple(Status::Skipped, Some(why)));
+                    let outcome = Outcome::simple(Status::Skipped, Some(why));
+                    self.emit_as(task, &name, started, outcome);
                 }
                 Prepared::Unknown(why) => {
                     if let Some(r) = &task.register {
                         self.mark_unknown(r);
                     }
-                    self.emit(task, started, Outcome::simple(Status::Unknown, Some(why)));
+                    let outcome = Outcome::simple(Status::Unknown, Some(why));
+                    self.emit_as(task, &name, started, outcome);
                 }
-                Prepared::Fail(f) => {
-                    failure = Some((task, started, f));
-                    break;
-                }
+                Prepared::Fail(f) => return Some((task, name, started, f)),
             }
         }
-        let ok = self.run_items(items).await;
-        if let Some((task, started, f)) = failure {
-            if ok {
-                self.emit(task, started, Outcome::failed(f));
-            }
-            return false;
-        }
-        ok
+        None
     }
 
     /// Gathers, diffs and (in apply mode) applies `items`; false on the first failure.
@@ -384,13 +401,18 @@ impl<'a> HostRun<'a> {
             let gather = kprov_modules::gather_script(
                 &items
                     .iter()
-                    .map(|i| (i.step, i.module.as_ref()))
+                    .map(|i| (i.id, i.module.as_ref()))
                     .collect::<Vec<_>>(),
             );
             let reports = match self.round_trip(&gather, &items).await {
                 Ok(r) => r,
                 Err(f) => {
-                    self.emit(items[0].task, items[0].started, Outcome::failed(f));
+                    self.emit_as(
+                        items[0].task,
+                        &items[0].name,
+                        items[0].started,
+                        Outcome::failed(f),
+                    );
                     return false;
                 }
             };
@@ -399,7 +421,7 @@ impl<'a> HostRun<'a> {
             for item in &items {
                 // A task without a report means the script died before it (e.g. `set -u`).
                 let report = reports
-                    .get(&item.step)
+                    .get(&item.id)
                     .cloned()
                     .unwrap_or_else(|| TaskReport {
                         failed: Some("the gather script ended before this task".into()),
@@ -408,7 +430,7 @@ impl<'a> HostRun<'a> {
                 if let Some(message) = &report.failed {
                     let f = self.failure(item, message, "gather");
                     self.finish_ok_prefix(&items, &diffs);
-                    self.emit(item.task, item.started, Outcome::failed(f));
+                    self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                     return false;
                 }
                 let state = report.state();
@@ -417,7 +439,7 @@ impl<'a> HostRun<'a> {
                     Err(e) => {
                         let f = self.failure(item, &e.to_string(), "diff");
                         self.finish_ok_prefix(&items, &diffs);
-                        self.emit(item.task, item.started, Outcome::failed(f));
+                        self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                         return false;
                     }
                 }
@@ -433,7 +455,7 @@ impl<'a> HostRun<'a> {
                     } else {
                         self.register(item.task, false, false, false, &state.fields);
                     }
-                    self.emit(item.task, item.started, outcome);
+                    self.emit_as(item.task, &item.name, item.started, outcome);
                 }
                 return true;
             }
@@ -449,7 +471,7 @@ impl<'a> HostRun<'a> {
             let rest: Vec<(usize, &dyn Module, &State)> = items[first..]
                 .iter()
                 .zip(&diffs[first..])
-                .map(|(i, (_, s))| (i.step, i.module.as_ref(), s))
+                .map(|(i, (_, s))| (i.id, i.module.as_ref(), s))
                 .collect();
             let hooks = self.after_hooks(&items[first..]);
             let script = kprov_modules::apply_script_with(&rest, &|id| {
@@ -458,7 +480,12 @@ impl<'a> HostRun<'a> {
             let applied = match self.round_trip(&script, &items[first..]).await {
                 Ok(r) => r,
                 Err(f) => {
-                    self.emit(items[first].task, items[first].started, Outcome::failed(f));
+                    self.emit_as(
+                        items[first].task,
+                        &items[first].name,
+                        items[first].started,
+                        Outcome::failed(f),
+                    );
                     return false;
                 }
             };
@@ -472,7 +499,7 @@ impl<'a> HostRun<'a> {
                 let (diff, state) = &diffs[first + offset];
                 let report: TaskReport =
                     applied
-                        .get(&item.step)
+                        .get(&item.id)
                         .cloned()
                         .unwrap_or_else(|| TaskReport {
                             failed: Some("the apply script ended before this task".into()),
@@ -486,7 +513,7 @@ impl<'a> HostRun<'a> {
                 if let Some(message) = &report.failed {
                     let f = self.failure(&item, message, "apply");
                     self.register(item.task, false, true, false, &report.fields);
-                    self.emit(item.task, item.started, Outcome::failed(f));
+                    self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                     return false;
                 }
                 let mut fields = state.fields.clone();
@@ -502,14 +529,14 @@ impl<'a> HostRun<'a> {
                     outcome.diff = None;
                 }
                 self.after_task(&item, report.changed, &fields);
-                self.emit(item.task, item.started, outcome);
+                self.emit_as(item.task, &item.name, item.started, outcome);
             }
             if let (Some(_), Some(first_stale)) = (stale_from, next.first()) {
                 let rounds = match stale {
-                    Some((step, n)) if step == first_stale.step => n + 1,
+                    Some((id, n)) if id == first_stale.id => n + 1,
                     _ => 1,
                 };
-                stale = Some((first_stale.step, rounds));
+                stale = Some((first_stale.id, rounds));
                 if rounds > MAX_STALE_RETRIES {
                     let item = &next[0];
                     let f = self.failure(
@@ -517,7 +544,7 @@ impl<'a> HostRun<'a> {
                         "the file keeps changing while kprov edits it",
                         "apply",
                     );
-                    self.emit(item.task, item.started, Outcome::failed(f));
+                    self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                     return false;
                 }
             }
@@ -532,13 +559,13 @@ impl<'a> HostRun<'a> {
             return;
         }
         for (item, (_, state)) in items.iter().zip(diffs) {
-            if item.step >= HANDLER_STEP {
+            if item.handler {
                 self.settled_handlers.push(item.task.name.clone());
             }
             self.after_task(item, false, &state.fields);
             let outcome =
                 Outcome::simple(Status::Ok, None).with_warnings(item.module.warnings(state));
-            self.emit(item.task, item.started, outcome);
+            self.emit_as(item.task, &item.name, item.started, outcome);
         }
     }
 
@@ -590,36 +617,23 @@ impl<'a> HostRun<'a> {
         let vars = self.vars(play);
         let unknown = self.ctx.shared.unknown();
         let mut items = Vec::new();
-        for (i, handler) in handlers.iter().enumerate() {
+        for handler in handlers {
             if !names.contains(&handler.name) {
                 continue;
             }
-            let started = Instant::now();
-            match self.prepare(&vars, &unknown, handler) {
-                Prepared::Ready(module) => items.push(Item {
-                    step: HANDLER_STEP + i,
-                    task: handler,
-                    module,
-                    started,
-                }),
-                Prepared::Skip(why) => {
-                    self.settled_handlers.push(handler.name.clone());
-                    self.emit(
-                        handler,
-                        started,
-                        Outcome::simple(Status::Skipped, Some(why)),
-                    )
+            if let Some((task, name, started, f)) =
+                self.collect(handler, &vars, &unknown, &mut items)
+            {
+                // Handlers queued before it still run; then the failure is reported.
+                let ok = self.run_items(items).await;
+                if ok {
+                    self.emit_as(task, &name, started, Outcome::failed(f));
                 }
-                Prepared::Unknown(why) => self.emit(
-                    handler,
-                    started,
-                    Outcome::simple(Status::Unknown, Some(why)),
-                ),
-                Prepared::Fail(f) => {
-                    self.emit(handler, started, Outcome::failed(f));
-                    return false;
-                }
+                return false;
             }
+        }
+        for item in &mut items {
+            item.handler = true;
         }
         if !self.run_items(items).await {
             return false;
@@ -667,7 +681,7 @@ impl<'a> HostRun<'a> {
         // The failing task's own stderr; the round trip's when the task printed none.
         let stderr = self
             .task_stderr
-            .get(&item.step)
+            .get(&item.id)
             .unwrap_or(&self.last_stderr)
             .clone();
         let hint =
@@ -699,10 +713,15 @@ impl<'a> HostRun<'a> {
     }
 
     fn emit(&mut self, task: &Task, started: Instant, outcome: Outcome) {
+        self.emit_as(task, &task.name, started, outcome);
+    }
+
+    /// Reports `task` under `name` (a looped task's item has its own name).
+    fn emit_as(&mut self, task: &Task, name: &str, started: Instant, outcome: Outcome) {
         let event = Event::Task {
             run_id: self.ctx.run_id.clone(),
             host: self.name().to_string(),
-            task: task.name.clone(),
+            task: name.to_string(),
             origin: task.origin.clone(),
             status: outcome.status,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

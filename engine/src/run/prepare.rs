@@ -36,6 +36,90 @@ pub struct Inputs<'a> {
     pub playbook_dir: &'a Path,
 }
 
+/// Prepares `task` for one host: one entry, or one per item of its `loop` (named
+/// `task name (item)`, with `item` bound in its templates and `when`).
+pub fn prepare_all(task: &Task, input: &Inputs<'_>) -> Vec<(String, Prepared)> {
+    let Some(items) = &task.loop_items else {
+        return vec![(task.name.clone(), prepare(task, input))];
+    };
+    let whole = |p: Prepared| vec![(task.name.clone(), p)];
+    // A `when` that does not look at `item` decides for the whole task, once.
+    if let Some(when) = task.when.as_deref() {
+        let per_item = input
+            .renderer
+            .references(&as_template(when))
+            .iter()
+            .any(|path| path.split('.').next() == Some("item"));
+        if !per_item && unknown_in(std::iter::once(when), input).is_none() {
+            if let Err(not_ready) = check_when(task, input) {
+                return whole(not_ready);
+            }
+        }
+    }
+    let texts = crate::playbook::Task::strings_of(items);
+    if let Some(name) = unknown_in(texts.into_iter(), input) {
+        return whole(Prepared::Unknown(format!(
+            "loops over `{name}`, known after apply"
+        )));
+    }
+    let items = match loop_list(task, items, input) {
+        Ok(items) => items,
+        Err(message) => return whole(fail(message)),
+    };
+    if items.is_empty() {
+        return whole(Prepared::Skip("loop over no items".into()));
+    }
+    let Value::Object(base) = input.vars else {
+        return whole(fail(format!(
+            "{}: no variables to bind `item` in",
+            task.origin
+        )));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let name = format!("{} ({})", task.name, item_label(&item));
+            let mut vars = base.clone();
+            vars.insert("item".into(), item);
+            let vars = Value::Object(vars);
+            let prepared = prepare(
+                task,
+                &Inputs {
+                    vars: &vars,
+                    ..*input
+                },
+            );
+            (name, prepared)
+        })
+        .collect()
+}
+
+/// The items `loop:` gives on this host.
+fn loop_list(task: &Task, items: &Value, input: &Inputs<'_>) -> Result<Vec<Value>, String> {
+    let origin = format!("{} (loop)", task.origin);
+    match input.renderer.render_value(items, &origin, input.vars) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(Value::Object(_)) => Err(format!(
+            "{origin}: the loop gave a mapping; loop over `… | dict2items` (items with key and value)"
+        )),
+        Ok(other) => Err(format!("{origin}: the loop gave {other}, not a list")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How an item shows in task names: a string as it is, a `{key, …}` mapping by its key,
+/// anything else as compact JSON.
+fn item_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => match m.get("key").or_else(|| m.get("name")) {
+            Some(Value::String(s)) => s.clone(),
+            _ => item.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
 /// Prepares `task` for one host.
 pub fn prepare(task: &Task, input: &Inputs<'_>) -> Prepared {
     let args = match render(task, input) {
@@ -236,6 +320,7 @@ mod tests {
             until: None,
             timeout: None,
             become_root: None,
+            loop_items: None,
             role_dir: None,
             origin: "t.yaml:1".into(),
         }
@@ -267,5 +352,81 @@ mod tests {
             matches!(when_unknown, Err(Prepared::Unknown(_))),
             "{when_unknown:?}"
         );
+    }
+
+    fn looped(items: Value, when: Option<&str>) -> Task {
+        Task {
+            name: "dir".into(),
+            module: "directory".into(),
+            args: json!({"path": "/etc/x/{{ item.key }}", "mode": "0755"}),
+            when: when.map(str::to_string),
+            loop_items: Some(items),
+            ..task("true")
+        }
+    }
+
+    fn expand(task: &Task, vars: &Value, unknown: &HashSet<String>) -> Vec<(String, Prepared)> {
+        let renderer = Renderer::new();
+        let input = Inputs {
+            renderer: &renderer,
+            vars,
+            host: &kprov_modules::HostContext::default(),
+            unknown,
+            playbook_dir: Path::new("."),
+        };
+        prepare_all(task, &input)
+    }
+
+    /// `loop:` gives one module per item, named by the item, with `item` bound in the
+    /// arguments and in `when` (evaluated per item).
+    #[test]
+    fn a_loop_expands_into_one_task_per_item() {
+        let vars = json!({"regs": {"b:5000": {"ca": true}, "a": {"ca": false}}});
+        let t = looped(json!("{{ regs | dict2items }}"), Some("item.value.ca"));
+        let out = expand(&t, &vars, &HashSet::new());
+        let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["dir (a)", "dir (b:5000)"]);
+        assert!(matches!(out[0].1, Prepared::Skip(_)), "{:?}", out[0].1);
+        let Prepared::Ready(m) = &out[1].1 else {
+            panic!("{:?}", out[1].1)
+        };
+        assert!(m.gather().contains("/etc/x/b:5000"), "{}", m.gather());
+
+        // A literal list, each element templated; `with_items` is the same keyword.
+        let t = Task {
+            args: json!({"path": "/d/{{ item }}"}),
+            ..looped(json!(["one", "{{ 'two' }}"]), None)
+        };
+        let out = expand(&t, &vars, &HashSet::new());
+        let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["dir (one)", "dir (two)"]);
+        assert!(out.iter().all(|(_, p)| matches!(p, Prepared::Ready(_))));
+    }
+
+    /// A false `when` that does not use `item` skips the task once, not once per item.
+    #[test]
+    fn a_when_without_item_decides_once() {
+        let vars = json!({"kind": "agent", "xs": ["a", "b"]});
+        let t = looped(json!("{{ xs }}"), Some("kind == 'containerd'"));
+        let out = expand(&t, &vars, &HashSet::new());
+        let [(name, Prepared::Skip(_))] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(name, "dir");
+    }
+
+    #[test]
+    fn loops_over_nothing_a_mapping_or_an_unknown_value() {
+        let vars = json!({"empty": [], "regs": {"a": 1}, "join": {}});
+        let out = expand(&looped(json!("{{ empty }}"), None), &vars, &HashSet::new());
+        assert!(matches!(&out[..], [(_, Prepared::Skip(_))]), "{out:?}");
+        let out = expand(&looped(json!("{{ regs }}"), None), &vars, &HashSet::new());
+        let [(_, Prepared::Fail(f))] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert!(f.message.contains("dict2items"), "{}", f.message);
+        let unknown: HashSet<String> = ["join".to_string()].into();
+        let out = expand(&looped(json!("{{ join.items }}"), None), &vars, &unknown);
+        assert!(matches!(&out[..], [(_, Prepared::Unknown(_))]), "{out:?}");
     }
 }

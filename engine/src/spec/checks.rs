@@ -208,12 +208,21 @@ fn calico_manifest(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
 /// Image references carry no URL scheme: `registry.k8s.io`, `harbor.local:443/k8s`.
 fn image_reference(spec: &ClusterSpec, pointer: &str, value: &str, out: &mut Vec<Diagnostic>) {
     let Some((scheme, rest)) = value.split_once("://") else {
-        if value.is_empty() || value.contains(char::is_whitespace) {
-            out.push(spec.source.at_value(
-                pointer,
-                format!("`{value}` is not an image reference"),
-                Some("write it like registry.k8s.io or harbor.example.com/k8s".into()),
-            ));
+        // Image references reach the kubelet's flags file, manifests and runtime configs:
+        // only the characters of the reference grammar (no quotes, `#`, `=`, brackets).
+        let grammar = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
+        if value.is_empty() || !value.chars().all(grammar) {
+            out.push(
+                spec.source.at_value(
+                    pointer,
+                    format!("`{}` is not an image reference", value.escape_debug()),
+                    Some(
+                        "write it like registry.k8s.io or harbor.example.com/k8s (letters, digits \
+                     and . _ - / : @)"
+                            .into(),
+                    ),
+                ),
+            );
         }
         return;
     };
@@ -231,18 +240,14 @@ fn runtime(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
     }
     for (registry, endpoints) in &spec.runtime.registry_mirrors {
         let base = crate::validate::source_map::pointer_join("/runtime/registry_mirrors", registry);
+        registry_host(spec, &base, registry, out);
         for (i, endpoint) in endpoints.iter().enumerate() {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                out.push(spec.source.at_value(
-                    &format!("{base}/{i}"),
-                    format!("mirror endpoint `{endpoint}` is not an http:// or https:// URL"),
-                    Some(format!("write it as https://{endpoint}")),
-                ));
-            }
+            mirror_endpoint(spec, &format!("{base}/{i}"), endpoint, out);
         }
     }
     for (registry, config) in &spec.runtime.registries {
         let base = crate::validate::source_map::pointer_join("/runtime/registries", registry);
+        registry_host(spec, &base, registry, out);
         if config.cert_file.is_some() != config.key_file.is_some() {
             let (given, missing) = if config.cert_file.is_some() {
                 ("cert_file", "key_file")
@@ -281,6 +286,54 @@ fn runtime(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
                 ),
             );
         }
+    }
+}
+
+/// Registry names become TOML keys and directory names on the hosts: `host[:port]` only.
+fn registry_host(spec: &ClusterSpec, pointer: &str, name: &str, out: &mut Vec<Diagnostic>) {
+    if let Err(why) = kprov_modules::registry_name::check_host(name) {
+        out.push(spec.source.at_key(
+            pointer,
+            format!(
+                "registry `{}` is not host[:port]: {}",
+                name.escape_debug(),
+                why.escape_debug()
+            ),
+            Some("name the registry as image references do, e.g. harbor.example.com:5000".into()),
+        ));
+    }
+}
+
+fn mirror_endpoint(spec: &ClusterSpec, pointer: &str, endpoint: &str, out: &mut Vec<Diagnostic>) {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        out.push(spec.source.at_value(
+            pointer,
+            format!("mirror endpoint `{endpoint}` is not an http:// or https:// URL"),
+            Some(format!("write it as https://{endpoint}")),
+        ));
+        return;
+    }
+    match kprov_modules::registry_name::check_endpoint(endpoint) {
+        Err(why) => out.push(spec.source.at_value(
+            pointer,
+            format!(
+                "mirror endpoint `{}` is not a URL kprov can write: {}",
+                endpoint.escape_debug(),
+                why.escape_debug()
+            ),
+            Some("write it like https://mirror.example.com:5000 (an optional /path)".into()),
+        )),
+        Ok((_, _, path))
+            if !path.trim_matches('/').is_empty()
+                && spec.runtime.kind == RuntimeKind::KprovAgent =>
+        {
+            out.push(spec.source.at_value(
+                pointer,
+                format!("kprov-agent takes mirrors as host[:port]; `{endpoint}` has a path"),
+                Some("drop the path, or use `runtime.kind: containerd`".into()),
+            ))
+        }
+        Ok(_) => {}
     }
 }
 

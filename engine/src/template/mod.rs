@@ -3,6 +3,10 @@
 //! An undefined variable is an error that names where the template came from
 //! (`file:line`) and the variable, instead of silently rendering nothing.
 
+mod filters;
+
+pub use filters::toml_value;
+
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -18,8 +22,7 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// Renders strings, values and files against a variable context. Besides minijinja's
-/// built-in filters, `quote` makes a value one single-quoted POSIX shell word.
+/// Renders strings, values and files against a variable context.
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
@@ -32,7 +35,8 @@ impl Default for Renderer {
 }
 
 impl Renderer {
-    /// A renderer with strict undefined handling and no auto-escaping.
+    /// A renderer with strict undefined handling, no auto-escaping and kprov's filters
+    /// (`toml`, `toml_key`, `dict2items`, `urlsplit`).
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -42,8 +46,7 @@ impl Renderer {
         {
             env.set_syntax(syntax);
         }
-        // `quote`: one POSIX shell word, for values templated into `shell:` scripts and guards.
-        env.add_filter("quote", |value: String| kprov_modules::quote(&value));
+        filters::register(&mut env);
         Renderer { env }
     }
 
@@ -248,25 +251,6 @@ mod tests {
         );
         let err = r.render_str("{{ a.c }}", "t.yaml:1", &ctx).unwrap_err();
         assert!(err.message.contains("`a.c`"), "{}", err.message);
-    }
-
-    /// `quote` output run by a real shell prints the value back unchanged.
-    #[test]
-    fn quote_filter_makes_one_shell_word() {
-        let r = Renderer::new();
-        let value = "it's $(id) `id` \"x\"; rm -rf /nonexistent";
-        let script = r
-            .render_str(
-                "printf %s {{ v | quote }}",
-                "t.yaml:1",
-                &json!({"v": value}),
-            )
-            .unwrap();
-        let out = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), value);
     }
 
     #[test]
