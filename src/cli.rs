@@ -81,8 +81,9 @@ pub enum Command {
 /// The inventory flag.
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
-    /// Inventory file (hosts.yaml): hosts, groups `masters`/`nodes`, SSH settings.
-    /// kprov's own shape or Ansible's YAML inventory (kubespray group names work).
+    /// Inventory: hosts, groups `masters`/`nodes`, SSH settings. kprov's own hosts.yaml,
+    /// an Ansible YAML or INI inventory (kubespray's group names work), or a directory
+    /// holding one plus group_vars/ and host_vars/.
     #[arg(short, long, value_name = "INVENTORY")]
     pub inventory: PathBuf,
 }
