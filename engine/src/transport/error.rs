@@ -22,6 +22,8 @@ pub enum TransportErrorKind {
     Timeout,
     /// `become` asked for sudo, and sudo is missing or wants a password.
     Become,
+    /// The run was interrupted (Ctrl-C, SIGTERM) before this command started.
+    Interrupted,
     /// The connection broke, or a local problem (spawning ssh, I/O).
     Connection,
 }
@@ -35,6 +37,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::HostKeyUnknown => "unknown host key",
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Become => "cannot become root",
+            TransportErrorKind::Interrupted => "interrupted",
             TransportErrorKind::Connection => "connection error",
         })
     }
@@ -136,7 +139,7 @@ impl TransportError {
                 "the host did not answer in time: check its address and the network path, or \
                  raise `{timeout}` in the inventory"
             ),
-            TransportErrorKind::Become => String::new(),
+            TransportErrorKind::Become | TransportErrorKind::Interrupted => String::new(),
             TransportErrorKind::Connection => {
                 "the ssh connection failed; run with -v for ssh's full output".to_string()
             }
@@ -158,6 +161,16 @@ impl TransportError {
             hint: "the remote command may hang (waiting for input or a lock); raise the \
                    task's `timeout` if it is only slow"
                 .to_string(),
+        }
+    }
+
+    /// A command not started because the run was interrupted.
+    pub(crate) fn interrupted(host: &str) -> Self {
+        TransportError {
+            host: host.to_string(),
+            kind: TransportErrorKind::Interrupted,
+            detail: "the run was interrupted before this command started".into(),
+            hint: "run again to finish; what ran is idempotent".into(),
         }
     }
 

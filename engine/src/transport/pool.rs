@@ -76,6 +76,12 @@ impl Connection {
         if let Some(record) = &persist_record {
             if let Some(session) = resume(record).await {
                 tracing::debug!(host = %target.name, "reusing persisted ssh master");
+                super::live::register(
+                    session.control_socket(),
+                    &target.name,
+                    target.become_root,
+                    true,
+                );
                 return Ok(Connection {
                     target,
                     session,
@@ -139,6 +145,12 @@ impl Connection {
             Ok(Ok(session)) => session,
         };
         tracing::debug!(host = %target.name, "ssh master connected");
+        super::live::register(
+            session.control_socket(),
+            &target.name,
+            target.become_root,
+            persist_record.is_some(),
+        );
         Ok(Connection {
             target,
             session,
@@ -161,6 +173,10 @@ impl Connection {
     ) -> Result<Output, TransportError> {
         let limit = timeout.unwrap_or(self.default_timeout);
         let host = &self.target.name;
+        if super::live::interrupted() {
+            return Err(TransportError::interrupted(host));
+        }
+        let _running = super::live::InFlight::start();
         let work = async {
             let mut command = if self.target.become_root {
                 let mut c = self.session.command("sudo");
@@ -237,6 +253,7 @@ impl Connection {
     /// Closes the master connection, or leaves it running for the next run when
     /// connections persist.
     pub async fn close(self) {
+        super::live::unregister(self.session.control_socket());
         if let Some(record) = self.persist_record {
             let (ctl, _log) = self.session.detach();
             if let Err(err) = std::fs::write(&record, ctl.as_os_str().as_encoded_bytes()) {
