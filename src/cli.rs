@@ -171,6 +171,10 @@ pub enum LabCommand {
         /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=60))]
         hosts: u16,
+        /// Debian mirror for the first `up` (base and lab apt repository); default: this
+        /// machine's apt sources (/etc/apt/sources.list, sources.list.d/*.list, *.sources).
+        #[arg(long, value_name = "URL", env = "KPROV_LAB_MIRROR")]
+        mirror: Option<String>,
         #[command(flatten)]
         name: LabName,
     },

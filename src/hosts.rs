@@ -18,6 +18,7 @@ pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
     let options = kprov_lab::UpOptions {
         name: lab.name.clone(),
         hosts: lab.hosts,
+        mirror: None,
     };
     let status = tokio::task::spawn_blocking(move || kprov_lab::up(&options))
         .await
