@@ -81,8 +81,9 @@ pub enum Command {
 /// The inventory flag.
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
-    /// Inventory file (hosts.yaml): hosts, groups `masters`/`nodes`, SSH settings.
-    /// kprov's own shape or Ansible's YAML inventory (kubespray group names work).
+    /// Inventory: hosts, groups `masters`/`nodes`, SSH settings. kprov's own hosts.yaml,
+    /// an Ansible YAML or INI inventory (kubespray's group names work), or a directory
+    /// holding one plus group_vars/ and host_vars/.
     #[arg(short, long, value_name = "INVENTORY")]
     pub inventory: PathBuf,
 }
@@ -170,6 +171,10 @@ pub enum LabCommand {
         /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=60))]
         hosts: u16,
+        /// Debian mirror for the first `up` (base and lab apt repository); default: this
+        /// machine's apt sources (/etc/apt/sources.list, sources.list.d/*.list, *.sources).
+        #[arg(long, value_name = "URL", env = "KPROV_LAB_MIRROR")]
+        mirror: Option<String>,
         #[command(flatten)]
         name: LabName,
     },

@@ -19,6 +19,22 @@ impl Exit {
     pub const INVALID: Exit = Exit(3);
     /// At least one host could not be reached (the others were worked on).
     pub const UNREACHABLE: Exit = Exit(4);
+    /// The command line is wrong (unknown flag, missing argument): `EX_USAGE`.
+    pub const USAGE: Exit = Exit(64);
+    /// Interrupted (Ctrl-C or SIGTERM): 128 + SIGINT, as shells report it.
+    pub const INTERRUPTED: Exit = Exit(130);
+}
+
+/// Prints a command-line parse error (or the help/version asked for) and chooses the exit
+/// code: 0 for `--help`/`--version`, [`Exit::USAGE`] otherwise — never 2, which means
+/// "changes pending" under `plan --detailed-exitcode`.
+pub fn usage(err: &clap::Error) -> Exit {
+    use clap::error::ErrorKind;
+    let _ = err.print();
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::OK,
+        _ => Exit::USAGE,
+    }
 }
 
 impl From<Exit> for ExitCode {

@@ -10,6 +10,7 @@ use kprov_engine::transport::Target;
 /// hosts brings that lab up (idempotent) and yields the inventory the lab wrote.
 pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
     let inv = inventory::load(path)?;
+    warn(&inv);
     let Some(lab) = inv.lab.clone() else {
         return Ok(inv);
     };
@@ -17,12 +18,20 @@ pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
     let options = kprov_lab::UpOptions {
         name: lab.name.clone(),
         hosts: lab.hosts,
+        mirror: None,
     };
     let status = tokio::task::spawn_blocking(move || kprov_lab::up(&options))
         .await
         .context("lab start-up task failed")?
         .with_context(|| format!("bringing up lab `{}` for {}", lab.name, path.display()))?;
     Ok(inventory::load(&status.inventory)?)
+}
+
+/// Prints the inventory's warnings (ignored Ansible variables) on stderr, one line each.
+pub fn warn(inv: &Inventory) {
+    for warning in &inv.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// SSH targets for the hosts `--limit` selects (all when `None`), in inventory order.

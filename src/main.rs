@@ -5,6 +5,7 @@ mod commands;
 mod content;
 mod exit;
 mod hosts;
+mod interrupt;
 mod output;
 
 use std::process::ExitCode;
@@ -14,7 +15,10 @@ use clap::Parser;
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return exit::usage(&err).into(),
+    };
     init_tracing(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -26,10 +30,13 @@ fn main() -> ExitCode {
             return exit::Exit::FAILED.into();
         }
     };
-    match runtime.block_on(commands::run(cli)) {
-        Ok(code) => code.into(),
-        Err(err) => exit::report(&err).into(),
-    }
+    let code = match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    };
+    // An interrupted run leaves its engine task behind: it is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code.into()
 }
 
 /// Logs go to stderr; `-v` raises the level, `-q` keeps only errors, `RUST_LOG` overrides

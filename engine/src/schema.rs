@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::inventory::file::{AnsibleInventoryFile, InventoryFile, KprovInventoryFile};
+use crate::inventory::file::{
+    AnsibleInventoryFile, AnsibleVars, InventoryFile, KprovInventoryFile,
+};
 use crate::spec::ClusterSpec;
 
 fn to_value(schema: schemars::Schema) -> Value {
@@ -28,4 +30,9 @@ pub(crate) fn kprov_inventory_schema() -> Value {
 /// The schema of Ansible's YAML inventory shape only.
 pub(crate) fn ansible_inventory_schema() -> Value {
     to_value(schemars::schema_for!(AnsibleInventoryFile))
+}
+
+/// The schema of one `group_vars`/`host_vars` file (Ansible variables).
+pub(crate) fn ansible_vars_schema() -> Value {
+    to_value(schemars::schema_for!(AnsibleVars))
 }

@@ -35,7 +35,7 @@ inventory_error!(
         5,
         21,
         "all.hosts.master.ansible_port",
-        "expected a whole number, found the string `twenty-two`",
+        "`twenty-two` is not a port number such as 22",
         None
     ),]
 );
@@ -322,7 +322,7 @@ inventory_error!(
 
 inventory_error!(unknown_key_typo, [
     (2, 3, "hosts.master.address", "missing required key `address`", Some("add `address: \"192.168.1.10\"`")),
-    (3, 5, "hosts.master.adress", "unknown key `adress` — did you mean `address`?", Some("allowed keys here: address, become, connect_timeout, host_key_checking, identity_file, known_hosts_file, port, user, vars")),
+    (3, 5, "hosts.master.adress", "unknown key `adress` — did you mean `address`?", Some("allowed keys here: address, become, connect_timeout, host_key_checking, identity_file, known_hosts_file, port, proxy_jump, user, vars")),
 ]);
 
 inventory_error!(

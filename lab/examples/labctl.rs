@@ -20,8 +20,12 @@ fn main() {
                 .get(2)
                 .and_then(|h| h.parse().ok())
                 .unwrap_or(kprov_lab::DEFAULT_HOSTS);
-            kprov_lab::up(&kprov_lab::UpOptions { name, hosts })
-                .map(|s| serde_json::to_string_pretty(&s).unwrap_or_default())
+            kprov_lab::up(&kprov_lab::UpOptions {
+                name,
+                hosts,
+                mirror: None,
+            })
+            .map(|s| serde_json::to_string_pretty(&s).unwrap_or_default())
         }
         Some("down") => kprov_lab::down(&name).map(|()| "down".to_string()),
         Some("status") => {

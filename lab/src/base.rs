@@ -1,6 +1,7 @@
 //! The cached Debian bookworm base file system every lab host's overlay sits on.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::cmd::Cmd;
 use crate::error::LabError;
@@ -8,8 +9,6 @@ use crate::fsutil::{remove_tree, write_atomic};
 use crate::layout::{base_dir, lock_dir, CACHE_ROOT};
 use crate::lock::LockGuard;
 
-/// Debian mirror the base is bootstrapped from.
-pub(crate) const MIRROR: &str = "http://deb.debian.org/debian";
 /// Debian release of the base.
 pub(crate) const SUITE: &str = "bookworm";
 /// Packages on top of debootstrap's minimal base.
@@ -35,8 +34,9 @@ PasswordAuthentication no
 UseDNS no
 ";
 
-/// Returns the base directory, building it first when it is not cached yet.
-pub(crate) fn ensure() -> Result<PathBuf, LabError> {
+/// Returns the base directory, building it first when it is not cached yet, from the
+/// Debian mirror `mirror` names (see [`crate::mirror::resolve`]).
+pub(crate) fn ensure(mirror: Option<&str>) -> Result<PathBuf, LabError> {
     let base = base_dir();
     if is_complete(&base) {
         return Ok(base);
@@ -45,7 +45,7 @@ pub(crate) fn ensure() -> Result<PathBuf, LabError> {
     if is_complete(&base) {
         return Ok(base);
     }
-    build(&base)?;
+    build(&base, mirror)?;
     Ok(base)
 }
 
@@ -54,8 +54,10 @@ fn is_complete(base: &Path) -> bool {
 }
 
 /// Builds into a temporary directory and renames it into place when complete, so an
-/// interrupted build never leaves a half base behind.
-fn build(base: &Path) -> Result<(), LabError> {
+/// interrupted build never leaves a half base behind. Says what it does on stderr.
+fn build(base: &Path, mirror: Option<&str>) -> Result<(), LabError> {
+    let started = Instant::now();
+    let mirror = crate::mirror::resolve(mirror, SUITE, Path::new("/etc/apt"))?;
     let cache = Path::new(CACHE_ROOT);
     std::fs::create_dir_all(cache).map_err(LabError::io("create directory", cache))?;
     let tmp = cache.join("base-bookworm.partial");
@@ -63,7 +65,14 @@ fn build(base: &Path) -> Result<(), LabError> {
     remove_tree(base)?;
     let log = cache.join("base-build.log");
     let _ = std::fs::remove_file(&log);
-    tracing::info!(dir = %base.display(), log = %log.display(), "building the lab base with debootstrap (takes a few minutes, once)");
+    step(
+        started,
+        &format!(
+            "building the lab's Debian {SUITE} base with debootstrap from {} (once, a few minutes; log: {})",
+            mirror.main,
+            log.display()
+        ),
+    );
     let include = format!("--include={}", PACKAGES.join(","));
     Cmd::new([
         "debootstrap",
@@ -71,15 +80,29 @@ fn build(base: &Path) -> Result<(), LabError> {
         include.as_str(),
         SUITE,
         &tmp.display().to_string(),
-        MIRROR,
+        mirror.main.as_str(),
     ])
     .hint(format!(
-        "debootstrap could not build the lab base; check that {MIRROR} is reachable"
+        "debootstrap could not build the lab base; check that {} is reachable, or pass \
+         another Debian mirror with --mirror / {}",
+        mirror.main,
+        crate::mirror::MIRROR_ENV
     ))
     .run_logged(&log)?;
+    step(
+        started,
+        "base bootstrapped; removing host identities, writing the sshd config",
+    );
     customize(&tmp)?;
     std::fs::rename(&tmp, base).map_err(LabError::io("rename into place", base))?;
+    step(started, &format!("base ready in {}", base.display()));
     Ok(())
+}
+
+/// One line of progress on stderr with the time since `started` (whether or not stderr is
+/// a terminal: a first `lab up` in CI must not look hung).
+pub(crate) fn step(started: Instant, what: &str) {
+    eprintln!("lab: [{:>4.0}s] {what}", started.elapsed().as_secs_f64());
 }
 
 /// Settings every host shares: no shared identities, no internet apt sources, sshd config.

@@ -15,6 +15,7 @@ mod fsutil;
 mod inventory;
 mod layout;
 mod lock;
+pub mod mirror;
 mod network;
 mod prereq;
 mod repo;
@@ -43,6 +44,9 @@ pub struct UpOptions {
     pub name: String,
     /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
     pub hosts: usize,
+    /// Debian mirror for building the base and the lab's apt repository; default
+    /// `KPROV_LAB_MIRROR`, else this machine's apt sources.
+    pub mirror: Option<String>,
 }
 
 impl Default for UpOptions {
@@ -50,6 +54,7 @@ impl Default for UpOptions {
         UpOptions {
             name: DEFAULT_NAME.to_string(),
             hosts: DEFAULT_HOSTS,
+            mirror: None,
         }
     }
 }

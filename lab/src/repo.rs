@@ -4,7 +4,6 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use crate::base::MIRROR;
 use crate::cmd::{spawn_detached, Cmd};
 use crate::error::LabError;
 use crate::fsutil::{remove_tree, write_atomic};
@@ -32,7 +31,7 @@ pub(crate) const PACKAGES: &[&str] = &[
 const MARKER: &str = ".kprov-packages";
 
 /// Returns the repository directory, fetching and indexing it first when needed.
-pub(crate) fn ensure(base: &Path) -> Result<PathBuf, LabError> {
+pub(crate) fn ensure(base: &Path, mirror: Option<&str>) -> Result<PathBuf, LabError> {
     let repo = repo_dir();
     let wanted = PACKAGES.join("\n") + "\n";
     if is_current(&repo, &wanted) {
@@ -42,7 +41,7 @@ pub(crate) fn ensure(base: &Path) -> Result<PathBuf, LabError> {
     if is_current(&repo, &wanted) {
         return Ok(repo);
     }
-    build(base, &repo, &wanted)?;
+    build(base, &repo, &wanted, mirror)?;
     Ok(repo)
 }
 
@@ -51,7 +50,9 @@ fn is_current(repo: &Path, wanted: &str) -> bool {
         && std::fs::read_to_string(repo.join(MARKER)).is_ok_and(|have| have == wanted)
 }
 
-fn build(base: &Path, repo: &Path, marker: &str) -> Result<(), LabError> {
+fn build(base: &Path, repo: &Path, marker: &str, mirror: Option<&str>) -> Result<(), LabError> {
+    let started = std::time::Instant::now();
+    let mirror = crate::mirror::resolve(mirror, crate::base::SUITE, Path::new("/etc/apt"))?;
     let cache = Path::new(CACHE_ROOT);
     let apt_state = cache.join("apt-state");
     let tmp = cache.join("apt-repo.partial");
@@ -64,10 +65,7 @@ fn build(base: &Path, repo: &Path, marker: &str) -> Result<(), LabError> {
     ] {
         std::fs::create_dir_all(&dir).map_err(LabError::io("create directory", &dir))?;
     }
-    let security = MIRROR.replace("/debian", "/debian-security");
-    let sources = format!(
-        "deb {MIRROR} bookworm main\ndeb {MIRROR} bookworm-updates main\ndeb {security} bookworm-security main\n"
-    );
+    let sources = mirror.sources_list();
     let sources_file = apt_state.join("sources.list");
     write_atomic(&sources_file, sources.as_bytes(), 0o644)?;
     let log = cache.join("apt-repo-build.log");
@@ -105,10 +103,20 @@ fn build(base: &Path, repo: &Path, marker: &str) -> Result<(), LabError> {
         Cmd::new(argv)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .hint(format!(
-                "could not fetch the lab's apt packages; check that {MIRROR} is reachable"
+                "could not fetch the lab's apt packages; check that {} is reachable, or pass \
+                 another Debian mirror with --mirror / {}",
+                mirror.main,
+                crate::mirror::MIRROR_ENV
             ))
     };
-    tracing::info!(log = %log.display(), "fetching packages for the lab apt repository (once)");
+    crate::base::step(
+        started,
+        &format!(
+            "fetching packages for the lab's apt repository from {} (once; log: {})",
+            mirror.main,
+            log.display()
+        ),
+    );
     apt(&["update"]).run_logged(&log)?;
     let mut install = vec!["install", "--download-only"];
     install.extend(PACKAGES);
@@ -124,6 +132,7 @@ fn build(base: &Path, repo: &Path, marker: &str) -> Result<(), LabError> {
         std::fs::rename(repo, &old).map_err(LabError::io("rename", repo))?;
     }
     std::fs::rename(&tmp, repo).map_err(LabError::io("rename into place", repo))?;
+    crate::base::step(started, "lab apt repository ready");
     remove_tree(&old)
 }
 

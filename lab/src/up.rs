@@ -29,8 +29,8 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
     let cgroups = cgroup::detect()?;
     let hierarchies = &cgroups.hierarchies;
     let _lock = LockGuard::acquire(&lock_dir().join(format!("{}.lock", opts.name)))?;
-    let base = base::ensure()?;
-    let repo_dir = repo::ensure(&base)?;
+    let base = base::ensure(opts.mirror.as_deref())?;
+    let repo_dir = repo::ensure(&base, opts.mirror.as_deref())?;
     let mut state = LabState::load_or_create(&opts.name, opts.hosts)?;
     let layout = state.layout();
     create_dir_mode(&layout.state_dir(), 0o700)?;

@@ -56,6 +56,7 @@ fn lab_hosts_on_cgroup2_only_child() {
     let status = kprov_lab::up(&UpOptions {
         name: name.clone(),
         hosts: 2,
+        mirror: None,
     })
     .expect("lab up");
     assert!(status.all_ready(), "{status:#?}");

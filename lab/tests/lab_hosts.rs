@@ -17,6 +17,7 @@ fn three_host_lab_boots_serves_packages_and_goes_away() {
     let status = kprov_lab::up(&UpOptions {
         name: name.clone(),
         hosts: DEFAULT_HOSTS,
+        mirror: None,
     })
     .expect("lab up");
     assert!(status.all_ready(), "{status:#?}");
@@ -171,6 +172,7 @@ fn three_host_lab_boots_serves_packages_and_goes_away() {
     let again = kprov_lab::up(&UpOptions {
         name: name.clone(),
         hosts: DEFAULT_HOSTS,
+        mirror: None,
     })
     .expect("second up");
     assert!(
@@ -199,6 +201,7 @@ fn up_repairs_a_crashed_host_and_down_cleans_a_crashed_lab() {
     let opts = UpOptions {
         name: name.clone(),
         hosts: 2,
+        mirror: None,
     };
     let status = kprov_lab::up(&opts).expect("lab up");
     assert!(status.all_ready());
@@ -230,6 +233,7 @@ fn up_repairs_a_crashed_host_and_down_cleans_a_crashed_lab() {
     let grown = kprov_lab::up(&UpOptions {
         name: name.clone(),
         hosts: 3,
+        mirror: None,
     })
     .expect("growing up");
     assert!(grown.all_ready());
@@ -262,12 +266,14 @@ fn errors_name_the_problem() {
     let err = kprov_lab::up(&UpOptions {
         name: "Bad/Name".into(),
         hosts: 3,
+        mirror: None,
     })
     .unwrap_err();
     assert!(err.to_string().contains("invalid lab name"), "{err}");
     let err = kprov_lab::up(&UpOptions {
         name: "ok".into(),
         hosts: 0,
+        mirror: None,
     })
     .unwrap_err();
     assert!(err.to_string().contains("between 1 and"), "{err}");

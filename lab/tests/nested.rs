@@ -56,6 +56,7 @@ fn runc_and_cni_work_inside_a_lab_host() {
     let status = kprov_lab::up(&UpOptions {
         name: name.clone(),
         hosts: 1,
+        mirror: None,
     })
     .expect("lab up");
     assert!(status.all_ready());

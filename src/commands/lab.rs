@@ -8,10 +8,15 @@ use crate::cli::{GlobalArgs, LabCommand, OutputFormat};
 
 pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
     match command {
-        LabCommand::Up { hosts, name } => {
+        LabCommand::Up {
+            hosts,
+            mirror,
+            name,
+        } => {
             let options = kprov_lab::UpOptions {
                 name: name.name,
                 hosts: usize::from(hosts),
+                mirror,
             };
             let status = blocking(move || kprov_lab::up(&options)).await?;
             print_status(&status, global);

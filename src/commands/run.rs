@@ -30,7 +30,8 @@ pub async fn run(
         }
         None => Map::new(),
     };
-    let extra = vars::parse_extra(&args.extra_vars).map_err(anyhow::Error::msg)?;
+    let extra = vars::parse_extra(&args.extra_vars)
+        .map_err(|e| anyhow::Error::from(crate::exit::Invalid(format!("-e: {e}"))))?;
     let (sink, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let request = RunRequest {
         mode,
@@ -53,9 +54,18 @@ pub async fn run(
         run_id: events::new_run_id(),
     };
     let mut renderer = Renderer::new(mode, global.output == OutputFormat::Json, global.quiet);
+    let mut signals = crate::interrupt::listen();
     let runner = tokio::spawn(kprov_engine::run::run(request));
-    while let Some(event) = events_rx.recv().await {
-        renderer.event(&event);
+    loop {
+        tokio::select! {
+            event = events_rx.recv() => match event {
+                Some(event) => renderer.event(&event),
+                None => break,
+            },
+            Some(signal) = signals.recv() => {
+                return Ok(crate::interrupt::handle(signal, &mut signals, &mut events_rx, &mut renderer).await);
+            }
+        }
     }
     let summary = runner
         .await

@@ -10,6 +10,9 @@ pub async fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // Both files are checked even when the first has errors: one run shows everything.
     let spec = spec::load(&args.spec);
     let inventory = kprov_engine::inventory::load(&args.inventory.inventory);
+    if let Ok(inv) = &inventory {
+        crate::hosts::warn(inv);
+    }
     let mut problems = Diagnostics::default();
     match (&spec, &inventory) {
         (Ok(spec), Ok(inv)) => {

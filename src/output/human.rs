@@ -40,6 +40,14 @@ pub struct Human {
     seen_failures: BTreeMap<(String, String), String>,
     /// `host: task: what it waits for`, for tasks a later run does.
     pending: Vec<String>,
+    /// Outcomes per host as tasks report, for hosts interrupted before they finished.
+    so_far: BTreeMap<String, BTreeMap<Status, usize>>,
+    /// Set by an interrupt: tasks refused from then on are not failures.
+    interrupted: bool,
+    /// Hosts still working when the interrupt came: what fails on them afterwards is the
+    /// interrupt's doing, not a failure to report.
+    cut: std::collections::BTreeSet<String>,
+    started: std::time::Instant,
 }
 
 impl Human {
@@ -55,6 +63,10 @@ impl Human {
             totals: None,
             seen_failures: BTreeMap::new(),
             pending: Vec::new(),
+            so_far: BTreeMap::new(),
+            interrupted: false,
+            cut: Default::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -92,6 +104,17 @@ impl Human {
                     let why = summary.as_deref().unwrap_or("waits for a later run");
                     self.pending.push(format!("{host}: {task}: {why}"));
                 }
+                let cut = self.cut.contains(host)
+                    && matches!(status, Status::Failed | Status::Unreachable);
+                if cut {
+                    return;
+                }
+                *self
+                    .so_far
+                    .entry(host.clone())
+                    .or_default()
+                    .entry(*status)
+                    .or_default() += 1;
                 if let Some((_, bars)) = &self.bars {
                     if let Some(bar) = bars.get(host) {
                         bar.inc(1);
@@ -131,6 +154,9 @@ impl Human {
                 round_trips,
                 ..
             } => {
+                if self.cut.contains(host) {
+                    return;
+                }
                 if let Some((_, bars)) = &self.bars {
                     if let Some(bar) = bars.get(host) {
                         let failed = counts.get(&Status::Failed).copied().unwrap_or(0)
@@ -208,6 +234,27 @@ impl Human {
             })
             .collect();
         self.bars = Some((multi, bars));
+    }
+
+    /// Says the run was interrupted, at once, whatever the output mode.
+    pub fn interrupted(&mut self, signal: &str, grace: Duration) {
+        self.interrupted = true;
+        self.cut = self
+            .hosts
+            .iter()
+            .filter(|h| !self.recap.contains_key(*h))
+            .cloned()
+            .collect();
+        let text = format!(
+            "interrupted ({signal}): no new task starts; waiting up to {} s for running ones \
+             (again to stop them now), then ending what still runs on the hosts",
+            grace.as_secs()
+        );
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.println(&text);
+        } else {
+            eprintln!("{text}");
+        }
     }
 
     pub fn finish(&mut self) {
@@ -300,14 +347,24 @@ impl Human {
         if self.quiet && self.pending.is_empty() && self.totals.is_some_and(|t| t.3 + t.4 == 0) {
             return;
         }
-        let mut out = String::from("\nRECAP\n");
+        let mut out = String::from(if self.interrupted {
+            "\nRECAP (interrupted)\n"
+        } else {
+            "\nRECAP\n"
+        });
         out.push_str(&format!(
             "{:<14} {:>4} {:>8} {:>7} {:>8} {:>12} {:>9} {:>12}\n",
             "HOST", "OK", "CHANGED", "FAILED", "SKIPPED", "UNREACHABLE", "TIME", "ROUND TRIPS"
         ));
         for host in &self.hosts {
             let r = self.recap.get(host);
-            let n = |s: Status| r.and_then(|r| r.counts.get(&s).copied()).unwrap_or(0);
+            let so_far = self.so_far.get(host);
+            let n = |s: Status| {
+                r.map(|r| &r.counts)
+                    .or(so_far)
+                    .and_then(|c| c.get(&s).copied())
+                    .unwrap_or(0)
+            };
             out.push_str(&format!(
                 "{:<14} {:>4} {:>8} {:>7} {:>8} {:>12} {:>8.1}s {:>12}\n",
                 host,
@@ -325,6 +382,32 @@ impl Human {
             for line in &self.pending {
                 out.push_str(&format!("  {line}\n"));
             }
+        }
+        if self.interrupted {
+            let unfinished: Vec<&str> = self.cut.iter().map(String::as_str).collect();
+            let total = |s: Status| {
+                self.hosts
+                    .iter()
+                    .filter_map(|h| self.recap.get(h).map(|r| &r.counts).or(self.so_far.get(h)))
+                    .filter_map(|c| c.get(&s))
+                    .sum::<usize>()
+            };
+            out.push_str(&format!(
+                "interrupted after {:.1}s: {} changed, {} ok, {} failed",
+                self.started.elapsed().as_secs_f64(),
+                total(Status::Changed),
+                total(Status::Ok),
+                total(Status::Failed),
+            ));
+            if !unfinished.is_empty() {
+                out.push_str(&format!(
+                    "; not finished: {} (their remaining tasks did not run)",
+                    unfinished.join(", ")
+                ));
+            }
+            out.push('\n');
+            eprint!("{out}");
+            return;
         }
         if let Some((changed, unchanged, _, failed, unreachable, ms)) = self.totals {
             let pending = match self.pending.len() {

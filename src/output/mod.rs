@@ -38,4 +38,9 @@ impl Renderer {
     pub fn finish(&mut self) {
         self.human.finish();
     }
+
+    /// The run was interrupted by `signal`: say so now; the recap follows with `finish`.
+    pub fn interrupted(&mut self, signal: &str, grace: std::time::Duration) {
+        self.human.interrupted(signal, grace);
+    }
 }

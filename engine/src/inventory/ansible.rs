@@ -1,10 +1,8 @@
 //! Ansible's YAML inventory shape to a [`Draft`], with kubespray's group names mapped:
 //! `kube_control_plane` → `masters`, `kube_node` → `nodes`.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 use super::resolve::{Defaults, Draft, DraftGroup, DraftHost, Overrides, Shape};
 use super::{file, HostKeyChecking, MASTERS, NODES};
@@ -43,6 +41,7 @@ impl Walk {
                     address: None,
                     overrides: Overrides::default(),
                     vars: Map::new(),
+                    file_vars: Map::new(),
                 });
                 self.hosts.len() - 1
             }
@@ -68,16 +67,19 @@ impl Walk {
                 members: Vec::new(),
                 children: Vec::new(),
                 vars: Map::new(),
+                file_vars: Map::new(),
             });
         if let Some(Value::Object(vars)) = value.get("vars") {
             entry.vars.extend(vars.clone());
         }
         let mut mentioned = Vec::new();
         if let Some(Value::Object(hosts)) = value.get("hosts") {
-            for (host, vars) in hosts {
-                let host_pointer = pointer_join(&format!("{pointer}/hosts"), host);
-                entry.members.push((host.clone(), host_pointer.clone()));
-                mentioned.push((host.clone(), host_pointer, vars.as_object().cloned()));
+            for (written, vars) in hosts {
+                let host_pointer = pointer_join(&format!("{pointer}/hosts"), written);
+                for host in expand(written) {
+                    entry.members.push((host.clone(), host_pointer.clone()));
+                    mentioned.push((host, host_pointer.clone(), vars.as_object().cloned()));
+                }
             }
         }
         let mut kids = Vec::new();
@@ -116,12 +118,14 @@ pub(super) fn draft(value: &Value, map: &SourceMap) -> Result<Draft, Vec<Diagnos
         vars.extend(global.clone());
     }
     if let Some(Value::Object(hosts)) = all.get("hosts") {
-        for (host, host_vars) in hosts {
-            walk.host(
-                host,
-                &pointer_join("/all/hosts", host),
-                host_vars.as_object(),
-            );
+        for (written, host_vars) in hosts {
+            for host in expand(written) {
+                walk.host(
+                    &host,
+                    &pointer_join("/all/hosts", written),
+                    host_vars.as_object(),
+                );
+            }
         }
     }
     if let Some(Value::Object(children)) = all.get("children") {
@@ -140,6 +144,7 @@ pub(super) fn draft(value: &Value, map: &SourceMap) -> Result<Draft, Vec<Diagnos
     Ok(Draft {
         shape: Shape::Ansible,
         vars,
+        file_vars: Map::new(),
         defaults: Defaults {
             port: file::default_port(),
             user: file::default_user(),
@@ -148,6 +153,7 @@ pub(super) fn draft(value: &Value, map: &SourceMap) -> Result<Draft, Vec<Diagnos
             host_key_checking: HostKeyChecking::default(),
             known_hosts_file: None,
             connect_timeout: file::default_timeout(),
+            proxy_jump: None,
         },
         hosts: walk.hosts,
         groups: walk.groups.into_values().collect(),
@@ -158,49 +164,8 @@ pub(super) fn draft(value: &Value, map: &SourceMap) -> Result<Draft, Vec<Diagnos
     })
 }
 
-fn as_bool(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.to_lowercase().as_str() {
-            "yes" | "true" | "on" => Some(true),
-            "no" | "false" | "off" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Removes the connection variables kprov understands from `vars` and returns them as
-/// connection settings plus the address (`ansible_host`).
-pub(super) fn take_connection(vars: &mut Map<String, Value>) -> (Overrides, Option<String>) {
-    // The current name wins over the pre-2.0 `ansible_ssh_*` alias.
-    let mut take = |key: &str| {
-        let legacy = key
-            .strip_prefix("ansible_")
-            .and_then(|rest| vars.remove(&format!("ansible_ssh_{rest}")));
-        vars.remove(key).or(legacy)
-    };
-    let address = take("ansible_host").and_then(|v| v.as_str().map(str::to_string));
-    let overrides = Overrides {
-        port: take("ansible_port")
-            .and_then(|v| v.as_u64())
-            .and_then(|p| u16::try_from(p).ok()),
-        user: take("ansible_user").and_then(|v| v.as_str().map(str::to_string)),
-        identity_file: take("ansible_ssh_private_key_file")
-            .and_then(|v| v.as_str().map(PathBuf::from)),
-        become_: take("ansible_become").as_ref().and_then(as_bool),
-        host_key_checking: take("ansible_host_key_checking")
-            .as_ref()
-            .and_then(as_bool)
-            .map(|check| {
-                if check {
-                    HostKeyChecking::Strict
-                } else {
-                    HostKeyChecking::Off
-                }
-            }),
-        known_hosts_file: None,
-        connect_timeout: take("ansible_ssh_timeout").and_then(|v| v.as_u64()),
-    };
-    (overrides, address)
+/// A host name with Ansible ranges (`node[01:03]`) expanded; a malformed range stays as
+/// written (the host name check reports it).
+fn expand(written: &str) -> Vec<String> {
+    super::ini::expand(written).unwrap_or_else(|_| vec![written.to_string()])
 }

@@ -5,6 +5,9 @@ use std::net::IpAddr;
 
 use super::resolve::{Draft, Shape};
 use super::{Inventory, MASTERS};
+
+/// kubespray's etcd group.
+const ETCD: &str = "etcd";
 use crate::diagnostic::Diagnostic;
 use crate::validate::formats;
 
@@ -45,7 +48,50 @@ pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
     host_names(draft, inventory, &mut out);
     addresses(inventory, &mut out);
     masters(draft, inventory, &mut out);
+    etcd(draft, inventory, &mut out);
     out
+}
+
+/// kprov runs etcd stacked on the control-plane hosts: an `etcd` group may only repeat them.
+fn etcd(draft: &Draft, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
+    let Some(group) = draft.groups.iter().find(|g| g.written == ETCD) else {
+        return;
+    };
+    let members = inventory.groups.get(ETCD).cloned().unwrap_or_default();
+    let masters = inventory.groups.get(MASTERS).cloned().unwrap_or_default();
+    if members.is_empty() || members == masters {
+        return;
+    }
+    let elsewhere: Vec<&str> = members
+        .iter()
+        .filter(|m| !masters.contains(m))
+        .map(String::as_str)
+        .collect();
+    let missing: Vec<&str> = masters
+        .iter()
+        .filter(|m| !members.contains(m))
+        .map(String::as_str)
+        .collect();
+    let written = draft.written_name(MASTERS);
+    let mut message = format!(
+        "kprov runs etcd stacked on the `{written}` hosts; group `{ETCD}` asks for something else:"
+    );
+    if !elsewhere.is_empty() {
+        message.push_str(&format!(" {} not in `{written}`", elsewhere.join(", ")));
+    }
+    if !missing.is_empty() {
+        if !elsewhere.is_empty() {
+            message.push(';');
+        }
+        message.push_str(&format!(" {} of `{written}` missing", missing.join(", ")));
+    }
+    out.push(inventory.source.at_key(
+        &group.pointer,
+        message,
+        Some(format!(
+            "list the same hosts as `{written}` in `{ETCD}` (or remove the group): external etcd hosts are not supported"
+        )),
+    ));
 }
 
 fn host_names(draft: &Draft, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
@@ -86,6 +132,12 @@ fn host_names(draft: &Draft, inventory: &Inventory, out: &mut Vec<Diagnostic>) {
     }
 }
 
+fn valid_address(address: &str) -> bool {
+    // `10.0.0.300` is a broken IP address, not a host name.
+    let numeric = address.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    formats::is_ip(address) || (!numeric && formats::is_dns_name(&address.to_lowercase()))
+}
+
 /// The canonical form of an address for comparisons (IPs parsed, names lower-cased).
 fn canonical_address(address: &str) -> String {
     match address.parse::<IpAddr>() {
@@ -96,25 +148,26 @@ fn canonical_address(address: &str) -> String {
 
 fn addresses(inventory: &Inventory, out: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<String, &str> = HashMap::new();
-    for host in &inventory.hosts {
-        // `10.0.0.300` is a broken IP address, not a host name.
-        let numeric = host
-            .address
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.');
-        let valid = formats::is_ip(&host.address)
-            || (!numeric && formats::is_dns_name(&host.address.to_lowercase()));
-        if !valid {
-            out.push(
-                inventory.at_host_address(
+    for host in inventory.hosts.iter().chain(&inventory.bastions) {
+        let mut broken = false;
+        let mut written = vec![&host.address];
+        if host.ssh_address != host.address {
+            written.push(&host.ssh_address);
+        }
+        for address in written {
+            if !valid_address(address) {
+                broken = true;
+                out.push(inventory.at_host_address(
                     &host.name,
-                    format!("`{}` is neither an IP address nor a DNS name", host.address),
+                    format!("`{address}` is neither an IP address nor a DNS name"),
                     Some(
                         "write an address such as 192.168.1.10 or a name such as node1.example.com"
                             .into(),
                     ),
-                ),
-            );
+                ));
+            }
+        }
+        if broken {
             continue;
         }
         let key = canonical_address(&host.address);

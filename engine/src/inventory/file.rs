@@ -69,6 +69,10 @@ pub struct SshDefaults {
     #[serde(default = "default_timeout")]
     #[schemars(range(min = 1))]
     pub connect_timeout: u64,
+    /// Reach the hosts through this jump host: the name of an inventory host (one in the
+    /// `bastion` group, say) or `[user@]host[:port]` as for `ssh -J`.
+    #[serde(default)]
+    pub proxy_jump: Option<String>,
 }
 
 impl Default for SshDefaults {
@@ -81,6 +85,7 @@ impl Default for SshDefaults {
             host_key_checking: HostKeyChecking::default(),
             known_hosts_file: None,
             connect_timeout: default_timeout(),
+            proxy_jump: None,
         }
     }
 }
@@ -127,6 +132,9 @@ pub struct HostEntry {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub connect_timeout: Option<u64>,
+    /// Jump host for this host (overrides `ssh.proxy_jump`; `none` for a direct connection).
+    #[serde(default)]
+    pub proxy_jump: Option<String>,
     /// Variables of this host (override group and global variables).
     #[serde(default)]
     pub vars: Map<String, Value>,
@@ -200,10 +208,9 @@ pub struct AnsibleVars {
     /// Address to connect to (default: the host's name).
     #[serde(default)]
     pub ansible_host: Option<String>,
-    /// SSH port.
+    /// SSH port (a number, or a string of digits as Ansible accepts).
     #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub ansible_port: Option<u16>,
+    pub ansible_port: Option<AnsiblePort>,
     /// Remote user.
     #[serde(default)]
     pub ansible_user: Option<String>,
@@ -225,17 +232,72 @@ pub struct AnsibleVars {
     pub ansible_ssh_host: Option<String>,
     /// Pre-2.0 name of `ansible_port`.
     #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub ansible_ssh_port: Option<u16>,
+    pub ansible_ssh_port: Option<AnsiblePort>,
     /// Pre-2.0 name of `ansible_user`.
     #[serde(default)]
     pub ansible_ssh_user: Option<String>,
     /// Same as `ansible_host_key_checking`.
     #[serde(default)]
     pub ansible_ssh_host_key_checking: Option<AnsibleBool>,
+    /// Extra ssh arguments (`-o Option=value`, `-J jump`), e.g. a bastion's ProxyCommand.
+    #[serde(default)]
+    pub ansible_ssh_common_args: Option<String>,
+    /// More ssh arguments, like `ansible_ssh_common_args`.
+    #[serde(default)]
+    pub ansible_ssh_extra_args: Option<String>,
+    /// kubespray: the cluster address (advertise address, etcd, /etc/hosts, certificates);
+    /// `ansible_host` stays the SSH address.
+    #[serde(default)]
+    #[schemars(extend("format" = "ip"))]
+    pub ip: Option<String>,
+    /// kubespray: the address other hosts use to reach this one (used when `ip` is unset).
+    #[serde(default)]
+    #[schemars(extend("format" = "ip"))]
+    pub access_ip: Option<String>,
     /// Any other variables.
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+/// An SSH port as Ansible accepts it: a number or a string of digits (`"22"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AnsiblePort(pub u16);
+
+impl AnsiblePort {
+    /// The port of a JSON value (number or digit string), if it is one.
+    pub fn from_value(value: &Value) -> Option<u16> {
+        match value {
+            Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|p| *p > 0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AnsiblePort {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        AnsiblePort::from_value(&value)
+            .map(AnsiblePort)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a port, found {value}")))
+    }
+}
+
+impl JsonSchema for AnsiblePort {
+    fn schema_name() -> Cow<'static, str> {
+        "AnsiblePort".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "anyOf": [
+            { "type": "integer", "minimum": 1, "maximum": 65535 },
+            { "type": "string", "pattern": crate::validate::formats::PORT_PATTERN }
+        ] })
+    }
 }
 
 /// Ansible's booleans: `true`/`false`, or the strings `yes`/`no`/`true`/`false`/`on`/`off`.

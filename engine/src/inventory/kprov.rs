@@ -17,6 +17,7 @@ pub(super) fn draft(file: KprovInventoryFile, map: &SourceMap) -> Draft {
         host_key_checking: ssh.host_key_checking,
         known_hosts_file: ssh.known_hosts_file,
         connect_timeout: ssh.connect_timeout,
+        proxy_jump: ssh.proxy_jump,
     };
     let hosts = file
         .hosts
@@ -33,8 +34,11 @@ pub(super) fn draft(file: KprovInventoryFile, map: &SourceMap) -> Draft {
                     host_key_checking: entry.host_key_checking,
                     known_hosts_file: entry.known_hosts_file,
                     connect_timeout: entry.connect_timeout,
+                    proxy_jump: entry.proxy_jump,
+                    ssh_options: Vec::new(),
                 },
                 vars: entry.vars,
+                file_vars: serde_json::Map::new(),
                 name,
                 pointer,
             }
@@ -64,12 +68,14 @@ pub(super) fn draft(file: KprovInventoryFile, map: &SourceMap) -> Draft {
                 members,
                 children,
                 vars: entry.vars,
+                file_vars: serde_json::Map::new(),
             }
         })
         .collect();
     Draft {
         shape: Shape::Kprov,
         vars: file.vars,
+        file_vars: serde_json::Map::new(),
         defaults,
         hosts,
         groups,

@@ -1,13 +1,22 @@
-//! The host inventory (`hosts.yaml`): kprov's own shape or Ansible's YAML inventory (with
-//! kubespray's group names), resolved into one model of ordered hosts with their effective
-//! connection settings, groups and merged variables.
+//! The host inventory: kprov's own shape (`hosts.yaml`), Ansible's YAML or INI inventory
+//! (with kubespray's group names), or a directory holding one of them plus `group_vars/` and
+//! `host_vars/`, resolved into one model of ordered hosts with their effective connection
+//! settings, groups and merged variables.
 
 mod ansible;
 mod checks;
+mod connection;
 pub mod file;
+mod ini;
+mod jump;
 mod kprov;
 mod resolve;
 mod select;
+mod source;
+mod var_files;
+mod words;
+
+pub use source::inventory_file;
 
 pub use select::UnknownName;
 
@@ -19,7 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::validate::{self, SourceMap};
+use crate::validate::SourceMap;
 
 /// The control-plane group every inventory needs.
 pub const MASTERS: &str = "masters";
@@ -29,10 +38,17 @@ pub const NODES: &str = "nodes";
 /// A resolved inventory.
 #[derive(Debug, Clone)]
 pub struct Inventory {
-    /// Hosts in file order.
+    /// Cluster hosts in file order.
     pub hosts: Vec<Host>,
+    /// Jump hosts (the `bastion` group): used to reach the others, never provisioned.
+    pub bastions: Vec<Host>,
     /// Every group (children resolved) with its member host names in host order.
     pub groups: BTreeMap<String, Vec<String>>,
+    /// Group names as written in the file that kprov knows by another name
+    /// (`kube_control_plane` → `masters`, `kube_node` → `nodes`).
+    pub aliases: BTreeMap<String, String>,
+    /// Things in the inventory kprov goes on without (ignored Ansible variables), one each.
+    pub warnings: Vec<Diagnostic>,
     /// Variables for all hosts (the `vars:` section, or Ansible's `all.vars`).
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Set when the inventory asks for a lab instead of listing hosts.
@@ -60,12 +76,15 @@ pub struct LabRequest {
 }
 
 /// One host with its effective connection settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Host {
     /// Inventory name (a DNS-1123 label; becomes the node name).
     pub name: String,
-    /// IP address or DNS name to connect to.
+    /// The cluster address: advertise address, etcd, `/etc/hosts`, certificates (kubespray's
+    /// `ip` when set, else the SSH address).
     pub address: String,
+    /// IP address or DNS name SSH connects to (`address`, Ansible's `ansible_host`).
+    pub ssh_address: String,
     /// SSH port.
     pub port: u16,
     /// Remote user.
@@ -80,10 +99,24 @@ pub struct Host {
     pub known_hosts_file: Option<PathBuf>,
     /// Connection timeout.
     pub connect_timeout: Duration,
+    /// Further ssh options (`ProxyCommand` for a jump host, options from
+    /// `ansible_ssh_common_args`), in order.
+    pub ssh_options: Vec<(String, String)>,
+    /// Which names the file uses for settings (for hints).
+    pub spelling: Spelling,
     /// Groups this host belongs to (directly or through `children`), sorted.
     pub groups: Vec<String>,
     /// Merged variables: all < group < host.
     pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Hosts are equal when they resolve to the same settings, whatever names the file used.
+impl PartialEq for Host {
+    fn eq(&self, other: &Self) -> bool {
+        let mut same = other.clone();
+        same.spelling = self.spelling;
+        format!("{self:?}") == format!("{same:?}")
+    }
 }
 
 impl Host {
@@ -91,6 +124,16 @@ impl Host {
     pub fn in_group(&self, name: &str) -> bool {
         self.groups.iter().any(|g| g == name)
     }
+}
+
+/// Which names an inventory file gives connection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spelling {
+    /// kprov's own (`user`, `identity_file`, `host_key_checking`).
+    #[default]
+    Kprov,
+    /// Ansible's (`ansible_user`, `ansible_ssh_private_key_file`, …).
+    Ansible,
 }
 
 /// How SSH treats unknown or changed host keys.
@@ -122,6 +165,7 @@ impl HostKeyChecking {
 impl PartialEq for Inventory {
     fn eq(&self, other: &Self) -> bool {
         self.hosts == other.hosts
+            && self.bastions == other.bastions
             && self.groups == other.groups
             && self.vars == other.vars
             && self.lab == other.lab
@@ -182,55 +226,13 @@ impl Inventory {
     }
 }
 
-/// Loads and validates an inventory file, reporting every problem in it at once.
+/// Loads and validates an inventory: a file (YAML or INI) or a directory holding one, with
+/// the `group_vars/` and `host_vars/` beside it; every problem is reported at once.
 pub fn load(path: &Path) -> Result<Inventory, Diagnostics> {
-    from_str(path, &validate::read(path)?)
+    source::load(path)
 }
 
-/// Parses an inventory from text; `path` only names it in diagnostics.
+/// Parses an inventory from text (YAML or INI); `path` only names it in diagnostics.
 pub fn from_str(path: &Path, text: &str) -> Result<Inventory, Diagnostics> {
-    let (document, duplicates) = validate::yaml::parse(path, text)?;
-    if document.value.get("kubernetes_version").is_some() {
-        return Err(document
-            .map
-            .at_key(
-                "/kubernetes_version",
-                "this file is a cluster spec, not an inventory",
-                Some("pass it as the spec, and the inventory (hosts.yaml) with `-i`".into()),
-            )
-            .into());
-    }
-    // Ansible's shape is recognised by its top-level `all:` group.
-    let is_ansible = document.value.get("all").is_some();
-    let schema = if is_ansible {
-        crate::schema::ansible_inventory_schema()
-    } else {
-        crate::schema::kprov_inventory_schema()
-    };
-    let loaded = validate::check_document(document, duplicates, &schema);
-    let mut diagnostics = loaded.diagnostics;
-    // With structural problems, the semantic checks run on what the schema accepted.
-    let draft = if is_ansible {
-        ansible::draft(&loaded.pruned, &loaded.map)
-    } else {
-        match validate::typed::<file::KprovInventoryFile>(&loaded.pruned, &loaded.map) {
-            Ok(parsed) => Ok(kprov::draft(parsed, &loaded.map)),
-            Err(error) => Err(vec![error]),
-        }
-    };
-    let draft = match draft {
-        Ok(mut draft) => {
-            draft.partial = !diagnostics.is_empty();
-            draft
-        }
-        Err(errors) => {
-            if diagnostics.is_empty() {
-                diagnostics.0.extend(errors);
-            }
-            return Err(diagnostics.sorted());
-        }
-    };
-    let (inventory, problems) = resolve::resolve(draft, loaded.map);
-    diagnostics.0.extend(problems);
-    diagnostics.into_result(inventory)
+    source::from_parts(path, text, var_files::VarFiles::default())
 }

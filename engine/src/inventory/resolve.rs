@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{checks, Host, HostKeyChecking, HostOrigin, Inventory, LabRequest};
+
+/// The group whose hosts are jump hosts only (kubespray's `[bastion]`).
+pub(crate) const BASTION: &str = "bastion";
 use crate::diagnostic::Diagnostic;
 use crate::validate::{closest, SourceMap};
 
@@ -29,6 +32,10 @@ pub(crate) struct Overrides {
     pub(crate) host_key_checking: Option<HostKeyChecking>,
     pub(crate) known_hosts_file: Option<PathBuf>,
     pub(crate) connect_timeout: Option<u64>,
+    /// A jump host: an inventory host's name, `[user@]host[:port]`, or `none`.
+    pub(crate) proxy_jump: Option<String>,
+    /// ssh options (`ProxyCommand`, …) from `ansible_ssh_common_args`.
+    pub(crate) ssh_options: Vec<(String, String)>,
 }
 
 /// Effective connection defaults.
@@ -41,6 +48,7 @@ pub(crate) struct Defaults {
     pub(crate) host_key_checking: HostKeyChecking,
     pub(crate) known_hosts_file: Option<PathBuf>,
     pub(crate) connect_timeout: u64,
+    pub(crate) proxy_jump: Option<String>,
 }
 
 /// A host as written in the file.
@@ -53,6 +61,8 @@ pub(crate) struct DraftHost {
     pub(crate) address: Option<(String, String)>,
     pub(crate) overrides: Overrides,
     pub(crate) vars: Map<String, Value>,
+    /// Variables from `host_vars/NAME` (above the inventory file's host variables).
+    pub(crate) file_vars: Map<String, Value>,
 }
 
 /// A group as written in the file (Ansible definitions already merged by name).
@@ -68,6 +78,8 @@ pub(crate) struct DraftGroup {
     /// Child group names (as written) with the pointer of each mention.
     pub(crate) children: Vec<(String, String)>,
     pub(crate) vars: Map<String, Value>,
+    /// Variables from `group_vars/NAME` (above every group's inventory-file variables).
+    pub(crate) file_vars: Map<String, Value>,
 }
 
 /// An inventory file before resolution.
@@ -75,6 +87,8 @@ pub(crate) struct DraftGroup {
 pub(crate) struct Draft {
     pub(crate) shape: Shape,
     pub(crate) vars: Map<String, Value>,
+    /// Variables from `group_vars/all`.
+    pub(crate) file_vars: Map<String, Value>,
     pub(crate) defaults: Defaults,
     pub(crate) hosts: Vec<DraftHost>,
     pub(crate) groups: Vec<DraftGroup>,
@@ -170,13 +184,15 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
 
     let mut hosts = Vec::new();
     let mut origins = BTreeMap::new();
+    let mut jumps = Vec::new();
     for draft_host in &draft.hosts {
         let mut groups_of: Vec<String> = members
             .iter()
             .filter(|(_, m)| m.contains(&draft_host.name))
             .map(|(g, _)| g.clone())
             .collect();
-        // Merge order: all < groups (shallow first, then by name) < host.
+        // Ansible's precedence: all < groups (shallow first, then by name) < group_vars/all
+        // < group_vars/<group> < host < host_vars/<host>.
         let mut ordered = groups_of.clone();
         ordered.sort_by_key(|g| (depth.get(g).copied().unwrap_or(1), g.clone()));
         let mut vars = draft.vars.clone();
@@ -185,25 +201,51 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
                 vars.extend(g.vars.clone());
             }
         }
+        vars.extend(draft.file_vars.clone());
+        for group in &ordered {
+            for g in draft.groups.iter().filter(|d| &d.name == group) {
+                vars.extend(g.file_vars.clone());
+            }
+        }
         vars.extend(draft_host.vars.clone());
+        vars.extend(draft_host.file_vars.clone());
         let mut overrides = draft_host.overrides.clone();
         let mut address = draft_host.address.clone().map(|(a, _)| a);
-        if draft.shape == Shape::Ansible {
-            let (from_vars, ansible_host) = super::ansible::take_connection(&mut vars);
-            overrides = from_vars;
-            address = ansible_host.or(address);
-        }
-        let address = address.unwrap_or_else(|| draft_host.name.clone());
-        let address_pointer = draft_host
+        let mut address_pointer = draft_host
             .address
             .as_ref()
             .map(|(_, pointer)| pointer.clone())
             .unwrap_or_else(|| draft_host.pointer.clone());
+        let mut cluster_address = None;
+        if draft.shape == Shape::Ansible {
+            let (from_vars, ansible_host) = super::connection::take(&mut vars);
+            overrides = from_vars;
+            address = ansible_host.or(address);
+            // kubespray's cluster address; `access_ip` when only it is set.
+            for key in ["ip", "access_ip"] {
+                if let Some(Value::String(ip)) = vars.get(key) {
+                    cluster_address = Some(ip.clone());
+                    let pointer = format!("{}/{key}", draft_host.pointer);
+                    if source.contains(&pointer) {
+                        address_pointer = pointer;
+                    }
+                    break;
+                }
+            }
+        }
+        let ssh_address = address.unwrap_or_else(|| draft_host.name.clone());
         groups_of.sort();
         let d = &draft.defaults;
+        jumps.push(
+            overrides
+                .proxy_jump
+                .clone()
+                .or_else(|| d.proxy_jump.clone()),
+        );
         hosts.push(Host {
             name: draft_host.name.clone(),
-            address,
+            address: cluster_address.unwrap_or_else(|| ssh_address.clone()),
+            ssh_address,
             port: overrides.port.unwrap_or(d.port),
             user: overrides.user.clone().unwrap_or_else(|| d.user.clone()),
             identity_file: overrides
@@ -221,6 +263,11 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
             connect_timeout: Duration::from_secs(
                 overrides.connect_timeout.unwrap_or(d.connect_timeout),
             ),
+            ssh_options: overrides.ssh_options.clone(),
+            spelling: match draft.shape {
+                Shape::Kprov => super::Spelling::Kprov,
+                Shape::Ansible => super::Spelling::Ansible,
+            },
             groups: groups_of,
             vars,
         });
@@ -231,6 +278,43 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
                 address: address_pointer,
             },
         );
+    }
+    // Hosts of the `bastion` group are jump hosts only: not cluster nodes, and every other
+    // host is reached through the first of them unless it says otherwise.
+    let bastion_names = members.remove(BASTION).unwrap_or_default();
+    let (bastions, cluster): (Vec<_>, Vec<_>) = hosts
+        .into_iter()
+        .zip(jumps)
+        .partition(|(h, _)| bastion_names.contains(&h.name));
+    let bastions: Vec<Host> = bastions.into_iter().map(|(h, _)| h).collect();
+    let known: Vec<Host> = bastions
+        .iter()
+        .cloned()
+        .chain(cluster.iter().map(|(h, _)| h.clone()))
+        .collect();
+    let mut hosts = Vec::new();
+    for (mut host, jump) in cluster {
+        let first_bastion = bastions.first();
+        if let Err(problem) = super::jump::apply(&mut host, jump.as_deref(), &known, first_bastion)
+        {
+            problems.push(
+                source.at_key(
+                    &origins
+                        .get(&host.name)
+                        .map(|o| o.entry.clone())
+                        .unwrap_or_default(),
+                    problem,
+                    Some(
+                        "name an inventory host, or write `[user@]host[:port]` as for `ssh -J`"
+                            .into(),
+                    ),
+                ),
+            );
+        }
+        hosts.push(host);
+    }
+    for members in members.values_mut() {
+        members.retain(|m| !bastion_names.contains(m));
     }
 
     let groups: BTreeMap<String, Vec<String>> = members
@@ -244,9 +328,18 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
             (group.clone(), ordered)
         })
         .collect();
+    let aliases = draft
+        .groups
+        .iter()
+        .filter(|g| g.written != g.name)
+        .map(|g| (g.written.clone(), g.name.clone()))
+        .collect();
     let inventory = Inventory {
         hosts,
+        bastions,
         groups,
+        aliases,
+        warnings: Vec::new(),
         vars: global_vars(&draft),
         lab: draft.lab.as_ref().map(|(lab, _)| lab.clone()),
         source,
@@ -272,7 +365,7 @@ pub(crate) fn relative_to_file(source: &SourceMap, path: PathBuf) -> PathBuf {
 fn global_vars(draft: &Draft) -> Map<String, Value> {
     let mut vars = draft.vars.clone();
     if draft.shape == Shape::Ansible {
-        super::ansible::take_connection(&mut vars);
+        super::connection::take(&mut vars);
     }
     vars
 }

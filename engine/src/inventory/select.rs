@@ -32,6 +32,12 @@ pub(super) fn pattern<'a>(
         if name.is_empty() {
             continue;
         }
+        // Group names as written in the file (`kube_node`) work as well as kprov's.
+        let name = inventory
+            .aliases
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or(name);
         for (i, host) in inventory.hosts.iter().enumerate() {
             if name == "all" || host.name == name || host.in_group(name) {
                 wanted[i] = true;
@@ -45,7 +51,8 @@ pub(super) fn pattern<'a>(
                 .hosts
                 .iter()
                 .map(|h| h.name.as_str())
-                .chain(inventory.groups.keys().map(String::as_str));
+                .chain(inventory.groups.keys().map(String::as_str))
+                .chain(inventory.aliases.keys().map(String::as_str));
             unknown.push(UnknownName {
                 name: name.to_string(),
                 column,

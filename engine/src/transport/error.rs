@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::pool::Output;
+use super::target::{Spelling, Target};
+
 /// What went wrong talking to a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,6 +20,10 @@ pub enum TransportErrorKind {
     HostKeyUnknown,
     /// Connecting or a command took longer than allowed.
     Timeout,
+    /// `become` asked for sudo, and sudo is missing or wants a password.
+    Become,
+    /// The run was interrupted (Ctrl-C, SIGTERM) before this command started.
+    Interrupted,
     /// The connection broke, or a local problem (spawning ssh, I/O).
     Connection,
 }
@@ -29,6 +36,8 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::HostKeyMismatch => "host key mismatch",
             TransportErrorKind::HostKeyUnknown => "unknown host key",
             TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Become => "cannot become root",
+            TransportErrorKind::Interrupted => "interrupted",
             TransportErrorKind::Connection => "connection error",
         })
     }
@@ -46,17 +55,72 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    /// Classifies ssh's error text for `host` (reached as `destination`).
-    pub(crate) fn from_ssh(host: &str, destination: &str, ssh_text: &str) -> Self {
+    /// The sudo failure `output` shows for a `become` host, if it shows one.
+    pub(crate) fn from_sudo(target: &Target, output: &Output) -> Option<Self> {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or_default().trim().to_string();
+        let missing = output.exit_code == Some(127)
+            && first.contains("sudo")
+            && (first.contains("not found") || first.contains("No such file"));
+        let password =
+            output.exit_code == Some(1) && first.starts_with("sudo:") && first.contains("password");
+        let (user, become_) = match target.spelling {
+            Spelling::Kprov => ("user", "become"),
+            Spelling::Ansible => ("ansible_user", "ansible_become"),
+        };
+        let hint = if missing {
+            format!(
+                "sudo is not installed on this host: install it, or connect as root \
+                 (`{user}: root`) and drop `{become_}`"
+            )
+        } else if password {
+            format!(
+                "sudo asks {} for a password; kprov needs passwordless sudo (a NOPASSWD rule \
+                 in /etc/sudoers.d/), or connect as root and drop `{become_}`",
+                target.user
+            )
+        } else {
+            return None;
+        };
+        Some(TransportError {
+            host: target.name.clone(),
+            kind: TransportErrorKind::Become,
+            detail: first,
+            hint,
+        })
+    }
+
+    /// Classifies ssh's error text for `host` (reached as `destination`), with hints in the
+    /// inventory's `spelling`.
+    pub(crate) fn from_ssh(
+        host: &str,
+        destination: &str,
+        ssh_text: &str,
+        spelling: Spelling,
+    ) -> Self {
         let detail = clean(ssh_text);
         let kind = classify(&detail);
+        let (user, key, accept, timeout) = match spelling {
+            Spelling::Kprov => (
+                "user",
+                "identity_file",
+                "host_key_checking: accept-new",
+                "connect_timeout",
+            ),
+            Spelling::Ansible => (
+                "ansible_user",
+                "ansible_ssh_private_key_file",
+                "ansible_host_key_checking: false",
+                "ansible_ssh_timeout",
+            ),
+        };
         let hint = match kind {
             TransportErrorKind::Unreachable => format!(
                 "check the host's address and port in the inventory, that sshd runs on it and \
                  that no firewall blocks port 22 (try: ssh {destination})"
             ),
             TransportErrorKind::Authentication => format!(
-                "check `user` and `identity_file` for this host in the inventory; the public key \
+                "check `{user}` and `{key}` for this host in the inventory; the public key \
                  must be in the user's ~/.ssh/authorized_keys on the host, or the key loaded in \
                  your ssh-agent (try: ssh {destination})"
             ),
@@ -69,12 +133,13 @@ impl TransportError {
             }
             TransportErrorKind::HostKeyUnknown => format!(
                 "host key checking is strict and this host's key is not known yet: verify and \
-                 add it with `ssh {destination}` once, or set `host_key_checking: accept-new` \
-                 for trusted networks"
+                 add it with `ssh {destination}` once, or set `{accept}` for trusted networks"
             ),
-            TransportErrorKind::Timeout => "the host did not answer in time: check its address \
-                 and the network path, or raise `connect_timeout` in the inventory"
-                .to_string(),
+            TransportErrorKind::Timeout => format!(
+                "the host did not answer in time: check its address and the network path, or \
+                 raise `{timeout}` in the inventory"
+            ),
+            TransportErrorKind::Become | TransportErrorKind::Interrupted => String::new(),
             TransportErrorKind::Connection => {
                 "the ssh connection failed; run with -v for ssh's full output".to_string()
             }
@@ -96,6 +161,16 @@ impl TransportError {
             hint: "the remote command may hang (waiting for input or a lock); raise the \
                    task's `timeout` if it is only slow"
                 .to_string(),
+        }
+    }
+
+    /// A command not started because the run was interrupted.
+    pub(crate) fn interrupted(host: &str) -> Self {
+        TransportError {
+            host: host.to_string(),
+            kind: TransportErrorKind::Interrupted,
+            detail: "the run was interrupted before this command started".into(),
+            hint: "run again to finish; what ran is idempotent".into(),
         }
     }
 
@@ -167,7 +242,7 @@ mod tests {
             ("No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.\nHost key verification failed.", TransportErrorKind::HostKeyUnknown),
         ];
         for (text, kind) in cases {
-            let err = TransportError::from_ssh("node1", "root@10.0.0.9", text);
+            let err = TransportError::from_ssh("node1", "root@10.0.0.9", text, Spelling::Kprov);
             assert_eq!(err.kind, kind, "for {text:?}");
             assert!(err.to_string().starts_with("node1: "), "{err}");
             assert!(!err.detail.contains("Permanently added"));

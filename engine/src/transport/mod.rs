@@ -7,6 +7,7 @@
 //! value is ever spliced into a remote command line.
 
 mod error;
+pub mod live;
 mod pool;
 mod quote;
 mod target;

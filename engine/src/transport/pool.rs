@@ -76,6 +76,12 @@ impl Connection {
         if let Some(record) = &persist_record {
             if let Some(session) = resume(record).await {
                 tracing::debug!(host = %target.name, "reusing persisted ssh master");
+                super::live::register(
+                    session.control_socket(),
+                    &target.name,
+                    target.become_root,
+                    true,
+                );
                 return Ok(Connection {
                     target,
                     session,
@@ -110,6 +116,11 @@ impl Connection {
         if let Some(file) = &target.known_hosts_file {
             builder.user_known_hosts_file(file);
         }
+        if !target.ssh_options.is_empty() {
+            let config = write_config(&target, control_dir)
+                .map_err(|e| TransportError::connection(&target.name, e))?;
+            builder.config_file(config);
+        }
         let destination = destination(&target);
         let connect = builder.connect_mux(&target.address);
         // ssh's ConnectTimeout covers the TCP connect only; bound the whole handshake too.
@@ -120,6 +131,7 @@ impl Connection {
                     &target.name,
                     &destination,
                     &format!("connection timed out after {} s", limit.as_secs()),
+                    target.spelling,
                 ))
             }
             Ok(Err(err)) => {
@@ -127,11 +139,18 @@ impl Connection {
                     &target.name,
                     &destination,
                     &error_text(&err),
+                    target.spelling,
                 ))
             }
             Ok(Ok(session)) => session,
         };
         tracing::debug!(host = %target.name, "ssh master connected");
+        super::live::register(
+            session.control_socket(),
+            &target.name,
+            target.become_root,
+            persist_record.is_some(),
+        );
         Ok(Connection {
             target,
             session,
@@ -154,6 +173,10 @@ impl Connection {
     ) -> Result<Output, TransportError> {
         let limit = timeout.unwrap_or(self.default_timeout);
         let host = &self.target.name;
+        if super::live::interrupted() {
+            return Err(TransportError::interrupted(host));
+        }
+        let _running = super::live::InFlight::start();
         let work = async {
             let mut command = if self.target.become_root {
                 let mut c = self.session.command("sudo");
@@ -171,25 +194,31 @@ impl Connection {
                 .spawn()
                 .await
                 .map_err(|e| TransportError::connection(host, error_text(&e)))?;
+            // A remote side that exits at once (no `sudo` there) closes stdin early: what it
+            // said is more telling than the broken pipe, so the write error waits.
+            let mut written = Ok(());
             if let Some(mut stdin) = child.stdin().take() {
-                stdin
-                    .write_all(script.as_bytes())
-                    .await
-                    .map_err(|e| TransportError::connection(host, e))?;
-                stdin
-                    .shutdown()
-                    .await
-                    .map_err(|e| TransportError::connection(host, e))?;
+                written = stdin.write_all(script.as_bytes()).await;
+                if written.is_ok() {
+                    written = stdin.shutdown().await;
+                }
             }
             let out = child
                 .wait_with_output()
                 .await
                 .map_err(|e| TransportError::connection(host, error_text(&e)))?;
-            Ok(Output {
+            let output = Output {
                 exit_code: out.status.code(),
                 stdout: out.stdout,
                 stderr: out.stderr,
-            })
+            };
+            if self.target.become_root {
+                if let Some(err) = TransportError::from_sudo(&self.target, &output) {
+                    return Err(err);
+                }
+            }
+            written.map_err(|e| TransportError::connection(host, e))?;
+            Ok(output)
         };
         match tokio::time::timeout(limit, work).await {
             Ok(result) => result,
@@ -224,6 +253,7 @@ impl Connection {
     /// Closes the master connection, or leaves it running for the next run when
     /// connections persist.
     pub async fn close(self) {
+        super::live::unregister(self.session.control_socket());
         if let Some(record) = self.persist_record {
             let (ctl, _log) = self.session.detach();
             if let Err(err) = std::fs::write(&record, ctl.as_os_str().as_encoded_bytes()) {
@@ -408,6 +438,33 @@ fn error_text(err: &openssh::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Writes the ssh config for a target with its own options: those options for its address
+/// only (so a jump host reached with `-F` does not loop through itself), then the user's and
+/// the system's config as usual. Returns the file's path (mode 0600, in the 0700 control dir).
+fn write_config(target: &Target, control_dir: &Path) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = format!("Host {}\n", target.address);
+    for (key, value) in &target.ssh_options {
+        if key.contains(char::is_whitespace) || value.contains('\n') {
+            continue;
+        }
+        text.push_str(&format!("  {key} {value}\n"));
+    }
+    text.push_str("Match all\nInclude ~/.ssh/config\nInclude /etc/ssh/ssh_config\n");
+    let path = control_dir.join(format!("config-{}", record_name(target)));
+    let temp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)?;
+    file.write_all(text.as_bytes())?;
+    std::fs::rename(&temp, &path)?;
+    Ok(path)
 }
 
 /// File that records a persisted master's control socket for `target`.

@@ -3,6 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::inventory::Spelling;
+
+use super::quote;
+
 /// How the remote host's key is checked against the known-hosts file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostKeyPolicy {
@@ -32,6 +36,10 @@ pub struct Target {
     /// Known-hosts file to use instead of the user's own.
     pub known_hosts_file: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// Further ssh options (`ProxyCommand`, `ProxyJump`, …) for this host only.
+    pub ssh_options: Vec<(String, String)>,
+    /// How the inventory names settings, so hints name what to change in that file.
+    pub spelling: Spelling,
 }
 
 impl Target {
@@ -47,6 +55,8 @@ impl Target {
             host_key_policy: HostKeyPolicy::Strict,
             known_hosts_file: None,
             connect_timeout: Duration::from_secs(10),
+            ssh_options: Vec::new(),
+            spelling: Spelling::Kprov,
         }
     }
 }
@@ -57,7 +67,7 @@ impl Target {
         use crate::inventory::HostKeyChecking;
         Target {
             name: host.name.clone(),
-            address: host.address.clone(),
+            address: host.ssh_address.clone(),
             port: host.port,
             user: host.user.clone(),
             identity_file: host.identity_file.clone(),
@@ -69,6 +79,48 @@ impl Target {
             },
             known_hosts_file: host.known_hosts_file.clone(),
             connect_timeout: host.connect_timeout,
+            ssh_options: host.ssh_options.clone(),
+            spelling: host.spelling,
         }
+    }
+
+    /// An ssh `ProxyCommand` that reaches `%h:%p` through this host with its own settings
+    /// (user, port, key, host key policy), for hosts behind it.
+    pub fn proxy_command(&self) -> String {
+        let policy = match self.host_key_policy {
+            HostKeyPolicy::Strict => "yes",
+            HostKeyPolicy::AcceptNew => "accept-new",
+            HostKeyPolicy::Off => "no",
+        };
+        let mut words = vec![
+            "ssh".to_string(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!("StrictHostKeyChecking={policy}"),
+            "-o".into(),
+            format!("ConnectTimeout={}", self.connect_timeout.as_secs().max(1)),
+        ];
+        if let Some(file) = &self.known_hosts_file {
+            words.push("-o".into());
+            words.push(quote(&format!("UserKnownHostsFile={}", file.display())));
+        }
+        if let Some(key) = &self.identity_file {
+            words.extend(["-o".into(), "IdentitiesOnly=yes".into(), "-i".into()]);
+            words.push(quote(&key.display().to_string()));
+        }
+        words.extend([
+            "-p".into(),
+            self.port.to_string(),
+            "-l".into(),
+            quote(&self.user),
+            "-W".into(),
+            "[%h]:%p".into(),
+            quote(&self.address),
+        ]);
+        // ssh expands `%` tokens in ProxyCommand: a literal one is doubled.
+        let mut command = words.join(" ");
+        command = command.replace('%', "%%").replace("[%%h]:%%p", "[%h]:%p");
+        command
     }
 }

@@ -18,6 +18,17 @@ pub(crate) const KUBERNETES_VERSION: &str = "kubernetes-version";
 pub(crate) const REPOSITORY_URL: &str = "repository-url";
 
 /// True for a parseable CIDR.
+/// Pattern of a port written as a string (`"22"`, as Ansible accepts).
+pub(crate) const PORT_PATTERN: &str = "^[0-9]{1,5}$";
+
+/// What a string matching `pattern` looks like, for messages.
+pub(crate) fn describe_pattern(pattern: &str) -> String {
+    match pattern {
+        PORT_PATTERN => "a port number such as 22".into(),
+        other => format!("of the expected form (the pattern {other})"),
+    }
+}
+
 pub(crate) fn is_cidr(s: &str) -> bool {
     s.parse::<IpNet>().is_ok()
 }

@@ -146,6 +146,14 @@ impl Describer<'_> {
             ValidationErrorKind::Format { format } => {
                 vec![self.bad_format(&pointer, instance, format)]
             }
+            ValidationErrorKind::Pattern { pattern } => {
+                let text = instance.as_str().unwrap_or_default();
+                vec![map.at_value(
+                    &pointer,
+                    format!("`{text}` is not {}", formats::describe_pattern(pattern)),
+                    None,
+                )]
+            }
             ValidationErrorKind::Minimum { limit }
             | ValidationErrorKind::ExclusiveMinimum { limit } => {
                 vec![map.at_value(

@@ -1,0 +1,77 @@
+//! The exit codes of the README's table, one test each (1 and 2 need hosts: they are
+//! asserted by the lab tests `engine::a_failure_stops_only_its_host` (1) and
+//! `engine::engine_on_a_three_host_lab` (2, `plan --detailed-exitcode`); 130 by
+//! `interrupt::sigint_mid_apply_ends_the_remote_command_and_the_ssh_masters`).
+
+mod common;
+
+use common::kprov;
+
+mod repo {
+    /// A file of the repository, as an argument.
+    pub fn path(relative: &str) -> String {
+        format!("{}/{relative}", env!("CARGO_MANIFEST_DIR"))
+    }
+}
+
+fn code(args: &[&str]) -> (Option<i32>, String) {
+    let out = kprov(args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn exit_0_success_and_help() {
+    let spec = repo::path("examples/cluster.yaml");
+    let inv = repo::path("inventories/hosts.yaml");
+    assert_eq!(code(&["validate", &spec, "-i", &inv]).0, Some(0));
+    assert_eq!(code(&["--help"]).0, Some(0));
+    assert_eq!(code(&["apply", "--help"]).0, Some(0));
+    assert_eq!(code(&["--version"]).0, Some(0));
+}
+
+#[test]
+fn exit_3_invalid_input() {
+    let spec = repo::path("examples/cluster.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("inventory.ini");
+    std::fs::write(&bad, "[kube_control_plane]\ncp1 ansible_port=abc\n").unwrap();
+    let (c, err) = code(&["validate", &spec, "-i", bad.to_str().unwrap()]);
+    assert_eq!(c, Some(3), "{err}");
+    assert!(err.contains("inventory.ini:2:"), "{err}");
+    // An unknown --limit name is invalid input too, not a usage error.
+    let inv = repo::path("inventories/hosts.yaml");
+    let (c, err) = code(&["validate", &spec, "-i", &inv, "--limit", "nodez"]);
+    assert_eq!(c, Some(3), "{err}");
+}
+
+#[test]
+fn exit_64_usage_errors_never_2() {
+    for args in [
+        &["apply"][..],
+        &["--bogus-flag", "validate"],
+        &["plan", "x.yaml", "-i", "y", "--detailed-exit-code"],
+        &["lab", "up", "--hosts", "0"],
+        &[],
+    ] {
+        let (c, err) = code(args);
+        assert_eq!(c, Some(64), "kprov {args:?}: {err}");
+        assert!(!err.is_empty(), "the usage error is explained");
+    }
+}
+
+#[test]
+fn exit_4_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("hosts.yaml");
+    // Port 1 on this machine: nothing listens, the connection is refused at once.
+    std::fs::write(
+        &inv,
+        "ssh: { port: 1, connect_timeout: 2 }\nhosts:\n  cp1: { address: 127.0.0.1 }\ngroups:\n  masters: { hosts: [cp1] }\n",
+    )
+    .unwrap();
+    let (c, err) = code(&["facts", "-i", inv.to_str().unwrap()]);
+    assert_eq!(c, Some(4), "{err}");
+}
