@@ -8,6 +8,8 @@ pub mod images;
 pub mod leaks;
 pub mod pods;
 pub mod registry;
+pub mod stream_client;
+pub mod clients;
 pub mod tls;
 pub mod token_server;
 
