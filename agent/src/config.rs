@@ -388,7 +388,10 @@ conf_dir = "/tmp/net.d"
         let err = Config::parse("[stream]\naddress = \"localhost\"\n", "a.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("stream.address") && err.contains("ip:port"), "{err}");
+        assert!(
+            err.contains("stream.address") && err.contains("ip:port"),
+            "{err}"
+        );
         let c = Config::parse("[stream]\naddress = \"0.0.0.0:10010\"\n", "a.toml").unwrap();
         assert_eq!(c.stream.address, "0.0.0.0:10010");
     }

@@ -80,20 +80,40 @@ async fn exec_with_spdy_and_websocket_clients() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     // SPDY v4 without a tty: stdin echo, stderr apart, the exit code in the status.
-    let url = exec_url(&mut rt, &c, &["sh", "-c", "cat; echo err >&2; exit 3"], true, false).await;
+    let url = exec_url(
+        &mut rt,
+        &c,
+        &["sh", "-c", "cat; echo err >&2; exit 3"],
+        true,
+        false,
+    )
+    .await;
     let r = clients::spdy(
         &url,
         "v4.channel.k8s.io,v3.channel.k8s.io",
         json!({"stdin": "hello stdin\n", "stderr": true}),
     )
     .await;
-    assert!(r["http"].as_str().unwrap().contains("X-Stream-Protocol-Version: v4.channel.k8s.io"), "{r}");
+    assert!(
+        r["http"]
+            .as_str()
+            .unwrap()
+            .contains("X-Stream-Protocol-Version: v4.channel.k8s.io"),
+        "{r}"
+    );
     assert_eq!(r["stdout"], "hello stdin\n", "{r}");
     assert_eq!(r["stderr"], "err\n", "{r}");
     assert_eq!(exit_cause(&status(&r, "error")), "3");
 
     // Success is a Success status.
-    let url = exec_url(&mut rt, &c, &["sh", "-c", "echo ok; cat /etc/hostname"], false, false).await;
+    let url = exec_url(
+        &mut rt,
+        &c,
+        &["sh", "-c", "echo ok; cat /etc/hostname"],
+        false,
+        false,
+    )
+    .await;
     let r = clients::spdy(&url, "v4.channel.k8s.io", json!({"stderr": true})).await;
     assert_eq!(r["stdout"], "ok\nexec-pod\n", "{r}");
     assert_eq!(status(&r, "error")["status"], "Success", "{r}");
@@ -105,7 +125,10 @@ async fn exec_with_spdy_and_websocket_clients() {
         assert!(r["http"].as_str().unwrap().contains(proto), "{r}");
         assert_eq!(r["stdout"], "old\n", "{proto}: {r}");
         let e = r["error"].as_str().unwrap();
-        assert!(e.contains("non-zero exit code") && e.contains('5'), "{proto}: {r}");
+        assert!(
+            e.contains("non-zero exit code") && e.contains('5'),
+            "{proto}: {r}"
+        );
     }
 
     // An unknown protocol is refused with the ones the server has.
@@ -138,7 +161,14 @@ async fn exec_with_spdy_and_websocket_clients() {
     assert_eq!(exit_cause(&status(&r, "error")), "4");
 
     // WebSocket v5: stdin echo, the close channel, the exit code.
-    let url = exec_url(&mut rt, &c, &["sh", "-c", "cat; echo e2 >&2; exit 7"], true, false).await;
+    let url = exec_url(
+        &mut rt,
+        &c,
+        &["sh", "-c", "cat; echo e2 >&2; exit 7"],
+        true,
+        false,
+    )
+    .await;
     let r = clients::ws(
         &url,
         "v5.channel.k8s.io",
@@ -146,11 +176,20 @@ async fn exec_with_spdy_and_websocket_clients() {
     )
     .await;
     assert_eq!(r["protocol"], "v5.channel.k8s.io", "{r}");
-    assert_eq!(r["first"], json!([1, 0]), "first an empty stdout message: {r}");
+    assert_eq!(
+        r["first"],
+        json!([1, 0]),
+        "first an empty stdout message: {r}"
+    );
     assert_eq!(r["stdout"], "ws hello\n", "{r}");
     assert_eq!(r["stderr"], "e2\n", "{r}");
     assert_eq!(exit_cause(&status(&r, "error")), "7");
-    let closed: Vec<u64> = r["closed"].as_array().unwrap().iter().filter_map(Value::as_u64).collect();
+    let closed: Vec<u64> = r["closed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
     assert!(closed.contains(&1) && closed.contains(&3), "{r}");
 
     // WebSocket v4 over base64 text, and with a tty and a resize.
@@ -163,10 +202,16 @@ async fn exec_with_spdy_and_websocket_clients() {
     let r = clients::ws(
         &url,
         "v4.channel.k8s.io",
-        json!({"resize": [{"Width": 99, "Height": 33}], "stdin": "go\n"}),
+        json!({"resize": [{"Width": 99, "Height": 33}], "stdin": "go\n", "delayMs": 300}),
     )
     .await;
-    assert!(r["stdout"].as_str().unwrap().contains("33 99"), "{r}");
+    let out = r["stdout"].as_str().unwrap();
+    assert!(out.contains("33 99"), "{r}");
+    assert_eq!(
+        out.matches("go").count(),
+        1,
+        "input echoed once, by the container's terminal: {r}"
+    );
     assert_eq!(status(&r, "error")["status"], "Success", "{r}");
 
     // Bad requests are refused by the CRI call itself.
@@ -208,7 +253,11 @@ async fn port_forward_into_pod_and_host_network_pod() {
         container_config(
             &image,
             "web",
-            &["sh", "-c", "echo in-the-pod > /www/index.html; exec httpd -f -p 127.0.0.1:8080 -h /www"],
+            &[
+                "sh",
+                "-c",
+                "echo in-the-pod > /www/index.html; exec httpd -f -p 127.0.0.1:8080 -h /www",
+            ],
         ),
     )
     .await;
@@ -242,7 +291,10 @@ async fn port_forward_into_pod_and_host_network_pod() {
     // Wait for both servers (the pod's through ExecSync, the host's directly).
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err() {
-        assert!(Instant::now() < deadline, "host-network httpd did not start");
+        assert!(
+            Instant::now() < deadline,
+            "host-network httpd did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -257,7 +309,7 @@ async fn port_forward_into_pod_and_host_network_pod() {
     )
     .await;
     let data = r["data"].as_str().unwrap();
-    assert!(data.starts_with("HTTP/1.0 200"), "{r}");
+    assert!(data.starts_with("HTTP/1.1 200 OK"), "{r}");
     assert!(data.contains("in-the-pod"), "{r}");
     assert_eq!(r["error"], "", "{r}");
     // One URL serves several connections (kubectl keeps it open).
@@ -278,11 +330,22 @@ async fn port_forward_into_pod_and_host_network_pod() {
         json!({"mode": "portforward", "port": 8181, "request": get}),
     )
     .await;
-    assert!(r["error"].as_str().unwrap().contains("error forwarding port 8181"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("error forwarding port 8181"),
+        "{r}"
+    );
 
     // WebSocket port-forward: ports from the query, the port first on each channel.
     let url = format!("{}?port=8080", pf_url(&mut rt, &pod).await);
-    let r = clients::ws(&url, "v4.channel.k8s.io", json!({"portforward": true, "request": get})).await;
+    let r = clients::ws(
+        &url,
+        "v4.channel.k8s.io",
+        json!({"portforward": true, "request": get}),
+    )
+    .await;
     assert_eq!(r["ports"], json!({"0": 8080, "1": 8080}), "{r}");
     assert!(r["data"].as_str().unwrap().contains("in-the-pod"), "{r}");
 
@@ -347,7 +410,10 @@ async fn stream_edge_cases_with_our_own_client() {
     let started = Instant::now();
     let r = Exec::open(&url, false).await.finish().await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
     assert!(r.error.contains("Failure"), "{r:?}");
     assert_eq!(procs(&mut rt, &c, "sleep 1002").await, 0);
 

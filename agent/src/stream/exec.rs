@@ -9,6 +9,7 @@ use crate::runc::Runc;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -124,19 +125,12 @@ pub async fn run(
 fn exited(st: std::io::Result<std::process::ExitStatus>) -> Outcome {
     use std::os::unix::process::ExitStatusExt;
     match st {
-        Ok(s) => Outcome::Exited(
-            s.code()
-                .unwrap_or_else(|| 128 + s.signal().unwrap_or(9)),
-        ),
+        Ok(s) => Outcome::Exited(s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9))),
         Err(e) => Outcome::Failed(format!("waiting for runc exec: {e}")),
     }
 }
 
-async fn run_pipes(
-    mut c: tokio::process::Command,
-    io: &mut Io,
-    pid_file: &Path,
-) -> Outcome {
+async fn run_pipes(mut c: tokio::process::Command, io: &mut Io, pid_file: &Path) -> Outcome {
     c.stdin(if io.stdin.is_some() {
         Stdio::piped()
     } else {
@@ -200,11 +194,18 @@ async fn run_tty(mut c: tokio::process::Command, io: &mut Io, pid_file: &Path) -
         Ok(p) => p,
         Err(e) => return Outcome::Failed(format!("openpty: {e}")),
     };
-    // Start at the client's first size if it already sent one.
+    // Start at the client's first size (clients send it right away): runc
+    // copies our size to the container's console when it starts.
     if let Some(rx) = io.resize.as_mut() {
-        if let Ok(s) = rx.try_recv() {
+        if let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
             set_winsize(&pty.master, s);
         }
+    }
+    // Raw from the start: input that arrives before runc sets our terminal raw
+    // must not be echoed or translated by it (the container's console does that).
+    if let Ok(mut t) = nix::sys::termios::tcgetattr(&pty.slave) {
+        nix::sys::termios::cfmakeraw(&mut t);
+        let _ = nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &t);
     }
     let slave = pty.slave;
     let (s1, s2) = match (slave.try_clone(), slave.try_clone()) {
@@ -229,6 +230,7 @@ async fn run_tty(mut c: tokio::process::Command, io: &mut Io, pid_file: &Path) -
     };
     // The Command held the slave copies; the spawn dropped ours with it.
     drop(c);
+    tracing::debug!(pid = child.id(), "runc exec --tty started");
     let master = match Pty::new(pty.master) {
         Ok(m) => std::sync::Arc::new(m),
         Err(e) => {
@@ -288,4 +290,58 @@ async fn run_tty(mut c: tokio::process::Command, io: &mut Io, pid_file: &Path) -
         t.abort();
     }
     exited(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_process_on_our_pty_sees_its_size_and_input() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        set_winsize(
+            &pty.master,
+            TermSize {
+                width: 123,
+                height: 45,
+            },
+        );
+        let mut c = tokio::process::Command::new("sh");
+        c.args(["-c", "stty size; read x; echo got:$x"]);
+        let slave = pty.slave;
+        c.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: async-signal-safe calls only.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = c.spawn().unwrap();
+        drop(c);
+        let m = Pty::new(pty.master).unwrap();
+        m.write_all(b"abc\n").await.unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(5), m.read(&mut buf))
+                .await
+                .expect("pty read timed out")
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("45 123") && text.contains("got:abc"),
+            "{text:?}"
+        );
+        assert!(child.wait().await.unwrap().success());
+    }
 }

@@ -9,6 +9,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// A parsed request head.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// GET (WebSocket) or POST (SPDY, as kubectl sends it).
     pub method: String,
     /// The path without the query.
     pub path: String,
@@ -58,9 +59,8 @@ impl Request {
     }
 }
 
-/// Reads the request head; bytes after it stay unread in `r`... except that
-/// clients send nothing before our 101, so reading byte-wise past the head
-/// never happens: the head is read up to and including the blank line.
+/// Reads the request head byte by byte up to and including the blank line, so
+/// nothing after it (the client's first frames) is consumed.
 pub async fn read_request<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Request> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
     let mut buf = Vec::with_capacity(1024);

@@ -20,9 +20,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tokens::Tokens;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
-use tokens::Tokens;
 
 /// When a session last moved a byte.
 pub struct Activity {
@@ -114,22 +114,37 @@ impl StreamServer {
 
     async fn handle(self: Arc<Self>, mut sock: TcpStream) {
         let _ = sock.set_nodelay(true);
-        let req = match tokio::time::timeout(
-            Duration::from_secs(10),
-            http::read_request(&mut sock),
-        )
-        .await
+        let req = match tokio::time::timeout(Duration::from_secs(10), http::read_request(&mut sock))
+            .await
         {
             Ok(Ok(r)) => r,
             _ => return,
         };
+        if req.method != "GET" && req.method != "POST" {
+            let _ =
+                http::respond(&mut sock, 405, "Method Not Allowed", &[], "use GET or POST").await;
+            return;
+        }
         let mut parts = req.path.trim_start_matches('/').splitn(2, '/');
         let (kind, token) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         if !matches!(kind, "exec" | "attach" | "portforward") || token.is_empty() {
-            { let _ = http::respond(&mut sock, 404, "Not Found", &[], "unknown path").await; return; }
+            {
+                let _ = http::respond(&mut sock, 404, "Not Found", &[], "unknown path").await;
+                return;
+            }
         }
         let Some(pending) = self.tokens.take(token) else {
-            { let _ = http::respond(&mut sock, 404, "Not Found", &[], "token not found or expired").await; return; }
+            {
+                let _ = http::respond(
+                    &mut sock,
+                    404,
+                    "Not Found",
+                    &[],
+                    "token not found or expired",
+                )
+                .await;
+                return;
+            }
         };
         let matches = matches!(
             (&pending, kind),
@@ -138,17 +153,47 @@ impl StreamServer {
                 | (Pending::PortForward { .. }, "portforward")
         );
         if !matches {
-            { let _ = http::respond(&mut sock, 400, "Bad Request", &[], &format!("token is not for {kind}")).await; return; }
+            {
+                let _ = http::respond(
+                    &mut sock,
+                    400,
+                    "Bad Request",
+                    &[],
+                    &format!("token is not for {kind}"),
+                )
+                .await;
+                return;
+            }
         }
         let Ok(_permit) = self.streams.clone().try_acquire_owned() else {
-            { let _ = http::respond(&mut sock, 429, "Too Many Requests", &[], &format!("more than {} streams at once", self.cfg.max_concurrent)).await; return; }
+            {
+                let _ = http::respond(
+                    &mut sock,
+                    429,
+                    "Too Many Requests",
+                    &[],
+                    &format!("more than {} streams at once", self.cfg.max_concurrent),
+                )
+                .await;
+                return;
+            }
         };
         let Some(agent) = self.agent.upgrade() else {
             return;
         };
         let websocket = req.upgrades_to("websocket");
         if !websocket && !req.upgrades_to("spdy/3.1") {
-            { let _ = http::respond(&mut sock, 400, "Bad Request", &[], "unable to upgrade: missing upgrade headers in request").await; return; }
+            {
+                let _ = http::respond(
+                    &mut sock,
+                    400,
+                    "Bad Request",
+                    &[],
+                    "unable to upgrade: missing upgrade headers in request",
+                )
+                .await;
+                return;
+            }
         }
         let activity = Arc::new(Activity::new());
         let (closed, _) = watch::channel(false);
@@ -230,15 +275,23 @@ impl Conn<'_> {
             let body = format!(
                 "unable to upgrade: unable to negotiate protocol: client supports {client:?}, server supports {server_protocols:?}"
             );
-            let accepted = ("X-Accepted-Stream-Protocol-Versions", server_protocols.join(", "));
+            let accepted = (
+                "X-Accepted-Stream-Protocol-Versions",
+                server_protocols.join(", "),
+            );
             let _ = http::respond(&mut sock, 403, "Forbidden", &[accepted], &body).await;
             return;
         };
         let upgraded = if websocket {
             let Some(key) = self.req.header("sec-websocket-key") else {
-                let _ =
-                    http::respond(&mut sock, 400, "Bad Request", &[], "Sec-WebSocket-Key missing")
-                        .await;
+                let _ = http::respond(
+                    &mut sock,
+                    400,
+                    "Bad Request",
+                    &[],
+                    "Sec-WebSocket-Key missing",
+                )
+                .await;
                 return;
             };
             let mut h = vec![
@@ -274,18 +327,15 @@ impl Conn<'_> {
 
     async fn run_spdy(self, sock: TcpStream, protocol: &str) {
         let (r, w) = sock.into_split();
-        let mut session =
-            spdy::Session::start(r, w, self.activity.clone(), self.closed.clone());
+        let mut session = spdy::Session::start(r, w, self.activity.clone(), self.closed.clone());
         match &self.pending {
-            Pending::PortForward { sandbox_id } => {
-                match self.agent.stream_netns(sandbox_id) {
-                    Ok(netns) => portforward::serve_spdy(session, netns).await,
-                    Err(e) => {
-                        tracing::info!(error = %e, "port-forward refused");
-                        session.writer.finish().await;
-                    }
+            Pending::PortForward { sandbox_id } => match self.agent.stream_netns(sandbox_id) {
+                Ok(netns) => portforward::serve_spdy(session, netns).await,
+                Err(e) => {
+                    tracing::info!(error = %e, "port-forward refused");
+                    session.writer.finish().await;
                 }
-            }
+            },
             Pending::Exec { opts, .. } | Pending::Attach { opts, .. } => {
                 let wait = Duration::from_secs(self.server.cfg.stream_creation_timeout_secs);
                 match remotecommand::spdy_io(&mut session, protocol, *opts, wait).await {
@@ -387,7 +437,9 @@ impl Conn<'_> {
                 let target = match self.agent.stream_exec_target(container_id) {
                     Ok(t) => t,
                     Err(e) => {
-                        return io.finish(&remotecommand::Outcome::Failed(e.to_string())).await
+                        return io
+                            .finish(&remotecommand::Outcome::Failed(e.to_string()))
+                            .await
                     }
                 };
                 let (outcome, io) = exec::run(

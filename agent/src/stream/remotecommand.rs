@@ -210,9 +210,14 @@ pub async fn spdy_io(
         let s = match tokio::time::timeout_at(deadline, session.streams.recv()).await {
             Ok(Some(s)) => s,
             Ok(None) => return Err("client closed the connection".into()),
-            Err(_) => return Err(format!("timed out waiting for {expected} streams, got {got}")),
+            Err(_) => {
+                return Err(format!(
+                    "timed out waiting for {expected} streams, got {got}"
+                ))
+            }
         };
         let kind = s.header("streamtype").unwrap_or("").to_ascii_lowercase();
+        tracing::debug!(id = s.id, kind, got, expected, "remote command stream");
         let out = Out::Spdy {
             w: w.clone(),
             id: s.id,

@@ -64,7 +64,11 @@ impl Tokens {
         let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
         m.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
         if m.len() >= MAX_PENDING {
-            if let Some(oldest) = m.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+            {
                 m.remove(&oldest);
             }
         }

@@ -82,7 +82,9 @@ function start () {
     const resize = open(conn, { streamtype: 'resize' })
     for (const s of spec.resize || []) resize.write(JSON.stringify(s))
   }
-  if (fed) setTimeout(feed, 50)
+  // Feed stdin once the server has answered the streams (kubectl starts
+  // copying after its streams are created, too).
+  if (fed) stdout.once('response', () => setTimeout(feed, 200))
 }
 
 function portforward (conn) {

@@ -2,13 +2,14 @@
 
     python ws_client.py URL PROTOCOL SPEC_JSON
 
-SPEC: {"stdin": "...", "waitFor": "text", "resize": [{"Width":..,"Height":..}],
+SPEC: {"stdin": "...", "waitFor": "text", "delayMs": N, "resize": [{"Width":..,"Height":..}],
        "closeStdin": bool}  (exec/attach), or {"portforward": true, "request": "..."}.
 Prints one JSON line: {"protocol", "stdout", "stderr", "error", "data", "closed"}.
 """
 import base64
 import json
 import sys
+import time
 
 from websockets.sync.client import connect
 
@@ -53,6 +54,9 @@ with connect(url, subprotocols=[protocol], open_timeout=10, max_size=None) as ws
         def feed():
             for s in spec.get("resize", []):
                 ws.send(frame(4, json.dumps(s).encode()))
+            # As a person would: type once the terminal is up (runc applies the
+            # first size right after it starts the process).
+            time.sleep(spec.get("delayMs", 0) / 1000)
             if "stdin" in spec:
                 ws.send(frame(0, spec["stdin"].encode()))
                 if spec.get("closeStdin"):

@@ -34,11 +34,10 @@ pub fn ensure() {
         let lock = std::fs::File::create("/var/cache/kprov/.stream-clients.lock").unwrap();
         // SAFETY: flock on an open descriptor.
         unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-        let have_spdy = std::fs::read_to_string(format!(
-            "{NPM_DIR}/node_modules/spdy/package.json"
-        ))
-        .map(|t| t.contains("\"version\": \"4.0.2\""))
-        .unwrap_or(false);
+        let have_spdy =
+            std::fs::read_to_string(format!("{NPM_DIR}/node_modules/spdy/package.json"))
+                .map(|t| t.contains("\"version\": \"4.0.2\""))
+                .unwrap_or(false);
         if !have_spdy {
             run(
                 Command::new("npm")
@@ -49,17 +48,26 @@ pub fn ensure() {
         }
         let py = Path::new(PY_DIR).join("bin/python");
         let have_ws = Command::new(&py)
-            .args(["-c", "import websockets,sys; sys.exit(websockets.__version__ != '15.0.1')"])
+            .args([
+                "-c",
+                "import websockets,sys; sys.exit(websockets.__version__ != '15.0.1')",
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
         if !have_ws {
             if !py.exists() {
-                run(Command::new("python3").args(["-m", "venv", PY_DIR]), "python3 -m venv");
+                run(
+                    Command::new("python3").args(["-m", "venv", PY_DIR]),
+                    "python3 -m venv",
+                );
             }
             run(
-                Command::new(Path::new(PY_DIR).join("bin/pip"))
-                    .args(["install", "-q", WEBSOCKETS_PIP]),
+                Command::new(Path::new(PY_DIR).join("bin/pip")).args([
+                    "install",
+                    "-q",
+                    WEBSOCKETS_PIP,
+                ]),
                 "pip install websockets",
             );
         }
@@ -67,18 +75,24 @@ pub fn ensure() {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
 }
 
 async fn json_of(mut cmd: tokio::process::Command, what: &str) -> Value {
     let out = cmd.output().await.unwrap_or_else(|e| panic!("{what}: {e}"));
     let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+    let mut v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
         panic!(
             "{what}: no JSON result ({e}): {text} {}",
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    });
+    if std::env::var_os("STREAM_CLIENT_DEBUG").is_some() {
+        v["client_stderr"] = String::from_utf8_lossy(&out.stderr).into();
+    }
+    v
 }
 
 /// Runs the SPDY client against `url`, offering `protocols` (comma-separated).

@@ -188,7 +188,10 @@ pub async fn setup_with(net: u8, extra_toml: &str) -> (Registry, TestAgent, Stri
     let reg = Registry::start();
     let base = super::images::gzip(super::images::busybox_tar());
     super::images::push(&reg.host, "test/busybox:1", &[base], &["/bin/sh"], "amd64").await;
-    let hosts = format!("[registry.hosts.\"{}\"]\nplain_http = true\n{extra_toml}", reg.host);
+    let hosts = format!(
+        "[registry.hosts.\"{}\"]\nplain_http = true\n{extra_toml}",
+        reg.host
+    );
     let a = TestAgent::start_with(&hosts, net, true);
     let image = format!("{}/test/busybox:1", reg.host);
     pull(&a, &image).await;

@@ -27,7 +27,9 @@ pub struct Exec {
 pub async fn upgrade(url: &str, protocol: &str) -> (TcpStream, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').unwrap();
-    let mut sock = TcpStream::connect(host).await.expect("connect to stream server");
+    let mut sock = TcpStream::connect(host)
+        .await
+        .expect("connect to stream server");
     let req = format!(
         "POST /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: {protocol}\r\n\r\n"
     );

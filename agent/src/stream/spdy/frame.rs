@@ -391,7 +391,10 @@ mod tests {
         }
         let mut r = &wire[..];
         for f in &frames {
-            assert_eq!(read_frame(&mut r, &mut dec).await.unwrap().as_ref(), Some(f));
+            assert_eq!(
+                read_frame(&mut r, &mut dec).await.unwrap().as_ref(),
+                Some(f)
+            );
         }
         assert_eq!(read_frame(&mut r, &mut dec).await.unwrap(), None);
     }

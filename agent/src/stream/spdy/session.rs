@@ -9,6 +9,7 @@
 use super::frame::{self, Frame, HeaderDecoder, HeaderEncoder, Headers};
 use crate::stream::Activity;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -109,17 +110,30 @@ impl Drop for Session {
 
 impl Session {
     /// Starts the tasks on an upgraded connection; `activity` records traffic.
-    pub fn start<R, W>(read: R, write: W, activity: Arc<Activity>, closed: watch::Sender<bool>) -> Self
+    pub fn start<R, W>(
+        read: R,
+        write: W,
+        activity: Arc<Activity>,
+        closed: watch::Sender<bool>,
+    ) -> Self
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Cmd>(64);
         let writer = Writer { tx };
-        let writer_task = tokio::spawn(write_loop(write, rx, activity.clone()));
+        let last_id = Arc::new(AtomicU32::new(0));
+        let writer_task = tokio::spawn(write_loop(write, rx, activity.clone(), last_id.clone()));
         let (stx, srx) = mpsc::channel(32);
         let closed_rx = closed.subscribe();
-        let reader = tokio::spawn(read_loop(read, writer.clone(), stx, activity, closed));
+        let reader = tokio::spawn(read_loop(
+            read,
+            writer.clone(),
+            stx,
+            activity,
+            closed,
+            last_id,
+        ));
         Self {
             streams: srx,
             writer,
@@ -134,6 +148,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut w: W,
     mut rx: mpsc::Receiver<Cmd>,
     activity: Arc<Activity>,
+    last_id: Arc<AtomicU32>,
 ) {
     let mut enc = HeaderEncoder::default();
     while let Some(cmd) = rx.recv().await {
@@ -148,7 +163,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             Cmd::Finish => {
                 let bytes = frame::encode(
                     &Frame::GoAway {
-                        last_id: 0,
+                        // Every stream the client opened was seen.
+                        last_id: last_id.load(Ordering::Relaxed),
                         status: 0,
                     },
                     &mut enc,
@@ -168,6 +184,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     streams: mpsc::Sender<IncomingStream>,
     activity: Arc<Activity>,
     closed: watch::Sender<bool>,
+    last_id: Arc<AtomicU32>,
 ) {
     let mut dec = HeaderDecoder::default();
     let mut open: HashMap<u32, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -183,12 +200,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
         activity.touch();
         match f {
             Frame::SynStream { id, flags, headers } => {
+                last_id.fetch_max(id, Ordering::Relaxed);
                 let (tx, rx) = mpsc::channel(64);
+                // kubectl ignores the reply's headers; SPDY/3 clients that
+                // check them need a status.
+                let reply = vec![
+                    (":status".to_string(), "200".to_string()),
+                    (":version".to_string(), "HTTP/1.1".to_string()),
+                ];
                 writer
                     .frame(Frame::SynReply {
                         id,
                         flags: 0,
-                        headers: Vec::new(),
+                        headers: reply,
                     })
                     .await;
                 if flags & frame::FLAG_FIN == 0 {
