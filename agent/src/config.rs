@@ -53,6 +53,36 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub registry: RegistryConfig,
     pub logs: LogConfig,
+    pub stream: StreamConfig,
+}
+
+/// The streaming server behind Exec, Attach and PortForward.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// `ip:port` to listen on; port 0 picks a free one. Loopback by default:
+    /// kubelet, on the same node, proxies clients to it.
+    pub address: String,
+    /// Seconds an unused stream URL stays valid.
+    pub token_ttl_secs: u64,
+    /// Seconds without traffic after which a stream is closed (kubelet: 4 h).
+    pub idle_timeout_secs: u64,
+    /// Seconds a client has to open its streams after the upgrade.
+    pub stream_creation_timeout_secs: u64,
+    /// Most stream connections served at once; more are refused (429).
+    pub max_concurrent: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:0".into(),
+            token_ttl_secs: 60,
+            idle_timeout_secs: 4 * 3600,
+            stream_creation_timeout_secs: 30,
+            max_concurrent: 128,
+        }
+    }
 }
 
 /// The OCI runtime binary.
@@ -131,6 +161,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             registry: RegistryConfig::default(),
             logs: LogConfig::default(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -263,6 +294,17 @@ impl Config {
                 )));
             }
         }
+        if self.stream.address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(format!(
+                "stream.address = {:?}: use ip:port, e.g. \"127.0.0.1:0\" (port 0: any free port)",
+                self.stream.address
+            )));
+        }
+        if self.stream.max_concurrent == 0 || self.stream.token_ttl_secs == 0 {
+            return Err(invalid(
+                "stream.max_concurrent and stream.token_ttl_secs must be at least 1".into(),
+            ));
+        }
         if self.logs.max_line_bytes < 64 {
             return Err(invalid("logs.max_line_bytes must be at least 64".into()));
         }
@@ -336,6 +378,22 @@ conf_dir = "/tmp/net.d"
         assert_eq!(c.state_dir, d.state_dir);
         assert_eq!(c.cni.bin_dirs, d.cni.bin_dirs);
         assert_eq!(c.runtime.path, d.runtime.path);
+        assert_eq!(c.stream.address, d.stream.address);
+        assert_eq!(c.stream.idle_timeout_secs, d.stream.idle_timeout_secs);
+        assert_eq!(c.stream.max_concurrent, d.stream.max_concurrent);
+    }
+
+    #[test]
+    fn stream_address_must_be_ip_and_port() {
+        let err = Config::parse("[stream]\naddress = \"localhost\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stream.address") && err.contains("ip:port"),
+            "{err}"
+        );
+        let c = Config::parse("[stream]\naddress = \"0.0.0.0:10010\"\n", "a.toml").unwrap();
+        assert_eq!(c.stream.address, "0.0.0.0:10010");
     }
 
     #[test]

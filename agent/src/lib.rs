@@ -20,6 +20,7 @@ pub mod runc;
 pub mod sandbox;
 pub mod service;
 pub mod state;
+pub mod stream;
 pub mod util;
 
 /// The registry client the agent pulls with (tests push their images with it).

@@ -9,6 +9,7 @@ use crate::config::CgroupDriver;
 use crate::container::read_cgroup_stats;
 use crate::service::Agent;
 use crate::state::{ContainerRecord, ContainerState, SandboxState};
+use crate::stream::{Pending, StdioOpts, StreamServer};
 use crate::util::{labels_match, now_nanos};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -16,11 +17,12 @@ use tonic::{Request, Response, Status};
 /// Serves `runtime.v1.RuntimeService`; unimplemented RPCs answer UNIMPLEMENTED.
 pub struct RuntimeHandler {
     agent: Arc<Agent>,
+    streams: Arc<StreamServer>,
 }
 
 impl RuntimeHandler {
-    pub fn new(agent: Arc<Agent>) -> Self {
-        Self { agent }
+    pub fn new(agent: Arc<Agent>, streams: Arc<StreamServer>) -> Self {
+        Self { agent, streams }
     }
 }
 
@@ -178,6 +180,25 @@ fn pod_stats(
 }
 
 impl RuntimeHandler {
+    /// Checks an Exec/Attach request: a running container and a sane stdio choice.
+    fn stream_target(&self, id: &str, o: StdioOpts) -> Result<(), Status> {
+        required(id, "container_id")?;
+        if !(o.stdin || o.stdout || o.stderr) {
+            return Err(Status::invalid_argument(
+                "one of stdin, stdout, or stderr must be set",
+            ));
+        }
+        if o.tty && o.stderr {
+            return Err(Status::invalid_argument(
+                "tty and stderr cannot both be true",
+            ));
+        }
+        self.agent
+            .stream_exec_target(id)
+            .map(|_| ())
+            .map_err(Status::from)
+    }
+
     fn running_in(&self, sandbox_id: &str) -> Vec<ContainerRecord> {
         self.agent
             .container_list()
@@ -578,5 +599,64 @@ impl RuntimeService for RuntimeHandler {
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(api::ListContainerStatsResponse { stats }))
+    }
+    async fn exec(
+        &self,
+        r: Request<api::ExecRequest>,
+    ) -> Result<Response<api::ExecResponse>, Status> {
+        let r = r.into_inner();
+        let opts = StdioOpts {
+            stdin: r.stdin,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            tty: r.tty,
+        };
+        self.stream_target(&r.container_id, opts)?;
+        if r.cmd.is_empty() {
+            return Err(Status::invalid_argument("cmd is required"));
+        }
+        let url = self.streams.url_for(Pending::Exec {
+            container_id: r.container_id,
+            cmd: r.cmd,
+            opts,
+        });
+        Ok(Response::new(api::ExecResponse { url }))
+    }
+
+    async fn attach(
+        &self,
+        r: Request<api::AttachRequest>,
+    ) -> Result<Response<api::AttachResponse>, Status> {
+        let r = r.into_inner();
+        let opts = StdioOpts {
+            stdin: r.stdin,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            tty: r.tty,
+        };
+        self.stream_target(&r.container_id, opts)?;
+        let url = self.streams.url_for(Pending::Attach {
+            container_id: r.container_id,
+            opts,
+        });
+        Ok(Response::new(api::AttachResponse { url }))
+    }
+
+    async fn port_forward(
+        &self,
+        r: Request<api::PortForwardRequest>,
+    ) -> Result<Response<api::PortForwardResponse>, Status> {
+        let r = r.into_inner();
+        required(&r.pod_sandbox_id, "pod_sandbox_id")?;
+        if let Some(p) = r.port.iter().find(|p| !(1..=65535).contains(*p)) {
+            return Err(Status::invalid_argument(format!("invalid port {p}")));
+        }
+        self.agent
+            .stream_netns(&r.pod_sandbox_id)
+            .map_err(Status::from)?;
+        let url = self.streams.url_for(Pending::PortForward {
+            sandbox_id: r.pod_sandbox_id,
+        });
+        Ok(Response::new(api::PortForwardResponse { url }))
     }
 }

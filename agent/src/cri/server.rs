@@ -26,10 +26,11 @@ pub async fn serve(
     }
     let listener = UnixListener::bind(&path)
         .map_err(|e| anyhow::anyhow!("binding {}: {e}", path.display()))?;
+    let streams = crate::stream::StreamServer::start(&agent).await?;
     tracing::info!(socket = %path.display(), "serving CRI");
     tonic::transport::Server::builder()
         .add_service(
-            RuntimeServiceServer::new(RuntimeHandler::new(agent.clone()))
+            RuntimeServiceServer::new(RuntimeHandler::new(agent.clone(), streams))
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )

@@ -5,8 +5,10 @@ mod containers;
 mod error;
 mod exits;
 mod sandboxes;
+mod streaming;
 
 pub use containers::ExecResult;
+pub use streaming::ExecTarget;
 
 use crate::image::{pull_in_child, ImageRecord, PullAuth, PullRequest};
 pub use error::{AgentError, AgentResult};

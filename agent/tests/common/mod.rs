@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod clients;
 pub mod images;
 pub mod leaks;
 pub mod pods;
 pub mod registry;
+pub mod stream_client;
 pub mod tls;
 pub mod token_server;
 

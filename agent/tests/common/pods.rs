@@ -180,10 +180,19 @@ pub async fn pull(a: &TestAgent, image: &str) {
 }
 
 pub async fn setup(net: u8) -> (Registry, TestAgent, String) {
+    setup_with(net, "").await
+}
+
+/// [`setup`] with `extra_toml` appended to the agent's config.
+pub async fn setup_with(net: u8, extra_toml: &str) -> (Registry, TestAgent, String) {
     let reg = Registry::start();
     let base = super::images::gzip(super::images::busybox_tar());
     super::images::push(&reg.host, "test/busybox:1", &[base], &["/bin/sh"], "amd64").await;
-    let a = TestAgent::start(Some(&reg.host), net, true);
+    let hosts = format!(
+        "[registry.hosts.\"{}\"]\nplain_http = true\n{extra_toml}",
+        reg.host
+    );
+    let a = TestAgent::start_with(&hosts, net, true);
     let image = format!("{}/test/busybox:1", reg.host);
     pull(&a, &image).await;
     (reg, a, image)

@@ -1,0 +1,48 @@
+//! What the streaming server asks of the agent: exec targets and pod network
+//! namespaces, checked when the client connects (the container may have exited
+//! since the Exec call).
+
+use super::{Agent, AgentError, AgentResult};
+use crate::runc::Runc;
+use crate::state::{ContainerState, SandboxState};
+use std::path::PathBuf;
+
+/// Where a streaming exec runs.
+pub struct ExecTarget {
+    pub runc: Runc,
+    /// runc's pid file for the exec'd process (to kill it on disconnect).
+    pub pid_file: PathBuf,
+}
+
+impl Agent {
+    /// The runc and pid file for an exec in running container `id`.
+    pub fn stream_exec_target(&self, id: &str) -> AgentResult<ExecTarget> {
+        let c = self
+            .container(id)
+            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
+        if c.state != ContainerState::Running {
+            return Err(AgentError::FailedPrecondition(format!(
+                "container {id} is not running"
+            )));
+        }
+        Ok(ExecTarget {
+            runc: self.runc.clone(),
+            pid_file: c
+                .bundle
+                .join(format!("exec-{}.pid", &crate::util::new_id()[..12])),
+        })
+    }
+
+    /// The network namespace of ready sandbox `id` (`None`: the host's).
+    pub fn stream_netns(&self, id: &str) -> AgentResult<Option<PathBuf>> {
+        let s = self
+            .sandbox(id)
+            .ok_or_else(|| AgentError::NotFound(format!("sandbox {id} not found")))?;
+        if s.state != SandboxState::Ready {
+            return Err(AgentError::FailedPrecondition(format!(
+                "sandbox {id} is not ready"
+            )));
+        }
+        Ok(if s.host_network { None } else { s.netns })
+    }
+}
