@@ -168,6 +168,17 @@ async fn privileged_and_all_capabilities_are_what_the_runtime_holds() {
     sc(&mut cfg).capabilities = caps(&[], &["ALL"]);
     let none = start_container(&mut rt, &pod, &pod_cfg, cfg).await;
     assert_eq!(status_field(&mut rt, &none, "CapEff").await, 0);
+    assert_eq!(status_field(&mut rt, &none, "CapBnd").await, 0);
+    let mut cfg = named(&image, "no-net-raw", &["sleep", "3600"]);
+    sc(&mut cfg).capabilities = caps(&[], &["NET_RAW"]);
+    let r = start_container(&mut rt, &pod, &pod_cfg, cfg).await;
+    let (_, err, code) = exec_full(&mut rt, &r, &["ping", "-c", "1", "127.0.0.1"]).await;
+    assert!(
+        code != 0 && err.contains("permission denied"),
+        "ping without NET_RAW: {err}"
+    );
+    let (_, err, code) = exec_full(&mut rt, &d, &["ping", "-c", "1", "127.0.0.1"]).await;
+    assert_eq!(code, 0, "ping with the default set: {err}");
 
     // A capability the runtime lacks, asked for by name: a clear error, not runc's.
     let mut cfg = named(&image, "sys-time", &["sleep", "3600"]);
@@ -270,6 +281,49 @@ async fn runtime_default_seccomp_is_an_allow_list() {
     assert_eq!(
         exec_full(&mut rt, &u, &["unshare", "-U", "true"]).await.2,
         0
+    );
+
+    // No profile at all: unconfined (the CRI's nil profile).
+    let mut cfg = named(&image, "nil-profile", &["sleep", "3600"]);
+    sc(&mut cfg).seccomp = None;
+    let n = start_container(&mut rt, &pod, &pod_cfg, cfg).await;
+    assert_eq!(status_field(&mut rt, &n, "Seccomp").await, 0);
+    // Unconfined with SYS_ADMIN may set the hostname; a Localhost profile blocking
+    // sethostname stops it despite SYS_ADMIN.
+    let us = start_container(
+        &mut rt,
+        &pod,
+        &pod_cfg,
+        with(
+            "unconfined-admin",
+            seccomp(ProfileType::Unconfined, ""),
+            &["SYS_ADMIN"],
+        ),
+    )
+    .await;
+    assert_eq!(
+        exec_full(&mut rt, &us, &["hostname", "unconfined-admin"])
+            .await
+            .2,
+        0
+    );
+    let block = dir.path().join("block-sethostname.json");
+    std::fs::write(&block, BLOCK_SETHOSTNAME).unwrap();
+    let bs = start_container(
+        &mut rt,
+        &pod,
+        &pod_cfg,
+        with(
+            "blocked-admin",
+            seccomp(ProfileType::Localhost, &block.display().to_string()),
+            &["SYS_ADMIN"],
+        ),
+    )
+    .await;
+    let (_, err, code) = exec_full(&mut rt, &bs, &["hostname", "blocked-admin"]).await;
+    assert!(
+        code != 0 && err.contains("Operation not permitted"),
+        "{err}"
     );
 
     // Localhost: the file's profile.
