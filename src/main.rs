@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod companions;
 mod content;
 mod exit;
 mod hosts;

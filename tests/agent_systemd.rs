@@ -5,6 +5,8 @@
 //! agent's socket forwarded over SSH, and checks with systemctl and /sys/fs/cgroup that
 //! the container runs in a transient scope under the pod's slice — and that the scope
 //! is gone after stop/remove, and that an agent restart leaves the container running.
+//! A privileged container starts there although the agent lacks CAP_SYS_RESOURCE,
+//! with exactly the agent's capabilities, in the pod's shared PID namespace.
 
 mod common;
 
@@ -232,6 +234,86 @@ async fn systemd_cgroup_driver_on_a_lab_host() {
         stats.memory.unwrap().working_set_bytes.unwrap().value > 0,
         "memory stats read from the scope"
     );
+
+    // A privileged container on a host whose agent lacks capabilities (lab hosts have
+    // no CAP_SYS_RESOURCE): it gets exactly what the agent holds, and shares the pod's
+    // PID namespace (pid mode POD, the CRI default) with the sleeper.
+    let agent_status = sh(
+        &lab,
+        &host,
+        "cat /proc/$(systemctl show -p MainPID --value kprov-agent)/status",
+    );
+    let mask = |text: &str, field: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .map(|v| u64::from_str_radix(v.trim_start_matches(':').trim(), 16).unwrap())
+            .unwrap_or_else(|| panic!("no {field} in {text}"))
+    };
+    let held = mask(&agent_status, "CapBnd") & mask(&agent_status, "CapEff");
+    let privileged = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(api::ContainerConfig {
+                metadata: Some(api::ContainerMetadata {
+                    name: "privileged".into(),
+                    attempt: 0,
+                }),
+                image: Some(api::ImageSpec {
+                    image: image.clone(),
+                    ..Default::default()
+                }),
+                command: vec!["/bin/busybox".into(), "sleep".into(), "3601".into()],
+                linux: Some(api::LinuxContainerConfig {
+                    resources: None,
+                    security_context: Some(api::LinuxContainerSecurityContext {
+                        privileged: true,
+                        ..Default::default()
+                    }),
+                }),
+                ..Default::default()
+            }),
+            sandbox_config: Some(pod_cfg.clone()),
+        })
+        .await
+        .expect("CreateContainer privileged")
+        .into_inner()
+        .container_id;
+    rt.start_container(api::StartContainerRequest {
+        container_id: privileged.clone(),
+    })
+    .await
+    .expect("StartContainer privileged");
+    let exec = |cmd: &[&str]| api::ExecSyncRequest {
+        container_id: privileged.clone(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        timeout: 10,
+    };
+    let out = rt
+        .exec_sync(exec(&["/bin/busybox", "cat", "/proc/self/status"]))
+        .await
+        .unwrap()
+        .into_inner();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        mask(&text, "CapEff"),
+        held,
+        "privileged = the agent's capabilities"
+    );
+    let out = rt
+        .exec_sync(exec(&["/bin/busybox", "ps", "-o", "args"]))
+        .await
+        .unwrap()
+        .into_inner();
+    let ps = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        ps.contains("sleep 3600"),
+        "the pod's PID namespace is shared: {ps}"
+    );
+    rt.remove_container(api::RemoveContainerRequest {
+        container_id: privileged,
+    })
+    .await
+    .unwrap();
 
     // Restarting the agent (KillMode=process) leaves the container and its scope alone.
     sh(

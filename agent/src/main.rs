@@ -11,6 +11,9 @@ fn main() -> anyhow::Result<()> {
     if args.get(1).map(String::as_str) == Some(monitor::MONITOR_ARG) {
         monitor::run(args.get(2).map(String::as_str).unwrap_or(""));
     }
+    if args.get(1).map(String::as_str) == Some(kprov_agent::sandbox::pod_init::POD_INIT_ARG) {
+        kprov_agent::sandbox::pod_init::run();
+    }
     if args.get(1).map(String::as_str) == Some(kprov_agent::image::PULL_ARG) {
         std::process::exit(kprov_agent::image::run_pull_process());
     }

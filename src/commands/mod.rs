@@ -21,9 +21,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Validate(args) => validate::run(&args, &global).await,
         Command::Schema { kind } => schema::run(kind),
         Command::Lab(command) => lab::run(command, &global).await,
-        Command::Apply(args) => run::run(&args, Mode::Apply, false, &global).await,
+        Command::Apply(args) => {
+            crate::companions::ensure_built()?;
+            run::run(&args, Mode::Apply, false, &global).await
+        }
         Command::Reset(args) => run::reset(&args, &global).await,
         Command::Plan(args) => {
+            crate::companions::ensure_built()?;
             run::run(&args.run, Mode::Plan, args.detailed_exitcode, &global).await
         }
         Command::Completions { shell } => {

@@ -1,7 +1,7 @@
 //! Building the OCI runtime `config.json` from a CRI CreateContainer request.
 //! The spec is assembled as JSON and checked by parsing it into `oci_spec`'s `Spec`.
 
-use super::{resolve_user, seccomp};
+use super::{caps, devices, propagation, resolve_user, seccomp};
 use crate::api;
 use crate::config::CgroupDriver;
 use crate::image::ImageRuntimeConfig;
@@ -10,67 +10,6 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
 
 const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
@@ -106,6 +45,8 @@ pub struct SpecInput<'a> {
     pub min_oom_score_adj: Option<i64>,
     /// PID of the target container for a TARGET pid namespace.
     pub target_pid: Option<i32>,
+    /// The capabilities the agent holds: what privileged and `ALL` give.
+    pub held_caps: &'a [String],
 }
 
 /// The built spec plus facts the caller records.
@@ -214,35 +155,7 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
     }
     let additional: Vec<i64> = sc.supplemental_groups.clone();
 
-    let caps: Vec<String> = if sc.privileged {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
-    } else {
-        let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-        let cap = sc.capabilities.clone().unwrap_or_default();
-        let norm = |s: &String| {
-            let u = s.to_uppercase();
-            if u.starts_with("CAP_") || u == "ALL" {
-                u
-            } else {
-                format!("CAP_{u}")
-            }
-        };
-        for a in cap.add_capabilities.iter().map(norm) {
-            if a == "ALL" {
-                caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
-            } else if !caps.contains(&a) {
-                caps.push(a);
-            }
-        }
-        for d in cap.drop_capabilities.iter().map(norm) {
-            if d == "ALL" {
-                caps.clear();
-            } else {
-                caps.retain(|x| *x != d);
-            }
-        }
-        caps
-    };
+    let caps = caps::container_caps(sc.privileged, sc.capabilities.as_ref(), i.held_caps)?;
 
     let mut oom = res.oom_score_adj;
     if let Some(min) = i.min_oom_score_adj {
@@ -293,7 +206,17 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
                 .ok_or("pid namespace TARGET: target container is not running")?;
             namespaces.push(json!({"type": "pid", "path": format!("/proc/{pid}/ns/pid")}));
         }
-        _ => namespaces.push(json!({"type": "pid"})),
+        api::NamespaceMode::Pod => {
+            let pin = i.sandbox.pidns.as_ref().ok_or_else(|| {
+                format!(
+                    "pid namespace POD: sandbox {} has no pod PID namespace (it was created \
+                     with its own pid mode CONTAINER or NODE; give the container the same mode)",
+                    i.sandbox.id
+                )
+            })?;
+            namespaces.push(json!({"type": "pid", "path": pin}));
+        }
+        api::NamespaceMode::Container => namespaces.push(json!({"type": "pid"})),
     }
     for (kind, pin) in [
         ("network", &i.sandbox.netns),
@@ -332,6 +255,7 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
             mounts.push(json!({"destination": dest, "type": "bind", "source": sb.join(f), "options": ["rbind", "rprivate", ro]}));
         }
     }
+    let mut rootfs_propagation: Option<&str> = None;
     for m in &c.mounts {
         if m.image
             .as_ref()
@@ -349,13 +273,16 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
                 m.container_path, m.host_path
             ));
         }
-        let prop = match api::MountPropagation::try_from(m.propagation)
-            .unwrap_or(api::MountPropagation::PropagationPrivate)
+        let (prop, rootfs_prop) = propagation::bind_propagation(
+            &m.host_path,
+            api::MountPropagation::try_from(m.propagation)
+                .unwrap_or(api::MountPropagation::PropagationPrivate),
+        )?;
+        // rshared wins over rslave: the container's own mounts must reach the host.
+        if rootfs_prop == Some("rshared") || (rootfs_prop.is_some() && rootfs_propagation.is_none())
         {
-            api::MountPropagation::PropagationHostToContainer => "rslave",
-            api::MountPropagation::PropagationBidirectional => "rshared",
-            _ => "rprivate",
-        };
+            rootfs_propagation = rootfs_prop;
+        }
         let mut opts = vec!["rbind", prop, if m.readonly { "ro" } else { "rw" }];
         if m.recursive_read_only {
             opts.push("rro");
@@ -363,30 +290,23 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
         mounts.push(json!({"destination": m.container_path, "type": "bind", "source": m.host_path, "options": opts}));
     }
 
-    // Devices.
-    let mut devices = Vec::new();
+    // Devices: a privileged container gets every host device and may use any.
+    let mut devices = if sc.privileged {
+        devices::host_devices(Path::new("/dev"))
+    } else {
+        Vec::new()
+    };
     let mut dev_rules = vec![json!({"allow": sc.privileged, "access": "rwm"})];
     for d in &c.devices {
-        let md = nix::sys::stat::stat(Path::new(&d.host_path))
-            .map_err(|e| format!("device {}: {e}", d.host_path))?;
-        let kind = match md.st_mode & libc::S_IFMT {
-            libc::S_IFCHR => "c",
-            libc::S_IFBLK => "b",
-            _ => return Err(format!("device {} is not a device node", d.host_path)),
-        };
-        let (major, minor) = (
-            libc::major(md.st_rdev) as i64,
-            libc::minor(md.st_rdev) as i64,
-        );
+        let node = devices::device_node(Path::new(&d.host_path))?;
+        let (kind, major, minor, _) = node;
         let perms = if d.permissions.is_empty() {
             "rwm".to_string()
         } else {
             d.permissions.clone()
         };
-        devices.push(json!({
-            "path": d.container_path, "type": kind, "major": major, "minor": minor,
-            "fileMode": md.st_mode & 0o777, "uid": 0, "gid": 0,
-        }));
+        devices.retain(|x| x["path"] != d.container_path.as_str());
+        devices.push(devices::device_json(&d.container_path, node));
         dev_rules.push(
             json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}),
         );
@@ -403,6 +323,9 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
         "devices": devices,
         "sysctl": {},
     });
+    if let Some(p) = rootfs_propagation {
+        linux_v["rootfsPropagation"] = json!(p);
+    }
     if !sc.privileged {
         let masked: Vec<String> = if sc.masked_paths.is_empty() {
             MASKED_PATHS.iter().map(|s| s.to_string()).collect()
@@ -431,7 +354,7 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
                 #[allow(deprecated)]
                 let legacy_default = sc.seccomp_profile_path == "runtime/default";
                 if sc.seccomp.is_some() || legacy_default {
-                    linux_v["seccomp"] = seccomp::runtime_default();
+                    linux_v["seccomp"] = seccomp::runtime_default(&caps);
                 }
             }
         }

@@ -130,10 +130,12 @@ pub fn container_status(c: &ContainerRecord) -> api::ContainerStatus {
         mounts: c
             .mounts
             .iter()
-            .map(|(dst, src, ro)| api::Mount {
+            .enumerate()
+            .map(|(i, (dst, src, ro))| api::Mount {
                 container_path: dst.clone(),
                 host_path: src.clone(),
                 readonly: *ro,
+                propagation: c.mount_propagation.get(i).copied().unwrap_or(0),
                 ..Default::default()
             })
             .collect(),

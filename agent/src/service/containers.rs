@@ -127,6 +127,7 @@ impl Agent {
                 .iter()
                 .map(|m| (m.container_path.clone(), m.host_path.clone(), m.readonly))
                 .collect(),
+            mount_propagation: config.mounts.iter().map(|m| m.propagation).collect(),
             uid: 0,
             gid: 0,
             resources: resources.encode_to_vec(),
@@ -196,6 +197,7 @@ impl Agent {
                 .restrict_oom_score_adj
                 .then_some(self.own_oom_score_adj),
             target_pid,
+            held_caps: &self.held_caps,
         })
         .map_err(AgentError::InvalidArgument)?;
         rec.uid = built.uid as i64;

@@ -39,6 +39,8 @@ pub struct Agent {
     network_ready: AtomicBool,
     pod_cidr: RwLock<String>,
     own_oom_score_adj: i64,
+    /// The capabilities this process holds: what privileged and `ALL` give containers.
+    held_caps: Vec<String>,
     /// The monitor binary (`kprov-agent-monitor` beside us, else ourselves).
     monitor_exe: PathBuf,
     /// This binary (run again as `__pull`).
@@ -68,6 +70,11 @@ impl Agent {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
+        let held_caps = crate::container::held_capabilities();
+        tracing::info!(
+            count = held_caps.len(),
+            "capabilities held (privileged containers and ALL get these)"
+        );
         // Monitors re-parent to us, so we can reap them (PID 1 may not).
         // SAFETY: plain prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -89,6 +96,7 @@ impl Agent {
             network_ready: AtomicBool::new(false),
             pod_cidr: RwLock::new(String::new()),
             own_oom_score_adj,
+            held_caps,
             monitor_exe: monitor_exe()?,
             self_exe: std::env::current_exe()?,
             cfg,

@@ -3,7 +3,9 @@
 use super::{Agent, AgentError, AgentResult};
 use crate::api;
 use crate::cni::{result_ip, PodRef};
-use crate::sandbox::{pin_namespaces, unpin, write_hosts, write_pod_files, Dns, PinnedNamespaces};
+use crate::sandbox::{
+    pin_namespaces, pod_init, unpin, write_hosts, write_pod_files, Dns, PinnedNamespaces,
+};
 use crate::state::{PortMap, SandboxRecord, SandboxState};
 use crate::util::{new_id, now_nanos};
 use serde_json::json;
@@ -67,6 +69,7 @@ impl Agent {
             .and_then(|s| s.namespace_options.clone())
             .unwrap_or_default();
         let host_network = ns.network == api::NamespaceMode::Node as i32;
+        let pod_pid = ns.pid == api::NamespaceMode::Pod as i32;
         let host_ipc = ns.ipc == api::NamespaceMode::Node as i32;
         if !host_network && !self.network_ready() {
             return Err(AgentError::FailedPrecondition(
@@ -94,6 +97,8 @@ impl Agent {
             netns: None,
             ipcns: None,
             utsns: None,
+            pidns: pod_pid.then(|| dir.join("ns").join("pid")),
+            pod_init_pid: 0,
             dir: dir.clone(),
             port_mappings: config
                 .port_mappings
@@ -144,6 +149,15 @@ impl Agent {
         rec.ipcns = pins.ipc;
         rec.utsns = pins.uts;
         self.put_sandbox(rec)?;
+        if let Some(pin) = rec.pidns.clone() {
+            let (exe, dir) = (self.monitor_exe.clone(), rec.dir.clone());
+            rec.pod_init_pid =
+                tokio::task::spawn_blocking(move || pod_init::start(&exe, &dir, &pin))
+                    .await
+                    .map_err(|e| AgentError::internal("pod init task", e))?
+                    .map_err(|e| AgentError::internal("starting the pod's init", e))?;
+            self.put_sandbox(rec)?;
+        }
         let dns = config.dns_config.clone().unwrap_or_default();
         write_pod_files(
             &rec.dir,
@@ -254,6 +268,9 @@ impl Agent {
                     err = Some(AgentError::internal("releasing pod network", e));
                 }
             }
+        }
+        if let Some(pin) = &rec.pidns {
+            pod_init::stop(rec.pod_init_pid, pin);
         }
         unpin(&PinnedNamespaces {
             net: rec.netns.clone(),

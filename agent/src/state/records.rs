@@ -44,6 +44,12 @@ pub struct SandboxRecord {
     pub netns: Option<PathBuf>,
     pub ipcns: Option<PathBuf>,
     pub utsns: Option<PathBuf>,
+    /// The pod's PID namespace (pid mode POD), held by the pod's init process.
+    #[serde(default)]
+    pub pidns: Option<PathBuf>,
+    /// PID of the pod's init (PID 1 of `pidns`); 0 when there is none.
+    #[serde(default)]
+    pub pod_init_pid: i32,
     /// Directory holding resolv.conf, hostname, hosts and the shm mount.
     pub dir: PathBuf,
     pub port_mappings: Vec<PortMap>,
@@ -104,6 +110,9 @@ pub struct ContainerRecord {
     pub pid: i32,
     /// CRI mounts, for ContainerStatus.
     pub mounts: Vec<(String, String, bool)>,
+    /// The CRI propagation of each of `mounts` (`api::MountPropagation`).
+    #[serde(default)]
+    pub mount_propagation: Vec<i32>,
     pub uid: i64,
     pub gid: i64,
     /// Linux resources as last applied (prost-encoded LinuxContainerResources).

@@ -15,6 +15,8 @@ pub struct TestAgent {
     pub bridge: String,
     pub subnet: String,
     pub cgroup_parent: String,
+    /// A command the agent is started under (e.g. `setpriv --bounding-set …`).
+    wrapper: Vec<String>,
     child: Option<Child>,
 }
 
@@ -31,6 +33,11 @@ impl TestAgent {
     /// Like [`TestAgent::start`], with `registry_toml` (e.g. `[registry.hosts."…"]`
     /// tables) appended to the config as is.
     pub fn start_with(registry_toml: &str, net: u8, cni: bool) -> Self {
+        Self::start_wrapped(registry_toml, net, cni, &[])
+    }
+
+    /// Like [`TestAgent::start_with`], with the agent run as `wrapper… kprov-agent …`.
+    pub fn start_wrapped(registry_toml: &str, net: u8, cni: bool, wrapper: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("kprov-agent-test")
             .tempdir()
@@ -62,6 +69,7 @@ impl TestAgent {
             bridge,
             subnet,
             cgroup_parent: format!("/kprov-test-{tag}"),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
             child: None,
             dir,
         };
@@ -107,7 +115,16 @@ impl TestAgent {
             .append(true)
             .open(self.path().join("agent.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kprov-agent"))
+        let agent = env!("CARGO_BIN_EXE_kprov-agent");
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(agent);
+                c
+            }
+            None => Command::new(agent),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .stdin(Stdio::null())

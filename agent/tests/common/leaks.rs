@@ -1,5 +1,5 @@
 //! Asserting that nothing is left behind: mounts, namespace pins, IPs,
-//! monitor and container processes, cgroups, runc state, veths.
+//! monitor, pod init and container processes, cgroups, runc state, veths.
 
 use super::agent::TestAgent;
 use std::process::Command;
@@ -23,7 +23,7 @@ pub fn assert_no_leaks(a: &TestAgent) {
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains("__monitor") && cmd.contains(&dir) {
+        if (cmd.contains("__monitor") || cmd.contains("__pod-init")) && cmd.contains(&dir) {
             leaks.push(format!(
                 "monitor process {}: {cmd}",
                 p.file_name().to_string_lossy()

@@ -9,6 +9,7 @@ pub mod images;
 pub mod leaks;
 pub mod pods;
 pub mod registry;
+pub mod security;
 pub mod stream_client;
 pub mod tls;
 pub mod token_server;

@@ -243,8 +243,14 @@ fn resolve_sources(
             .map_err(|e| e.to_string())?;
         map.insert("content".into(), Value::String(text));
     } else {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("{}: cannot read {}: {e}", task.origin, path.display()))?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            format!(
+                "{}: cannot read {}: {e}{}",
+                task.origin,
+                path.display(),
+                beside_kprov_hint(&path)
+            )
+        })?;
         // Text travels as text (readable diffs); anything else (binaries) as base64.
         match String::from_utf8(bytes) {
             Ok(text) => map.insert("content".into(), Value::String(text)),
@@ -301,10 +307,42 @@ pub fn registered(
     Value::Object(m)
 }
 
+/// For a file that should sit beside the running kprov binary (the companion binaries
+/// kprov pushes, such as kprov-agent): how to get it.
+fn beside_kprov_hint(path: &Path) -> String {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .is_some_and(|dir| path.parent() == Some(dir.as_path()));
+    if beside && !path.exists() {
+        format!(
+            "; it is built with kprov: run `cargo build --release` in kprov's checkout (it builds \
+             every binary kprov pushes into the directory of kprov itself, {})",
+            path.parent()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_missing_file_beside_kprov_says_how_to_build_it() {
+        let dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let hint = beside_kprov_hint(&dir.join("kprov-agent-never-built"));
+        assert!(hint.contains("cargo build --release"), "{hint}");
+        assert!(beside_kprov_hint(Path::new("/nonexistent/kprov-agent")).is_empty());
+    }
 
     fn task(when: &str) -> Task {
         Task {
