@@ -70,11 +70,27 @@ async fn version_status_and_unimplemented() {
         api::CgroupDriver::Cgroupfs as i32
     );
 
-    // Streaming endpoints come later: UNIMPLEMENTED, never UNKNOWN.
+    // Streaming RPCs check their request before handing out a URL.
     let e = rt.exec(api::ExecRequest::default()).await.unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     let e = rt.attach(api::AttachRequest::default()).await.unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let e = rt
+        .exec(api::ExecRequest {
+            container_id: "no-such-container".into(),
+            cmd: vec!["true".into()],
+            stdout: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = rt
+        .port_forward(api::PortForwardRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    // What is not built answers UNIMPLEMENTED, never UNKNOWN.
     let e = rt
         .checkpoint_container(api::CheckpointContainerRequest::default())
         .await
