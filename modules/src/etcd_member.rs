@@ -22,6 +22,9 @@ use crate::{args, Diff, Module, ModuleError, State};
 
 const NAME: &str = "etcd_member";
 const PKI: &str = "/etc/kubernetes/pki/etcd";
+/// Tries of `member remove` while etcd answers that the cluster is not healthy enough
+/// to lose a member (2 s apart).
+const REMOVE_TRIES: u32 = 15;
 
 /// Arguments of `etcd_member`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -214,17 +217,35 @@ impl EtcdMember {
     }
 
     /// Apply fragment of `state: absent`: checks again, removes the member by its ID.
+    ///
+    /// etcd refuses to remove a voting member while fewer than a quorum of the others
+    /// have been connected for its health interval (5 s), answering "unhealthy cluster"
+    /// or "not enough started members" right after a member joined or a peer
+    /// reconnected. Like kubeadm's remove-etcd-member phase, those answers are retried
+    /// (about 30 s); any other error fails at once.
     fn apply_absent(&self) -> String {
         format!(
             "{query}[ -n \"$kp_why\" ] && return 0\n\
              kp_line=$(printf '%s\\n' \"$kp_list\" | tr ',' ' ' | grep -F -- {peer_space} | head -n 1)\n\
              [ -z \"$kp_line\" ] && return 0\n\
              kp_mid=$(printf '%s' \"$kp_line\" | awk '{{print $1}}')\n\
-             kp_run 'etcdctl member remove' sh -c {remove} kprov \"$kp_mid\" || return\n\
+             kp_n=0\n\
+             until kp_o=$({etcdctl} member remove \"$kp_mid\" 2>&1 </dev/null 3>&-); do\n\
+             case $kp_o in\n\
+             *'member not found'*) return 0 ;;\n\
+             *'unhealthy cluster'*|*'not enough started members'*|*'leader changed'*|*'Unavailable'*|*'deadline exceeded'*) ;;\n\
+             *) kp_fail \"etcdctl member remove failed: $(printf '%s' \"$kp_o\" | tail -n 2 | tr '\\n' ' ')\"; return ;;\n\
+             esac\n\
+             kp_n=$((kp_n + 1))\n\
+             if [ \"$kp_n\" -ge {tries} ]; then kp_fail \"etcd member {name_text} was not removed after {tries} tries: $(printf '%s' \"$kp_o\" | tail -n 2 | tr '\\n' ' ')(check etcdctl endpoint health --cluster, then run apply again)\"; return; fi\n\
+             sleep 2\n\
+             done\n\
              kp_changed\n",
             query = self.query(),
             peer_space = quote(&format!(" {} ", self.peer_url)),
-            remove = quote(&format!("{} member remove \"$1\"", self.etcdctl())),
+            etcdctl = self.etcdctl(),
+            tries = REMOVE_TRIES,
+            name_text = self.name.replace(['"', '\\', '$', '`'], ""),
         )
     }
 
@@ -483,14 +504,29 @@ mod tests {
     /// The apply fragment in a real shell against a fake `etcdctl` that prints a given
     /// member list and records every other call.
     fn apply_with_fake_etcdctl(m: &EtcdMember, list: &str) -> (crate::TaskReport, String) {
+        apply_with_failing_etcdctl(m, list, 0, "")
+    }
+
+    /// Like [`apply_with_fake_etcdctl`], but the first `failures` calls other than
+    /// `member list` print `error` and exit 1.
+    fn apply_with_failing_etcdctl(
+        m: &EtcdMember,
+        list: &str,
+        failures: u32,
+        error: &str,
+    ) -> (crate::TaskReport, String) {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("etcdctl");
         let log = dir.path().join("calls");
         std::fs::write(dir.path().join("list"), list).unwrap();
+        std::fs::write(dir.path().join("error"), error).unwrap();
+        std::fs::write(dir.path().join("failures"), failures.to_string()).unwrap();
         std::fs::write(
             &bin,
             format!(
-                "#!/bin/sh\ncase \"$*\" in *'member list'*) cat {d}/list ;; *) echo \"$*\" >>{d}/calls ;; esac\n",
+                "#!/bin/sh\ncase \"$*\" in *'member list'*) cat {d}/list; exit 0 ;; esac\n\
+                 echo \"$*\" >>{d}/calls\nn=$(cat {d}/failures)\n\
+                 if [ \"$n\" -gt 0 ]; then echo $((n - 1)) >{d}/failures; cat {d}/error; exit 1; fi\n",
                 d = dir.path().display()
             ),
         )
@@ -540,6 +576,30 @@ mod tests {
         assert!(calls.contains("member remove 91bc3c398fb3c146"), "{calls}");
         let (r, calls) = apply_with_fake_etcdctl(&m, M1);
         assert!(r.ok() && !r.changed && calls.is_empty(), "{r:?} {calls}");
+    }
+
+    #[test]
+    fn absent_retries_while_etcd_says_the_cluster_is_unhealthy() {
+        let m = EtcdMember::build(json!({
+            "name": "master2",
+            "peer_url": "https://10.1.0.11:2380",
+            "endpoints": "https://10.1.0.10:2379",
+            "state": "absent",
+            "cacert": "/dev/null",
+            "cert": "/dev/null",
+            "key": "/dev/null",
+        }))
+        .unwrap();
+        let both = format!("{M1}\n{M2_LEARNER}\n");
+        let unhealthy = "Error: etcdserver: unhealthy cluster\n";
+        let (r, calls) = apply_with_failing_etcdctl(&m, &both, 2, unhealthy);
+        assert!(r.ok() && r.changed, "{r:?}");
+        assert_eq!(calls.matches("member remove 91bc3c398fb3c146").count(), 3);
+        // Any other error fails at once, naming etcd's answer.
+        let (r, calls) = apply_with_failing_etcdctl(&m, &both, 5, "Error: permission denied\n");
+        assert!(!r.ok(), "{r:?}");
+        assert!(format!("{r:?}").contains("permission denied"), "{r:?}");
+        assert_eq!(calls.lines().count(), 1, "{calls}");
     }
 
     #[test]
