@@ -192,7 +192,8 @@ pub enum LabCommand {
     Ssh {
         /// Host name, e.g. `master` or `node1`.
         host: String,
-        /// Command to run instead of an interactive shell.
+        /// Command to run instead of an interactive shell: one argument is a line for the
+        /// host's shell (`'a; b'`), several are a command and its arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
         #[command(flatten)]

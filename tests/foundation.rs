@@ -217,6 +217,21 @@ fn lab_ssh_runs_one_command_and_exits_with_its_status() {
     let out = lab.ssh("master", "hostname; exit 7");
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "master");
+    // One argument is a line for the host's shell, as with `ssh host 'a; b'`.
+    let line = kprov(&[
+        "lab",
+        "ssh",
+        "--name",
+        &lab.name,
+        "master",
+        "echo a; echo b",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&line.stdout), "a\nb\n");
+    // Several are one command with its arguments, each kept as one word.
+    let words = kprov(&[
+        "lab", "ssh", "--name", &lab.name, "master", "echo", "a;", "b",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&words.stdout), "a; b\n");
     let err = kprov(&["lab", "ssh", "--name", &lab.name, "nosuch", "true"]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("nosuch"));

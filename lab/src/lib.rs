@@ -84,7 +84,8 @@ pub fn list() -> Result<Vec<String>, LabError> {
 }
 
 /// argv for `ssh` as root to `host` of the lab (like `vagrant ssh`): an interactive shell
-/// when `command` is empty, else the command with each element quoted as one argument.
+/// when `command` is empty, a line for the host's shell when it is one argument (as with
+/// `ssh host 'a; b'`), else a command whose arguments are each quoted as one word.
 pub fn ssh_argv(name: &str, host: &str, command: &[String]) -> Result<Vec<String>, LabError> {
     layout::validate_name(name)?;
     let state = LabState::load(name)?.ok_or_else(|| LabError::UnknownLab {

@@ -87,9 +87,12 @@ pub(crate) fn argv(
         "LogLevel=ERROR".into(),
         format!("root@{address}"),
     ];
-    if !command.is_empty() {
-        argv.push("--".into());
-        argv.push(shell_words::join(command));
+    match command {
+        [] => {}
+        // One argument is a command line for the host's shell, as with `ssh host 'a; b'`.
+        [line] => argv.extend(["--".into(), line.clone()]),
+        // Several are one command and its arguments, each quoted as one word.
+        words => argv.extend(["--".into(), shell_words::join(words)]),
     }
     argv
 }
@@ -108,5 +111,16 @@ mod tests {
         );
         assert_eq!(argv.last().unwrap(), "echo 'a b; rm -rf /'");
         assert!(argv.contains(&"root@172.30.1.10".to_string()));
+    }
+
+    #[test]
+    fn one_argument_is_a_line_for_the_remote_shell() {
+        let argv = argv(
+            Path::new("/k"),
+            Path::new("/kh"),
+            "172.30.1.10".parse().unwrap(),
+            &["uname; hostname".into()],
+        );
+        assert_eq!(argv[argv.len() - 2..], ["--", "uname; hostname"]);
     }
 }

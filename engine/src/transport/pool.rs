@@ -113,7 +113,7 @@ impl Connection {
         if let Some(key) = &target.identity_file {
             builder.keyfile(key);
         }
-        if let Some(file) = &target.known_hosts_file {
+        if let Some(file) = target.known_hosts_path() {
             builder.user_known_hosts_file(file);
         }
         if !target.ssh_options.is_empty() {
@@ -454,8 +454,13 @@ fn write_config(target: &Target, control_dir: &Path) -> std::io::Result<PathBuf>
         text.push_str(&format!("  {key} {value}\n"));
     }
     text.push_str("Match all\nInclude ~/.ssh/config\nInclude /etc/ssh/ssh_config\n");
-    let path = control_dir.join(format!("config-{}", record_name(target)));
-    let temp = path.with_extension("tmp");
+    let name = format!("config-{}", record_name(target));
+    let path = control_dir.join(&name);
+    // A temporary name of its own per call: with `with_extension` the hosts of one subnet
+    // (addresses contain dots) shared one file and raced.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = control_dir.join(format!("{name}.tmp-{}-{n}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -528,4 +533,39 @@ fn current_uid() -> u32 {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_of_one_subnet_written_at_once_do_not_race() {
+        let dir = tempfile::tempdir().unwrap();
+        let targets: Vec<Target> = (10..16)
+            .map(|i| {
+                let mut t = Target::new(format!("h{i}"), format!("172.30.1.{i}"));
+                t.ssh_options = vec![("ProxyJump".into(), "root@172.30.1.9".into())];
+                t
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                for t in &targets {
+                    let dir = dir.path();
+                    scope.spawn(move || write_config(t, dir).unwrap());
+                }
+            }
+        });
+        for t in &targets {
+            let text = std::fs::read_to_string(write_config(t, dir.path()).unwrap()).unwrap();
+            assert!(text.starts_with(&format!("Host {}\n", t.address)), "{text}");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

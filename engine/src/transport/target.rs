@@ -84,6 +84,19 @@ impl Target {
         }
     }
 
+    /// The known-hosts file ssh reads and writes for this host: the configured one, else
+    /// none at all (`/dev/null`) when checking is off, so a stale key left there by an
+    /// earlier host at the same address neither disables forwarding (ssh does that on a
+    /// changed key even with `StrictHostKeyChecking=no`) nor gets new keys written
+    /// into the user's file; `None` leaves ssh's default.
+    pub fn known_hosts_path(&self) -> Option<PathBuf> {
+        match (&self.known_hosts_file, self.host_key_policy) {
+            (Some(file), _) => Some(file.clone()),
+            (None, HostKeyPolicy::Off) => Some(PathBuf::from("/dev/null")),
+            (None, _) => None,
+        }
+    }
+
     /// An ssh `ProxyCommand` that reaches `%h:%p` through this host with its own settings
     /// (user, port, key, host key policy), for hosts behind it.
     pub fn proxy_command(&self) -> String {
@@ -101,7 +114,7 @@ impl Target {
             "-o".into(),
             format!("ConnectTimeout={}", self.connect_timeout.as_secs().max(1)),
         ];
-        if let Some(file) = &self.known_hosts_file {
+        if let Some(file) = self.known_hosts_path() {
             words.push("-o".into());
             words.push(quote(&format!("UserKnownHostsFile={}", file.display())));
         }
@@ -122,5 +135,31 @@ impl Target {
         let mut command = words.join(" ");
         command = command.replace('%', "%%").replace("[%%h]:%%p", "[%h]:%p");
         command
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_reads_no_known_hosts_file_on_either_hop() {
+        let mut jump = Target::new("bastion", "10.0.0.9");
+        jump.host_key_policy = HostKeyPolicy::Off;
+        assert_eq!(jump.known_hosts_path(), Some(PathBuf::from("/dev/null")));
+        let command = jump.proxy_command();
+        assert!(
+            command.contains(
+                "StrictHostKeyChecking=no -o ConnectTimeout=10 -o 'UserKnownHostsFile=/dev/null'"
+            ),
+            "{command}"
+        );
+        jump.host_key_policy = HostKeyPolicy::Strict;
+        assert_eq!(jump.known_hosts_path(), None);
+        assert!(!jump.proxy_command().contains("UserKnownHostsFile"));
+        jump.known_hosts_file = Some("/etc/kprov/known_hosts".into());
+        assert!(jump
+            .proxy_command()
+            .contains("'UserKnownHostsFile=/etc/kprov/known_hosts'"));
     }
 }
