@@ -8,6 +8,7 @@
 
 mod error;
 pub mod live;
+mod persist;
 mod pool;
 mod quote;
 mod target;

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::error::TransportError;
+use super::persist;
 use super::target::{HostKeyPolicy, Target};
 
 /// How the pool connects and runs.
@@ -72,9 +73,18 @@ impl Connection {
         default_timeout: Duration,
         persist_secs: u64,
     ) -> Result<Self, TransportError> {
-        let persist_record = (persist_secs > 0).then(|| control_dir.join(record_name(&target)));
+        let config = if target.ssh_options.is_empty() {
+            None
+        } else {
+            Some(
+                write_config(&target, control_dir)
+                    .map_err(|e| TransportError::connection(&target.name, e))?,
+            )
+        };
+        let persist_record =
+            (persist_secs > 0).then(|| control_dir.join(persist::record_name(&target)));
         if let Some(record) = &persist_record {
-            if let Some(session) = resume(record).await {
+            if let Some(session) = persist::resume(record, &target, config.as_deref()).await {
                 tracing::debug!(host = %target.name, "reusing persisted ssh master");
                 super::live::register(
                     session.control_socket(),
@@ -116,9 +126,7 @@ impl Connection {
         if let Some(file) = target.known_hosts_path() {
             builder.user_known_hosts_file(file);
         }
-        if !target.ssh_options.is_empty() {
-            let config = write_config(&target, control_dir)
-                .map_err(|e| TransportError::connection(&target.name, e))?;
+        if let Some(config) = &config {
             builder.config_file(config);
         }
         let destination = destination(&target);
@@ -454,7 +462,7 @@ fn write_config(target: &Target, control_dir: &Path) -> std::io::Result<PathBuf>
         text.push_str(&format!("  {key} {value}\n"));
     }
     text.push_str("Match all\nInclude ~/.ssh/config\nInclude /etc/ssh/ssh_config\n");
-    let name = format!("config-{}", record_name(target));
+    let name = format!("config-{}", persist::record_name(target));
     let path = control_dir.join(&name);
     // A temporary name of its own per call: with `with_extension` the hosts of one subnet
     // (addresses contain dots) shared one file and raced.
@@ -470,37 +478,6 @@ fn write_config(target: &Target, control_dir: &Path) -> std::io::Result<PathBuf>
     file.write_all(text.as_bytes())?;
     std::fs::rename(&temp, &path)?;
     Ok(path)
-}
-
-/// File that records a persisted master's control socket for `target`.
-fn record_name(target: &Target) -> String {
-    let raw = format!("persist-{}@{}-{}", target.user, target.address, target.port);
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '@' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Reattaches to a master recorded by an earlier run, if it still answers.
-async fn resume(record: &Path) -> Option<Session> {
-    let ctl = std::fs::read_to_string(record).ok()?;
-    let ctl = PathBuf::from(ctl.trim());
-    if !ctl.exists() {
-        return None;
-    }
-    let session = Session::resume_mux(ctl.into_boxed_path(), None);
-    match tokio::time::timeout(Duration::from_secs(2), session.check()).await {
-        Ok(Ok(())) => Some(session),
-        _ => {
-            let _ = std::fs::remove_file(record);
-            None
-        }
-    }
 }
 
 /// Creates (mode 0700) and returns the directory for ssh control sockets.

@@ -19,6 +19,17 @@ pub enum HostKeyPolicy {
     Off,
 }
 
+impl HostKeyPolicy {
+    /// The value of ssh's `StrictHostKeyChecking` for this policy.
+    pub fn ssh_value(self) -> &'static str {
+        match self {
+            HostKeyPolicy::Strict => "yes",
+            HostKeyPolicy::AcceptNew => "accept-new",
+            HostKeyPolicy::Off => "no",
+        }
+    }
+}
+
 /// Connection settings for one host.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -100,11 +111,7 @@ impl Target {
     /// An ssh `ProxyCommand` that reaches `%h:%p` through this host with its own settings
     /// (user, port, key, host key policy), for hosts behind it.
     pub fn proxy_command(&self) -> String {
-        let policy = match self.host_key_policy {
-            HostKeyPolicy::Strict => "yes",
-            HostKeyPolicy::AcceptNew => "accept-new",
-            HostKeyPolicy::Off => "no",
-        };
+        let policy = self.host_key_policy.ssh_value();
         let mut words = vec![
             "ssh".to_string(),
             "-o".into(),
