@@ -621,6 +621,7 @@ impl<'a> HostRun<'a> {
             if !names.contains(&handler.name) {
                 continue;
             }
+            let queued = items.len();
             if let Some((task, name, started, f)) =
                 self.collect(handler, &vars, &unknown, &mut items)
             {
@@ -630,6 +631,10 @@ impl<'a> HostRun<'a> {
                     self.emit_as(task, &name, started, Outcome::failed(f));
                 }
                 return false;
+            }
+            if items.len() == queued {
+                // Skipped (`when`): nothing is due any more, so its marker goes too.
+                self.settled_handlers.push(handler.name.clone());
             }
         }
         for item in &mut items {
