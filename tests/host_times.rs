@@ -42,10 +42,19 @@ fn each_host_reports_its_own_elapsed_time() {
     let recap_line = |host: &str| {
         stderr
             .lines()
-            .find(|l| l.trim_start().starts_with(host) && l.contains('s'))
+            .find(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.len() == 8 && words[0] == host
+            })
             .unwrap_or_else(|| panic!("recap line for {host}: {stderr}"))
             .to_string()
     };
-    assert!(recap_line("master").contains(&format!("{:.1}s", master as f64 / 1000.0)), "{stderr}");
-    assert!(recap_line("node1").contains(&format!("{:.1}s", node1 as f64 / 1000.0)), "{stderr}");
+    assert!(
+        recap_line("master").contains(&format!("{:.1}s", master as f64 / 1000.0)),
+        "{stderr}"
+    );
+    assert!(
+        recap_line("node1").contains(&format!("{:.1}s", node1 as f64 / 1000.0)),
+        "{stderr}"
+    );
 }

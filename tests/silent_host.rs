@@ -58,7 +58,10 @@ fn a_blackholed_host_is_unreachable_within_the_keepalive_window_and_the_others_f
         .unwrap();
     let started = Instant::now();
     while !upper.join("kprov-sleeping").exists() {
-        assert!(started.elapsed() < Duration::from_secs(60), "node1 never slept");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node1 never slept"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     ip(&["link", "set", &veth, "down"]);
@@ -111,7 +114,10 @@ fn a_blackholed_host_is_unreachable_within_the_keepalive_window_and_the_others_f
         "--lock-timeout",
         "40",
     ]);
-    eprintln!("next apply after the network came back took {:?}", asked.elapsed());
+    eprintln!(
+        "next apply after the network came back took {:?}",
+        asked.elapsed()
+    );
     assert_eq!(
         next.status.code(),
         Some(0),
