@@ -116,6 +116,14 @@ pub(super) async fn acquire(
             }
             other => {
                 held.release().await;
+                // A plain command says why (sudo missing or asking for a password, …).
+                if let Err(e) = conn.run("true", Some(Duration::from_secs(30))).await {
+                    return Err(Failure {
+                        message: format!("cannot take the run lock: {}: {}", e.kind, e.detail),
+                        hint: Some(e.hint.clone()),
+                        ..Failure::default()
+                    });
+                }
                 let what = match other {
                     Some(line) => format!("unexpected answer `{}`", clean(line)),
                     None => "no answer".into(),
