@@ -128,6 +128,11 @@ pub struct PlaybookArgs {
     /// starts without handshakes (like ControlPersist); 0 closes them at the end.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub persist: u64,
+    /// `apply`: how long to wait for another apply's lock on a host before giving that
+    /// host up (exit 5); `plan` takes no lock.
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = kprov_engine::run::DEFAULT_LOCK_WAIT.as_secs())]
+    pub lock_timeout: u64,
 }
 
 /// `reset` flags.

@@ -19,6 +19,9 @@ impl Exit {
     pub const INVALID: Exit = Exit(3);
     /// At least one host could not be reached (the others were worked on).
     pub const UNREACHABLE: Exit = Exit(4);
+    /// Another kprov apply held a host's lock until `--lock-timeout`; nothing was done on
+    /// that host (the others were worked on).
+    pub const LOCKED: Exit = Exit(5);
     /// The command line is wrong (unknown flag, missing argument): `EX_USAGE`.
     pub const USAGE: Exit = Exit(64);
     /// Interrupted (Ctrl-C or SIGTERM): 128 + SIGINT, as shells report it.

@@ -20,7 +20,7 @@ pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
         hosts: lab.hosts,
         mirror: None,
     };
-    let status = tokio::task::spawn_blocking(move || kprov_lab::up(&options))
+    let status = tokio::task::spawn_blocking(move || kprov_lab::up_for_run(&options))
         .await
         .context("lab start-up task failed")?
         .with_context(|| format!("bringing up lab `{}` for {}", lab.name, path.display()))?;

@@ -1,7 +1,8 @@
 //! The exit codes of the README's table, one test each (1 and 2 need hosts: they are
 //! asserted by the lab tests `engine::a_failure_stops_only_its_host` (1) and
 //! `engine::engine_on_a_three_host_lab` (2, `plan --detailed-exitcode`); 130 by
-//! `interrupt::sigint_mid_apply_ends_the_remote_command_and_the_ssh_masters`).
+//! `interrupt::sigint_mid_apply_ends_the_remote_command_and_the_ssh_masters`; 4 mid-run by
+//! `silent_host`; 5 by `run_lock`).
 
 mod common;
 

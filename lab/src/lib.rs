@@ -63,7 +63,14 @@ impl Default for UpOptions {
 /// hosts stay, missing or crashed ones are (re)started. The first run on a machine builds
 /// the base and the apt repository (minutes); later runs take seconds.
 pub fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
-    up::up(opts)
+    up::up(opts, up::Ready::All)
+}
+
+/// [`up`] for a run on the lab: a host whose sshd does not answer does not fail the
+/// others. Hosts already running are not waited for, hosts started now up to the usual
+/// time; those still silent are left to the run, which reports them unreachable.
+pub fn up_for_run(opts: &UpOptions) -> Result<LabStatus, LabError> {
+    up::up(opts, up::Ready::Started)
 }
 
 /// Removes the lab entirely (processes, namespaces, network, cgroups, HTTP server, state);

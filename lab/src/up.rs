@@ -15,7 +15,16 @@ use crate::{base, boot, down, inventory, network, prereq, repo, rootfs, ssh, UpO
 /// How long hosts get to boot until their sshd answers.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
+/// Which hosts `up` waits for until their sshd answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ready {
+    /// Every host; one that does not answer in time fails `up`.
+    All,
+    /// The hosts started by this call; one that does not answer is only warned about.
+    Started,
+}
+
+pub(crate) fn up(opts: &UpOptions, ready: Ready) -> Result<LabStatus, LabError> {
     crate::layout::validate_name(&opts.name)?;
     if opts.hosts == 0 || opts.hosts > MAX_HOSTS {
         return Err(LabError::InvalidHostCount {
@@ -61,6 +70,7 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
     let hosts: Vec<HostLayout> = (0..opts.hosts).map(|i| layout.host(i)).collect();
     let source = repo::source_line(&layout.repo_url());
     let mut known = Vec::new();
+    let mut started = Vec::new();
     for host in &hosts {
         let host_key = if host_running(state.pids.get(&host.name), host) {
             tracing::debug!(host = %host.name, "already running");
@@ -78,13 +88,21 @@ pub(crate) fn up(opts: &UpOptions) -> Result<LabStatus, LabError> {
             let pids = boot::start(&layout, host, &base, &cgroups, &procs)?;
             state.pids.insert(host.name.clone(), pids);
             state.save()?;
+            started.push(host.clone());
             host_key
         };
         known.push((IpAddr::V4(host.address), host_key));
     }
     ssh::write_known_hosts(&layout.known_hosts(), &known)?;
     inventory::write(&layout, &hosts)?;
-    wait_ready(&layout, &state, &hosts)?;
+    match ready {
+        Ready::All => wait_ready(&layout, &state, &hosts)?,
+        Ready::Started => {
+            if let Err(err) = wait_ready(&layout, &state, &started) {
+                tracing::warn!("{err}; the run reports that host unreachable");
+            }
+        }
+    }
     Ok(collect(&state))
 }
 

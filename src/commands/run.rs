@@ -50,6 +50,7 @@ pub async fn run(
             persist_secs: args.persist,
             ..PoolOptions::default()
         },
+        lock_wait: std::time::Duration::from_secs(args.lock_timeout),
         sink,
         run_id: events::new_run_id(),
     };
@@ -75,10 +76,14 @@ pub async fn run(
             RunError::Graph(g) => anyhow::Error::from(crate::exit::Invalid(g.to_string())),
         })?;
     renderer.finish();
-    Ok(if summary.failed > 0 {
+    // A host that failed otherwise outranks one that was unreachable, which outranks one
+    // that was locked (locked hosts count as failed too).
+    Ok(if summary.failed > summary.locked {
         Exit::FAILED
     } else if summary.unreachable > 0 {
         Exit::UNREACHABLE
+    } else if summary.locked > 0 {
+        Exit::LOCKED
     } else if detailed && (summary.changed > 0 || summary.unknown > 0) {
         Exit::CHANGES
     } else {
@@ -101,6 +106,7 @@ pub async fn reset(args: &ResetArgs, global: &GlobalArgs) -> anyhow::Result<Exit
         fail_fast: false,
         forks: None,
         persist: 0,
+        lock_timeout: kprov_engine::run::DEFAULT_LOCK_WAIT.as_secs(),
     };
     if args.yes {
         return run(&run_args, Mode::Apply, false, global).await;

@@ -21,7 +21,7 @@ use super::prepare::{self, Inputs, Prepared};
 use super::{hints, notify, RunCtx};
 use crate::events::{Event, Failure, Mode, Status};
 use crate::playbook::Task;
-use crate::transport::Connection;
+use crate::transport::{Connection, TransportErrorKind};
 
 /// Default ceiling for one task when it sets no `timeout`.
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -36,6 +36,8 @@ pub struct HostResult {
     pub failed: bool,
     /// Tasks skipped until something outside the run is ready.
     pub pending: usize,
+    /// Another run held the host's lock: nothing was done on it.
+    pub locked: bool,
 }
 
 /// Handlers an earlier, interrupted run notified (markers listed in the facts), each
@@ -93,6 +95,8 @@ pub struct HostRun<'a> {
     task_stderr: BTreeMap<usize, Vec<String>>,
     /// While retrying, events are held back and only the last attempt's are sent.
     held: Option<Vec<Event>>,
+    /// The host stopped answering: its failure is reported as unreachable.
+    lost: bool,
 }
 
 impl<'a> HostRun<'a> {
@@ -119,6 +123,7 @@ impl<'a> HostRun<'a> {
             last_stderr: Vec::new(),
             task_stderr: BTreeMap::new(),
             held: None,
+            lost: false,
         }
     }
 
@@ -663,15 +668,14 @@ impl<'a> HostRun<'a> {
             .iter()
             .map(|i| i.task.timeout.unwrap_or(DEFAULT_TASK_TIMEOUT))
             .sum();
-        let out = self
-            .conn
-            .run(script, Some(limit))
-            .await
-            .map_err(|e| Failure {
+        let out = self.conn.run(script, Some(limit)).await.map_err(|e| {
+            self.lost |= e.kind == TransportErrorKind::Unreachable;
+            Failure {
                 message: format!("{}: {}", e.kind, e.detail),
                 hint: Some(e.hint.clone()),
                 ..Failure::default()
-            })?;
+            }
+        })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         (self.last_stderr, self.task_stderr) = split_stderr(&stderr, 10);
         kprov_modules::parse_output(&out.stdout).map_err(|e| Failure {
@@ -728,7 +732,10 @@ impl<'a> HostRun<'a> {
             host: self.name().to_string(),
             task: name.to_string(),
             origin: task.origin.clone(),
-            status: outcome.status,
+            status: match outcome.status {
+                Status::Failed if self.lost => Status::Unreachable,
+                status => status,
+            },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             summary: outcome.summary,
             diff: outcome.diff,

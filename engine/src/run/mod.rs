@@ -3,9 +3,11 @@
 //! awaited through the task graph.
 
 mod chain;
+mod each;
 mod graph;
 mod hints;
 mod host;
+mod lock;
 mod notify;
 mod outcome;
 mod prepare;
@@ -15,16 +17,16 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 pub use graph::{GraphError, TagFilter};
+pub use lock::{DEFAULT_WAIT as DEFAULT_LOCK_WAIT, LOCK_PATH};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::events::{Event, Failure, Mode, Sink, Status};
-use crate::facts::Facts;
 use crate::inventory::Inventory;
 use crate::playbook::{Playbook, Task};
 use crate::template::Renderer;
@@ -46,6 +48,8 @@ pub struct RunRequest {
     /// Stop every host at the first failure anywhere.
     pub fail_fast: bool,
     pub pool: PoolOptions,
+    /// Apply: how long to wait for another run's lock on a host (plan takes no lock).
+    pub lock_wait: Duration,
     pub sink: Sink,
     pub run_id: String,
 }
@@ -60,6 +64,8 @@ pub struct RunSummary {
     pub unreachable: usize,
     /// Tasks waiting for something outside the run (a later run does them).
     pub pending: usize,
+    /// Hosts not worked on because another run held their lock (counted in `failed` too).
+    pub locked: usize,
 }
 
 /// The run could not start (nothing was changed).
@@ -156,6 +162,7 @@ pub(crate) struct RunCtx {
     pub sink: Sink,
     pub run_id: String,
     pub shared: Shared,
+    lock_wait: Duration,
     /// Per host: merged inventory variables.
     host_vars: Vec<Map<String, Value>>,
     /// Group name → member names.
@@ -309,6 +316,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         sink: req.sink.clone(),
         run_id: req.run_id.clone(),
         shared: Shared::new(names.len()),
+        lock_wait: req.lock_wait,
         spec: req.spec,
         extra: req.extra,
     });
@@ -351,100 +359,50 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
             round_trips: 0,
         });
     }
-    let total_hosts = names.len();
-    let max_fail = ctx
-        .playbook
-        .plays
-        .iter()
-        .filter_map(|p| p.max_fail_percentage)
-        .min();
-    let fail_fast = req.fail_fast;
+    let stops = Arc::new(each::Stops {
+        fail_fast: req.fail_fast,
+        max_fail: ctx
+            .playbook
+            .plays
+            .iter()
+            .filter_map(|p| p.max_fail_percentage)
+            .min(),
+        total_hosts: names.len(),
+    });
     let results = pool
-        .for_each(|conn| {
-            let ctx = ctx.clone();
-            async move {
-                let host_started = Instant::now();
-                let h = ctx
-                    .schedule
-                    .hosts
-                    .iter()
-                    .position(|n| *n == conn.target().name)?;
-                let facts = match Facts::gather(&conn).await {
-                    Ok(f) => f,
-                    Err(e) => {
-                        ctx.shared.stop(h);
-                        let _ = ctx.sink.send(Event::Task {
-                            run_id: ctx.run_id.clone(),
-                            host: ctx.schedule.hosts[h].clone(),
-                            task: "gather facts".into(),
-                            origin: String::new(),
-                            status: Status::Failed,
-                            duration_ms: 0,
-                            summary: None,
-                            diff: None,
-                            error: Some(Failure {
-                                message: e.to_string(),
-                                ..Failure::default()
-                            }),
-                            warnings: Vec::new(),
-                            pending: false,
-                        });
-                        return Some((
-                            h,
-                            host::HostResult {
-                                failed: true,
-                                round_trips: 1,
-                                counts: [(Status::Failed, 1)].into_iter().collect(),
-                                pending: 0,
-                            },
-                            host_started,
-                        ));
-                    }
-                };
-                let module_ctx = kprov_modules::HostContext {
-                    os_family: serde_json::to_value(facts.os_family)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    package_manager: facts.package_manager.clone(),
-                    init: facts.init.clone(),
-                };
-                let facts_value = serde_json::to_value(&facts).unwrap_or(Value::Null);
-                let result = host::HostRun::new(&ctx, h, conn.clone(), facts_value, module_ctx)
-                    .run()
-                    .await;
-                if result.failed {
-                    ctx.shared.stop(h);
-                    let failed_now = ctx.shared.failed_hosts.fetch_add(1, Ordering::SeqCst) + 1;
-                    let over_limit = max_fail
-                        .is_some_and(|pct| failed_now * 100 > usize::from(pct) * total_hosts);
-                    if fail_fast || over_limit {
-                        ctx.shared.abort.store(true, Ordering::SeqCst);
-                    }
-                }
-                Some((h, result, host_started))
-            }
-        })
+        .for_each(|conn| each::run_host(ctx.clone(), conn, stops.clone()))
         .await;
-    pool.close().await;
+    let mut locks = Vec::new();
     for (_, done) in results {
-        let Some((h, result, host_started)) = done else {
+        let Some(done) = done else {
             continue;
         };
+        let result = &done.result;
         let count = |s: Status| result.counts.get(&s).copied().unwrap_or(0);
         summary.changed += count(Status::Changed);
         summary.unchanged += count(Status::Ok);
         summary.unknown += count(Status::Unknown);
         summary.failed += count(Status::Failed);
+        summary.unreachable += count(Status::Unreachable);
         summary.pending += result.pending;
+        summary.locked += usize::from(result.locked);
         let _ = req.sink.send(Event::HostDone {
             run_id: req.run_id.clone(),
-            host: names[h].clone(),
+            host: names[done.host].clone(),
             counts: result.counts.clone(),
-            duration_ms: u64::try_from(host_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms: u64::try_from(done.elapsed.as_millis()).unwrap_or(u64::MAX),
             round_trips: result.round_trips,
         });
+        locks.extend(done.lock);
     }
+    // Every host is done: the locks go (each waits until its holder ended on the host),
+    // then the connections they ran on.
+    let mut releases = tokio::task::JoinSet::new();
+    for lock in locks {
+        releases.spawn(lock.release());
+    }
+    while releases.join_next().await.is_some() {}
+    pool.close().await;
     let _ = req.sink.send(Event::RunDone {
         run_id: req.run_id,
         mode: req.mode,

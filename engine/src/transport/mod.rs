@@ -7,6 +7,8 @@
 //! value is ever spliced into a remote command line.
 
 mod error;
+mod held;
+pub mod keepalive;
 pub mod live;
 mod persist;
 mod pool;
@@ -14,6 +16,7 @@ mod quote;
 mod target;
 
 pub use error::{TransportError, TransportErrorKind};
+pub use held::Held;
 pub use pool::{Connection, Forward, Output, Pool, PoolOptions};
 pub use quote::quote;
 pub use target::{HostKeyPolicy, Target};

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::error::TransportError;
+use super::error::{TransportError, TransportErrorKind};
 use super::persist;
 use super::target::{HostKeyPolicy, Target};
 
@@ -73,18 +73,14 @@ impl Connection {
         default_timeout: Duration,
         persist_secs: u64,
     ) -> Result<Self, TransportError> {
-        let config = if target.ssh_options.is_empty() {
-            None
-        } else {
-            Some(
-                write_config(&target, control_dir)
-                    .map_err(|e| TransportError::connection(&target.name, e))?,
-            )
-        };
+        // Always a config of our own: it fixes ServerAliveCountMax (no flag sets it), so a
+        // silent host is given up after a known time.
+        let config = write_config(&target, control_dir)
+            .map_err(|e| TransportError::connection(&target.name, e))?;
         let persist_record =
             (persist_secs > 0).then(|| control_dir.join(persist::record_name(&target)));
         if let Some(record) = &persist_record {
-            if let Some(session) = persist::resume(record, &target, config.as_deref()).await {
+            if let Some(session) = persist::resume(record, &target, Some(&config)).await {
                 tracing::debug!(host = %target.name, "reusing persisted ssh master");
                 super::live::register(
                     session.control_socket(),
@@ -106,7 +102,7 @@ impl Connection {
             .user(target.user.clone())
             .port(target.port)
             .connect_timeout(target.connect_timeout)
-            .server_alive_interval(Duration::from_secs(15))
+            .server_alive_interval(super::keepalive::INTERVAL)
             .control_directory(control_dir)
             // A crashed kprov leaves no master behind for long.
             .control_persist(openssh::ControlPersist::IdleFor(
@@ -126,9 +122,7 @@ impl Connection {
         if let Some(file) = target.known_hosts_path() {
             builder.user_known_hosts_file(file);
         }
-        if let Some(config) = &config {
-            builder.config_file(config);
-        }
+        builder.config_file(&config);
         let destination = destination(&target);
         let connect = builder.connect_mux(&target.address);
         // ssh's ConnectTimeout covers the TCP connect only; bound the whole handshake too.
@@ -170,6 +164,10 @@ impl Connection {
     /// The host this connection reaches.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    pub(super) fn session(&self) -> &Session {
+        &self.session
     }
 
     /// Runs `script` with the remote POSIX shell (`sh -s`, through `sudo -n` when the
@@ -229,9 +227,17 @@ impl Connection {
             Ok(output)
         };
         match tokio::time::timeout(limit, work).await {
+            Ok(Err(err)) if err.kind == TransportErrorKind::Connection => {
+                Err(self.silent().unwrap_or(err))
+            }
             Ok(result) => result,
             Err(_) => Err(TransportError::command_timeout(host, limit)),
         }
+    }
+
+    /// The error for a host whose master gave up on it for not answering keepalives.
+    pub fn silent(&self) -> Option<TransportError> {
+        super::keepalive::silent(&self.target.name, self.session.control_socket())
     }
 
     /// Forwards a free local TCP port on 127.0.0.1 through this connection to
@@ -455,6 +461,7 @@ fn write_config(target: &Target, control_dir: &Path) -> std::io::Result<PathBuf>
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut text = format!("Host {}\n", target.address);
+    text.push_str(&super::keepalive::config_line());
     for (key, value) in &target.ssh_options {
         if key.contains(char::is_whitespace) || value.contains('\n') {
             continue;
