@@ -13,9 +13,10 @@ use crate::cli::{GlobalArgs, OutputFormat, ValidateArgs};
 pub async fn run(args: &ValidateArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // Both files are checked even when the first has errors: one run shows everything.
     let spec = spec::load(&args.run.spec);
-    let inventory = kprov_engine::inventory::load(&args.run.inventory.inventory);
-    if let Ok(inv) = &inventory {
+    let mut inventory = kprov_engine::inventory::load(&args.run.inventory.inventory);
+    if let Ok(inv) = &mut inventory {
         crate::hosts::warn(inv);
+        crate::hosts::resolve(inv);
     }
     let mut problems = Diagnostics::default();
     match (&spec, &inventory) {

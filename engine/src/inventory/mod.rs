@@ -10,6 +10,7 @@ pub mod file;
 mod ini;
 mod jump;
 mod kprov;
+mod names;
 mod resolve;
 mod roles;
 mod select;

@@ -51,6 +51,9 @@ pub(super) fn locate(
         .collect();
     paths.sort();
     paths.dedup();
+    if let Some(d) = at_quoted_address(task, input, message) {
+        return d;
+    }
     let root = |p: &str| p.split('.').next().unwrap_or_default().to_string();
     let from = |layer: &Map<String, Value>| paths.iter().find(|p| layer.contains_key(&root(p)));
     let given = Value::Object(input.given_extra.clone());
@@ -71,7 +74,14 @@ pub(super) fn locate(
             )),
         };
     }
-    if let (Some(path), Some(spec)) = (from(layers.spec_vars), input.spec) {
+    // A spec value the message quotes is the likeliest culprit.
+    let spec_value = Value::Object(layers.spec_vars.clone());
+    let quoted_in_spec = paths.iter().find(|p| {
+        spec_value
+            .pointer(&dotted_pointer(p))
+            .is_some_and(|v| quotes_any(v, message))
+    });
+    if let (Some(path), Some(spec)) = (quoted_in_spec.or(from(layers.spec_vars)), input.spec) {
         let pointer = spec_pointer(path, spec.source());
         let whole = Value::Object(layers.spec_vars.clone());
         let (pointer, is_key) = refine(&whole, pointer, message);
@@ -114,6 +124,30 @@ pub(super) fn locate(
             .first()
             .map(|p| format!("check the value of `{p}` this task uses")),
     }
+}
+
+/// A host address the message quotes (`` `node2.example` is not an IP address``): the
+/// diagnostic points at where the inventory writes it.
+fn at_quoted_address(task: &Task, input: &TaskInputs<'_>, message: &str) -> Option<Diagnostic> {
+    let host = input.inventory.hosts.iter().find(|h| {
+        message.contains(&format!("`{}`", h.address))
+            || message.contains(&format!("`{}`", h.ssh_address))
+    })?;
+    let mut d = input.inventory.at_host_address(&host.name, "", None);
+    d.key = format!("{}.address", host.name);
+    d.hint = Some(format!(
+        "correct the address of host `{}` (task `{}` at {} uses it)",
+        host.name, task.name, task.origin
+    ));
+    Some(d)
+}
+
+/// True when `message` quotes `value` or any string inside it.
+fn quotes_any(value: &Value, message: &str) -> bool {
+    crate::playbook::Task::strings_of(value)
+        .iter()
+        .any(|s| !s.is_empty() && message.contains(&format!("`{s}`")))
+        || (!value.is_string() && message.contains(&format!("`{value}`")))
 }
 
 /// `os.kernel_modules` → `/os/kernel_modules`.

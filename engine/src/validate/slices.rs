@@ -50,8 +50,7 @@ pub(super) fn check(spec: &ClusterSpec, inventory: &Inventory, out: &mut Vec<Dia
         // The host to fix: the last overridden host the message names.
         let culprit = overrides
             .keys()
-            .filter(|h| message.contains(&format!("`{h}`")))
-            .next_back()
+            .rfind(|h| message.contains(&format!("`{h}`")))
             .cloned()
             .unwrap_or_default();
         out.push(at_host(
