@@ -67,7 +67,9 @@ pub fn check_tasks(input: &TaskInputs<'_>) -> Result<(), Diagnostics> {
                 spec_vars: input.spec_vars,
                 extra: input.extra,
             };
-            let vars = host_vars(&renderer, &layers, &common);
+            let (vars, unrendered) = host_vars(&renderer, &layers, &common);
+            // Playbook variables built from facts or results are known only in the run.
+            let unknown: HashSet<String> = unknown.union(&unrendered).cloned().collect();
             let tasks = play
                 .tasks
                 .iter()
@@ -162,8 +164,13 @@ fn common_vars(inventory: &Inventory) -> Map<String, Value> {
 }
 
 /// The variables `host` sees in `play` before facts: the merged layers, the common
-/// variables and the playbook's own templated variables rendered against them.
-fn host_vars(renderer: &Renderer, layers: &Layers<'_>, common: &Map<String, Value>) -> Value {
+/// variables and the playbook's own templated variables rendered against them; plus the
+/// names of those that cannot be rendered yet (they read facts or results).
+fn host_vars(
+    renderer: &Renderer,
+    layers: &Layers<'_>,
+    common: &Map<String, Value>,
+) -> (Value, HashSet<String>) {
     let mut vars = layers.merged();
     vars.extend(common.clone());
     vars.insert(
@@ -179,12 +186,18 @@ fn host_vars(renderer: &Renderer, layers: &Layers<'_>, common: &Map<String, Valu
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let context = Value::Object(vars.clone());
+    let mut unrendered = HashSet::new();
     for (key, value) in templated {
-        if let Ok(rendered) = renderer.render_value(&value, &key, &context) {
-            vars.insert(key, rendered);
+        match renderer.render_value(&value, &key, &context) {
+            Ok(rendered) => {
+                vars.insert(key, rendered);
+            }
+            Err(_) => {
+                unrendered.insert(key);
+            }
         }
     }
-    Value::Object(vars)
+    (Value::Object(vars), unrendered)
 }
 
 fn mentions_template(value: &Value) -> bool {
@@ -209,4 +222,79 @@ fn without_local_files(task: &Task) -> Task {
         }
     }
     task
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const PLAYBOOK: &str = r#"
+- name: t
+  hosts: all
+  vars:
+    conf_dir: "{{ '/etc/a' if facts.os_family == 'rhel' else '/etc/b' }}"
+  tasks:
+    - name: modules
+      kernel_module: { names: "{{ mods }}" }
+    - name: from facts
+      file: { path: "{{ facts.home }}/x", content: "" }
+    - name: from a variable built from facts
+      directory: { path: "{{ conf_dir }}" }
+    - name: skipped
+      kernel_module: { names: ["a;b"] }
+      when: inventory_hostname == "nobody"
+    - name: registered
+      command: { argv: ["true"] }
+      register: out
+    - name: uses the result
+      kernel_module: { names: ["{{ out.stdout }}"] }
+"#;
+
+    fn check(mods: Value, extra: Value) -> Result<(), Diagnostics> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, PLAYBOOK).unwrap();
+        let playbook = crate::playbook::load(&path).unwrap();
+        let inventory = crate::inventory::from_str(
+            Path::new("h.yaml"),
+            &format!(
+                "hosts:\n  m: {{ address: 192.0.2.1, vars: {{ mods: {mods} }} }}\n\
+                 groups:\n  masters: {{ hosts: [m] }}\n"
+            ),
+        )
+        .unwrap();
+        check_tasks(&TaskInputs {
+            playbook: &playbook,
+            inventory: &inventory,
+            limit: None,
+            tags: &TagFilter::default(),
+            spec: None,
+            spec_vars: &Map::new(),
+            extra: extra.as_object().unwrap(),
+            given_extra: extra.as_object().unwrap(),
+        })
+    }
+
+    /// Only the argument known before connecting and refused by its module fails;
+    /// tasks reading facts or results, and skipped ones, wait for the run.
+    #[test]
+    fn refuses_bad_arguments_known_before_connecting() {
+        check(serde_json::json!(["overlay"]), serde_json::json!({})).unwrap();
+        let err = check(serde_json::json!(["x y"]), serde_json::json!({})).unwrap_err();
+        assert_eq!(err.len(), 1, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("h.yaml:2:") && text.contains("m.vars.mods"),
+            "{text}"
+        );
+        assert!(text.contains("`x y` is not a kernel module name"), "{text}");
+        let err = check(
+            serde_json::json!(["overlay"]),
+            serde_json::json!({"mods": ["$(reboot)"]}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("-e:1:1: mods"), "{err}");
+    }
 }
