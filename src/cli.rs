@@ -58,8 +58,9 @@ pub enum Command {
     /// Undo what `kubeadm init`/`join` made (playbooks/reset.yaml): shows the plan, and
     /// resets with `--yes`. Works from any partial state; `--limit` for single hosts.
     Reset(ResetArgs),
-    /// Check the cluster spec and inventory, report every problem with file:line:column.
-    Validate(RunArgs),
+    /// Check the cluster spec and inventory (and the tasks of a playbook rendered with
+    /// them), report every problem with file:line:column.
+    Validate(ValidateArgs),
     /// Print the JSON Schema of a file format, for editor completion and checks.
     Schema {
         /// Which file format.
@@ -96,6 +97,20 @@ pub struct RunArgs {
     pub spec: PathBuf,
     #[command(flatten)]
     pub inventory: InventoryArgs,
+}
+
+/// `validate` flags.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Playbook whose tasks are checked with the spec and inventory (default: kprov's
+    /// playbooks/cluster.yaml when it is found).
+    #[arg(long, value_name = "PLAYBOOK")]
+    pub playbook: Option<PathBuf>,
+    /// Extra variables, as `apply -e` takes them; checked like the spec.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
 }
 
 /// A playbook run (`apply`, `plan`).

@@ -9,9 +9,10 @@ use kprov_engine::transport::Target;
 /// Loads the inventory at `path`. An inventory that says `lab: {…}` instead of listing
 /// hosts brings that lab up (idempotent) and yields the inventory the lab wrote.
 pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
-    let inv = inventory::load(path)?;
+    let mut inv = inventory::load(path)?;
     warn(&inv);
     let Some(lab) = inv.lab.clone() else {
+        resolve(&mut inv);
         return Ok(inv);
     };
     tracing::info!(lab = %lab.name, hosts = lab.hosts, "inventory asks for a lab; bringing it up");
@@ -24,7 +25,17 @@ pub async fn load(path: &Path) -> anyhow::Result<Inventory> {
         .await
         .context("lab start-up task failed")?
         .with_context(|| format!("bringing up lab `{}` for {}", lab.name, path.display()))?;
-    Ok(inventory::load(&status.inventory)?)
+    let mut inv = inventory::load(&status.inventory)?;
+    resolve(&mut inv);
+    Ok(inv)
+}
+
+/// Hosts given by DNS name get their IP as cluster address (warnings for names that do
+/// not resolve).
+pub fn resolve(inv: &mut Inventory) {
+    for warning in inv.resolve_addresses() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// Prints the inventory's warnings (ignored Ansible variables) on stderr, one line each.

@@ -209,6 +209,21 @@ pub(crate) fn slices(
     Ok(out)
 }
 
+/// Checks the hosts' slices of `pod` (each `/mask`, by position or its `pod_cidr`
+/// override) as the module does, without host addresses: the same errors it would give.
+pub fn check_slices(
+    pod: IpNet,
+    mask: u8,
+    hosts: &[String],
+    overrides: &BTreeMap<String, IpNet>,
+) -> Result<(), ModuleError> {
+    let hosts: Vec<(String, String)> = hosts
+        .iter()
+        .map(|h| (h.clone(), "0.0.0.0".to_string()))
+        .collect();
+    slices(pod, mask, &hosts, overrides).map(|_| ())
+}
+
 fn nth_slice(pod: IpNet, mask: u8, n: usize) -> Option<IpNet> {
     pod.subnets(mask).ok()?.nth(n)
 }

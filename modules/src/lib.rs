@@ -107,6 +107,7 @@ mod testutil;
 
 use std::collections::BTreeMap;
 
+pub use cni_bridge::check_slices;
 pub use edit::predict_file;
 pub use error::ModuleError;
 pub use report::{parse_output, TaskReport};

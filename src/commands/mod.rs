@@ -1,6 +1,7 @@
 //! One file per command; [`run`] dispatches.
 
 mod facts;
+mod input;
 mod lab;
 mod run;
 mod schema;

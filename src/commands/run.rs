@@ -7,8 +7,7 @@ use anyhow::Context;
 use kprov_engine::events::Mode;
 use kprov_engine::run::{RunError, RunRequest, TagFilter};
 use kprov_engine::transport::PoolOptions;
-use kprov_engine::{events, playbook, spec, validate, vars};
-use serde_json::Map;
+use kprov_engine::{events, playbook, spec};
 
 use crate::cli::{GlobalArgs, InventoryArgs, OutputFormat, PlaybookArgs, ResetArgs};
 use crate::output::Renderer;
@@ -21,29 +20,28 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let playbook = playbook::load(&args.playbook)?;
     let inventory = crate::hosts::load(&args.inventory.inventory).await?;
-    let spec_vars = match &args.spec {
-        Some(path) => {
-            let spec = spec::load(path)?;
-            validate::check(&spec, &inventory)?;
-            spec.template_vars()
-                .context("serializing the cluster spec")?
-        }
-        None => Map::new(),
+    let spec = args.spec.as_deref().map(spec::load).transpose()?;
+    let tags = TagFilter {
+        only: args.tags.clone(),
+        skip: args.skip_tags.clone(),
     };
-    let extra = vars::parse_extra(&args.extra_vars)
-        .map_err(|e| anyhow::Error::from(crate::exit::Invalid(format!("-e: {e}"))))?;
+    let checked = super::input::check(&super::input::Input {
+        playbook: Some(&playbook),
+        inventory: &inventory,
+        spec: spec.as_ref(),
+        extra: &args.extra_vars,
+        limit: global.limit.as_deref(),
+        tags: &tags,
+    })?;
     let (sink, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let request = RunRequest {
         mode,
         playbook,
         inventory,
         limit: global.limit.clone(),
-        spec: spec_vars,
-        extra,
-        tags: TagFilter {
-            only: args.tags.clone(),
-            skip: args.skip_tags.clone(),
-        },
+        spec: checked.spec_vars,
+        extra: checked.extra,
+        tags,
         fail_fast: args.fail_fast,
         pool: PoolOptions {
             concurrency: args.forks,

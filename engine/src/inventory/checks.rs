@@ -49,6 +49,7 @@ pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
     addresses(inventory, &mut out);
     masters(draft, inventory, &mut out);
     etcd(draft, inventory, &mut out);
+    super::roles::masters_in_nodes(draft, inventory, &mut out);
     out
 }
 

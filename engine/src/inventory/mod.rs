@@ -10,7 +10,9 @@ pub mod file;
 mod ini;
 mod jump;
 mod kprov;
+mod names;
 mod resolve;
+mod roles;
 mod select;
 mod source;
 mod var_files;
@@ -212,6 +214,14 @@ impl Inventory {
         diagnostic
     }
 
+    /// Hosts whose `identity_file` does not exist on this machine, one diagnostic each
+    /// (with the host and the path).
+    pub fn missing_identity_files(&self) -> Result<(), Diagnostics> {
+        let mut out = Vec::new();
+        roles::identity_files(self, &mut out);
+        Diagnostics(out).into_result(())
+    }
+
     /// The hosts a `--limit` expression selects: comma-separated host or group names (`all`
     /// selects everything); `None` selects all hosts. Unknown names are errors.
     pub fn select(&self, limit: Option<&str>) -> Result<Vec<&Host>, Diagnostics> {
@@ -224,6 +234,18 @@ impl Inventory {
     pub fn select_pattern(&self, pattern: &str) -> Result<Vec<&Host>, Vec<UnknownName>> {
         select::pattern(self, pattern)
     }
+}
+
+/// `/etc/hosts` entries of every inventory host (`inventory_host_entries`):
+/// `[{address, names: [name]}]`.
+pub fn host_entries(inventory: &Inventory) -> serde_json::Value {
+    serde_json::Value::Array(
+        inventory
+            .hosts
+            .iter()
+            .map(|h| serde_json::json!({"address": h.address, "names": [h.name]}))
+            .collect(),
+    )
 }
 
 /// Loads and validates an inventory: a file (YAML or INI) or a directory holding one, with

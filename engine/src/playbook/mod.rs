@@ -96,16 +96,7 @@ pub fn load(path: &Path) -> Result<Playbook, Diagnostics> {
 
 /// Reads and parses a YAML file, turning I/O failures into a diagnostic.
 pub(crate) fn read(path: &Path) -> Result<yaml::Document, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::from(Diagnostic {
-            file: path.to_path_buf(),
-            line: 1,
-            column: 1,
-            key: String::new(),
-            message: format!("cannot read the file: {e}"),
-            hint: None,
-        })
-    })?;
+    let text = crate::validate::read(path)?;
     let (doc, dups) = yaml::parse(path, &text)?;
     if dups.is_empty() {
         Ok(doc)

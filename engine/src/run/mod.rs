@@ -10,7 +10,7 @@ mod host;
 mod lock;
 mod notify;
 mod outcome;
-mod prepare;
+pub(crate) mod prepare;
 mod refs;
 
 use std::collections::HashSet;
@@ -304,13 +304,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
                 .and_then(|p| p.parent().map(|d| d.display().to_string()))
                 .unwrap_or_default(),
         ),
-        host_entries: Value::Array(
-            req.inventory
-                .hosts
-                .iter()
-                .map(|h| serde_json::json!({"address": h.address, "names": [h.name]}))
-                .collect(),
-        ),
+        host_entries: crate::inventory::host_entries(&req.inventory),
         schedule,
         renderer: Renderer::new(),
         sink: req.sink.clone(),

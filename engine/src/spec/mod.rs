@@ -4,6 +4,7 @@
 
 mod checks;
 pub mod cni;
+pub mod extra;
 pub mod os;
 pub mod packages;
 pub mod runtime;
@@ -16,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use cni::{Cni, CniPlugin};
+pub use extra::merge_extra;
 pub use os::OsPreparation;
 pub use packages::{KubernetesPackages, PackageFormat, Packages};
 pub use runtime::{CgroupDriver, Runtime, RuntimeKind};

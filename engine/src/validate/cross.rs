@@ -18,6 +18,7 @@ pub fn check(spec: &ClusterSpec, inventory: &Inventory) -> Result<(), Diagnostic
         advertise_address(spec, inventory, &mut out);
         several_masters(spec, inventory, &mut out);
         networks(spec, inventory, &mut out);
+        super::slices::check(spec, inventory, &mut out);
     }
     Diagnostics(out).into_result(())
 }

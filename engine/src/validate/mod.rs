@@ -4,9 +4,13 @@
 mod cross;
 pub(crate) mod formats;
 pub(crate) mod net;
+mod origin;
+mod read;
+mod slices;
 pub mod source_map;
 mod structural;
 mod suggest;
+mod tasks;
 pub(crate) mod yaml;
 
 use std::path::Path;
@@ -15,8 +19,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use cross::check;
+pub(crate) use read::read;
+pub use read::MAX_INPUT_BYTES;
 pub use source_map::{Position, SourceMap};
 pub(crate) use suggest::closest;
+pub use tasks::{check_tasks, TaskInputs};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
@@ -28,20 +35,6 @@ pub(crate) struct Loaded {
     /// `value` without the values the schema rejected, so semantic checks can still run
     /// and report their problems in the same run.
     pub(crate) pruned: Value,
-}
-
-/// Reads a file, or a diagnostic saying why it cannot be read.
-pub(crate) fn read(path: &Path) -> Result<String, Diagnostics> {
-    std::fs::read_to_string(path).map_err(|error| {
-        Diagnostics::from(Diagnostic {
-            file: path.to_path_buf(),
-            line: 1,
-            column: 1,
-            key: String::new(),
-            message: format!("cannot read the file: {error}"),
-            hint: None,
-        })
-    })
 }
 
 /// Checks a parsed document against `schema`; `diagnostics` holds the parser's findings.

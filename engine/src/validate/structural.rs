@@ -469,11 +469,23 @@ fn verbatim(value: &Value, raw: Option<&str>) -> String {
 }
 
 /// `1.28` → `1.28.0`; anything else unchanged.
+/// The full version to suggest for `text`: `1.30` → `1.30.0`; an unsupported release
+/// (`1.27`, `1.32`) → the nearest supported one, so the hint never suggests a version
+/// that is refused next.
 fn full_version(text: &str) -> String {
-    let parts = text.trim_start_matches('v').split('.').count();
-    if parts == 2 {
-        format!("{}.0", text.trim_start_matches('v'))
-    } else {
-        text.to_string()
+    use crate::spec::values::{MAX_MINOR, MIN_MINOR};
+    let bare = text.trim_start_matches('v');
+    let mut parts = bare.split('.');
+    let (major, minor) = (parts.next(), parts.next().map(str::parse::<u32>));
+    match (major, minor) {
+        (Some("1"), Some(Ok(minor))) if (MIN_MINOR..=MAX_MINOR).contains(&minor) => {
+            if bare.split('.').count() == 2 {
+                format!("{bare}.0")
+            } else {
+                bare.to_string()
+            }
+        }
+        (Some("1"), Some(Ok(minor))) if minor < MIN_MINOR => format!("1.{MIN_MINOR}.0"),
+        _ => format!("1.{MAX_MINOR}.0"),
     }
 }
