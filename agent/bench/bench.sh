@@ -4,7 +4,11 @@
 # /usr/lib/cni), same loopback registry, same CRI client (bench/cri_bench.rs).
 # Measures: idle RSS (daemon + per-pod helpers: monitors / shims), RSS with N
 # running pods, median run-sandbox+create+start of one busybox container with the
-# image present, and List latency with 0 and N pods. Not a test: run by hand.
+# image present, List latency with 0 and N pods, and with N pods running the exec
+# round trip in one busybox container: ExecSync of `true`, and the streaming Exec
+# (RPC, then `echo hi` over WebSocket v4.channel.k8s.io and over SPDY/3.1 until
+# the exit status arrives); both streaming servers listen on loopback.
+# Not a test: run by hand.
 #   sudo agent/bench/bench.sh            # PODS="10 50" by default
 set -euo pipefail
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
@@ -28,8 +32,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=5300
-while ss -ltn | grep -q ":$port "; do port=$((port + 1)); done
+free_port() { # first free TCP port from $1
+  local p=$1
+  while ss -ltn | grep -q ":$p "; do p=$((p + 1)); done
+  echo "$p"
+}
+port=$(free_port 5300)
 REG=127.0.0.1:$port
 cat > "$W/registry.yml" <<YML
 version: 0.1
@@ -67,6 +75,8 @@ conf_dir = "$W/agent-net.d"
 plain_http = true
 [logs]
 level = "warn"
+[stream]
+address = "127.0.0.1:0"
 TOML
 "$BIN/kprov-agent" --config "$W/agent.toml" 2>"$W/agent.log" & apid=$!; pids+=($apid)
 wait_sock "$W/agent.sock"
@@ -75,6 +85,7 @@ kill "$apid"; wait "$apid" 2>/dev/null || true
 
 # --- containerd ---
 netconf "$W/ctd-net.d" kpb1 10.99.251.0/24
+SPORT=$(free_port 10350)
 cat > "$W/containerd.toml" <<TOML
 version = 2
 root = "$W/ctd/root"
@@ -84,6 +95,8 @@ state = "$W/ctd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$IMAGE"
   restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "$SPORT"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -113,7 +126,8 @@ rows = [(k, a[k], c[k]) for k in a if k in c]
 print(f"{'metric':28} {'kprov-agent':>12} {'containerd':>12} {'ratio':>7}")
 for k, x, y in rows:
     r = f"{x / y:.2f}" if y else "-"
-    unit = " MiB" if "rss" in k else ""
+    unit = " MiB" if "rss" in k else (" ms" if k.endswith("_ms") or "_ms_" in k else "")
     fx, fy = (x / 1024, y / 1024) if "rss" in k else (x, y)
-    print(f"{k:28} {fx:>10.1f}{unit:4} {fy:>8.1f}{unit:4} {r:>7}")
+    d = 2 if unit == " ms" else 1
+    print(f"{k:28} {fx:>10.{d}f}{unit:4} {fy:>8.{d}f}{unit:4} {r:>7}")
 PY

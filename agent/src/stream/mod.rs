@@ -12,6 +12,7 @@ mod tokens;
 mod ws;
 
 pub use tokens::{Pending, StdioOpts};
+pub use ws::accept_key;
 
 use crate::config::StreamConfig;
 use crate::service::Agent;
