@@ -23,6 +23,15 @@ pub enum Error {
         /// The missing CA key.
         ca_key: String,
     },
+    /// A CA key kprov created (it is in its record) is gone: never a silent switch to
+    /// external-CA mode.
+    #[error("{key_path} is gone, but kprov created it for this cluster ({record} lists it): someone or something deleted the cluster's CA key. Restore {key_path} from a backup or from another control-plane node; to run with an external CA on purpose, remove its line from {record}; `kprov reset` starts a new cluster")]
+    CaKeyLost {
+        /// The missing CA key.
+        key_path: String,
+        /// kprov's record of the CA keys it holds.
+        record: String,
+    },
     /// An existing CA cannot be used; kprov never replaces a CA on its own.
     #[error("CA {path} cannot be used: {reason}; restore the right files, or remove {path} and {key_path} to create a new CA (every certificate and kubeconfig it signed is then re-issued and nodes must re-join)")]
     Ca {

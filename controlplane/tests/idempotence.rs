@@ -9,6 +9,8 @@ use kprov_controlplane::{expiring, init_files, Artifact, Error, Existing, KUBELE
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// kprov's record of the CA keys it holds on the first master.
+const CA_KEYS_RECORD: &str = "/etc/kubernetes/kprov/ca-keys";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Paths whose content differs between two outputs.
@@ -282,8 +284,13 @@ fn external_ca_mode_keeps_signed_files_and_refuses_to_invent_missing_ones() {
     let p = params("1.30.0");
     let first = init(&p);
     let mut existing = Existing::from_artifacts(&first);
+    // A CA handed in without its key: kprov never held it, so it is not in the record.
     existing.0.remove("/etc/kubernetes/pki/ca.key");
+    existing
+        .0
+        .insert(CA_KEYS_RECORD.into(), b"front-proxy-ca\netcd/ca\n".to_vec());
     let second = init_files(&p, &node(), &existing, now()).unwrap();
+    assert_eq!(text(&second, CA_KEYS_RECORD), "front-proxy-ca\netcd/ca\n");
     assert!(!second
         .iter()
         .any(|a| a.path == "/etc/kubernetes/pki/ca.key"));
@@ -315,6 +322,61 @@ fn external_ca_mode_keeps_signed_files_and_refuses_to_invent_missing_ones() {
         }
         other => panic!("expected ExternalCa, got {other:?}"),
     }
+}
+
+#[test]
+fn a_ca_key_kprov_created_that_disappears_is_an_error_not_external_ca() {
+    let p = params("1.30.0");
+    let first = init(&p);
+    assert_eq!(
+        text(&first, CA_KEYS_RECORD),
+        "ca\nfront-proxy-ca\netcd/ca\n"
+    );
+    for base in ["ca", "front-proxy-ca", "etcd/ca"] {
+        let key = format!("/etc/kubernetes/pki/{base}.key");
+        let mut existing = Existing::from_artifacts(&first);
+        existing.0.remove(&key);
+        match init_files(&p, &node(), &existing, now()) {
+            Err(e @ Error::CaKeyLost { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains(&key) && message.contains("Restore"),
+                    "{message}"
+                );
+            }
+            other => panic!("{base}: expected CaKeyLost, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_ca_certificate_alone_that_signed_nothing_is_an_interrupted_init_and_completed() {
+    // What a crash between writing ca.crt and ca.key left behind (before kprov wrote
+    // its files as one set): a CA certificate, no key, no record, no leaf.
+    let p = params("1.31.0");
+    let first = init(&p);
+    let ca = "/etc/kubernetes/pki/ca.crt";
+    let mut existing = Existing::empty();
+    existing
+        .0
+        .insert(ca.into(), find(&first, ca).content.clone());
+    let second = init_files(&p, &node(), &existing, now()).unwrap();
+    assert_ne!(find(&second, ca).content, find(&first, ca).content);
+    assert!(second
+        .iter()
+        .any(|a| a.path == "/etc/kubernetes/pki/ca.key"));
+    assert!(verify(&second, "ca", "apiserver"));
+    assert_eq!(
+        text(&second, CA_KEYS_RECORD),
+        "ca\nfront-proxy-ca\netcd/ca\n"
+    );
+    // Once anything it signed is there, the same certificate is an external CA.
+    let mut external = Existing::from_artifacts(&first);
+    external.0.remove("/etc/kubernetes/pki/ca.key");
+    external.0.remove(CA_KEYS_RECORD);
+    let kept = init_files(&p, &node(), &external, now()).unwrap();
+    assert_eq!(find(&kept, ca).content, find(&first, ca).content);
+    assert!(!kept.iter().any(|a| a.path == "/etc/kubernetes/pki/ca.key"));
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub(crate) struct KubeInit {
     kubelet_unit: bool,
     node: NodeParams,
     paths: Vec<String>,
+    /// Journal of the file set's commit.
+    journal: String,
     /// The artifacts computed for a gathered state: apply must write exactly what
     /// diff showed (new keys are random).
     planned: kube_files::PlanMemo,
@@ -79,6 +81,7 @@ impl KubeInit {
             kubelet_unit: a.kubelet_unit,
             node,
             paths,
+            journal: kube_files::journal_for(NAME),
             planned: kube_files::PlanMemo::default(),
         })
     }
@@ -115,9 +118,11 @@ impl KubeInit {
 
     fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
         self.planned.get_or(state, || {
-            let existing = kube_files::existing(NAME, state, &self.paths)?;
+            let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
+            let existing = kube_files::existing(NAME, &state, &self.paths)?;
             let artifacts = self.artifacts(&existing, SystemTime::now())?;
-            kube_files::actions(NAME, state, &artifacts)
+            actions.extend(kube_files::actions(NAME, &state, &artifacts)?);
+            Ok(actions)
         })
     }
 }
@@ -193,7 +198,7 @@ impl Module for KubeInit {
     }
 
     fn gather(&self) -> String {
-        kube_files::gather(&self.paths)
+        kube_files::gather(&self.paths, &self.journal)
     }
 
     fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
@@ -202,7 +207,7 @@ impl Module for KubeInit {
 
     fn apply(&self, state: &State) -> String {
         match self.plan(state) {
-            Ok(actions) => kube_files::apply(&actions),
+            Ok(actions) => kube_files::apply(&actions, &self.journal),
             Err(e) => crate::edit::fail_fragment(&e),
         }
     }
@@ -212,7 +217,8 @@ impl Module for KubeInit {
     }
 
     fn warnings(&self, state: &State) -> Vec<String> {
-        match kube_files::existing(NAME, state, &self.paths) {
+        let settled = kube_files::settle(NAME, state, &self.paths, &self.journal);
+        match settled.and_then(|(state, _)| kube_files::existing(NAME, &state, &self.paths)) {
             Ok(existing) => expiry_warnings(&existing, SystemTime::now()),
             Err(_) => Vec::new(), // diff reports the problem
         }
@@ -248,12 +254,14 @@ fn expiry_warnings(existing: &Existing, now: SystemTime) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube_files::journal_for;
     use crate::testutil::gather;
     use serde_json::json;
 
     /// Rewrites every absolute path under `root` so the cycle runs in a temp dir.
     fn rooted(m: &mut KubeInit, root: &str) {
         m.paths = m.paths.iter().map(|p| format!("{root}{p}")).collect();
+        m.journal = format!("{root}{}", m.journal);
     }
 
     fn build() -> KubeInit {
@@ -291,13 +299,7 @@ mod tests {
     #[test]
     fn diff_names_paths_never_key_bytes() {
         let m = build();
-        let state = State {
-            fields: m
-                .paths
-                .iter()
-                .map(|p| (format!("{p}:stat"), b"absent".to_vec()))
-                .collect(),
-        };
+        let state = kube_files::nothing_there(&m.paths, &m.journal);
         let Diff::Change {
             summary,
             before,
@@ -312,7 +314,8 @@ mod tests {
         // apply writes what diff showed: same content for the same state.
         let script = m.apply(&state);
         assert_eq!(script, m.apply(&state));
-        assert!(script.contains("kp_put_if '/etc/kubernetes/pki/ca.key'"));
+        assert!(script.contains("kp_stage_if '/etc/kubernetes/pki/ca.key'"));
+        assert!(script.contains("kp_commit '/etc/kubernetes/kprov/commit-kube_init'"));
         assert!(m.sensitive());
         assert!(!format!("{m:?}").contains("KEY"));
     }
@@ -400,6 +403,7 @@ mod tests {
                 kubelet_unit: m.kubelet_unit,
                 node: m.node.clone(),
                 paths: real_paths.clone(),
+                journal: journal_for(NAME),
                 planned: kube_files::PlanMemo::default(),
             };
             m2.plan(state).unwrap()
@@ -419,7 +423,7 @@ mod tests {
             })
             .collect();
         assert!(!actions.is_empty());
-        let report = crate::testutil::run_fragment(&kube_files::apply(&actions));
+        let report = crate::testutil::run_fragment(&kube_files::apply(&actions, &m.journal));
         assert!(report.ok() && report.changed, "{report:?}");
         let mode = |p: &str| crate::testutil::mode_under(&root, p);
         assert_eq!(mode("/etc/kubernetes/pki/ca.key"), 0o600);

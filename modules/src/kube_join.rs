@@ -39,6 +39,8 @@ pub(crate) struct KubeJoin {
     node: String,
     hash: String,
     artifacts: Vec<Artifact>,
+    /// Journal of the file set's commit.
+    journal: String,
 }
 
 impl std::fmt::Debug for KubeJoin {
@@ -105,6 +107,7 @@ impl KubeJoin {
             node: node.name,
             hash,
             artifacts,
+            journal: kube_files::journal_for(NAME),
         })
     }
 
@@ -122,7 +125,9 @@ impl KubeJoin {
             .filter(|a| !(joined && a.path == BOOTSTRAP))
             .cloned()
             .collect();
-        kube_files::actions(NAME, state, &wanted)
+        let (state, mut actions) = kube_files::settle(NAME, state, &self.paths(), &self.journal)?;
+        actions.extend(kube_files::actions(NAME, &state, &wanted)?);
+        Ok(actions)
     }
 }
 
@@ -133,7 +138,7 @@ impl Module for KubeJoin {
 
     fn gather(&self) -> String {
         // kubelet.conf holds a client key: only whether it exists matters.
-        let mut script = kube_files::gather(&self.paths());
+        let mut script = kube_files::gather(&self.paths(), &self.journal);
         script.push_str(&format!(
             "kp_stat_file {} {} '-' || return\n",
             crate::quote(&format!("{KUBELET_CONF}:")),
@@ -152,7 +157,7 @@ impl Module for KubeJoin {
 
     fn apply(&self, state: &State) -> String {
         match self.plan(state) {
-            Ok(actions) => kube_files::apply(&actions),
+            Ok(actions) => kube_files::apply(&actions, &self.journal),
             Err(e) => crate::edit::fail_fragment(&e),
         }
     }
@@ -214,10 +219,7 @@ mod tests {
             assert!(paths.iter().any(|x| x == p), "{p}");
         }
         assert!(!format!("{m:?}").contains("0123456789abcdef"));
-        let mut state = State::default();
-        for p in &paths {
-            state.fields.insert(format!("{p}:stat"), b"absent".to_vec());
-        }
+        let mut state = kube_files::nothing_there(&paths, &m.journal);
         state
             .fields
             .insert(format!("{KUBELET_CONF}:stat"), b"absent".to_vec());

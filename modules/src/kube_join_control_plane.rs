@@ -58,6 +58,8 @@ pub(crate) struct KubeJoinControlPlane {
     members: Vec<NodeParams>,
     kubelet_unit: bool,
     paths: Vec<String>,
+    /// Journal of the file set's commit.
+    journal: String,
     /// The actions computed for a gathered state: apply writes exactly what diff showed
     /// (new keys are random).
     planned: kube_files::PlanMemo,
@@ -235,6 +237,7 @@ impl KubeJoinControlPlane {
             members,
             kubelet_unit: cluster.kubelet_unit,
             paths,
+            journal: kube_files::journal_for(NAME),
             planned: kube_files::PlanMemo::default(),
         })
     }
@@ -263,6 +266,8 @@ impl KubeJoinControlPlane {
 
     fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
         self.planned.get_or(state, || {
+            let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
+            let state = &state;
             let existing = kube_files::existing(NAME, state, &self.paths)?;
             let joined = state
                 .bytes(&format!("{KUBELET_CONF}:stat"))
@@ -272,7 +277,8 @@ impl KubeJoinControlPlane {
                 .into_iter()
                 .filter(|a| !(joined && a.path == BOOTSTRAP))
                 .collect();
-            kube_files::actions(NAME, state, &wanted)
+            actions.extend(kube_files::actions(NAME, state, &wanted)?);
+            Ok(actions)
         })
     }
 }
@@ -284,7 +290,7 @@ impl Module for KubeJoinControlPlane {
 
     fn gather(&self) -> String {
         // kubelet.conf holds a client key: only whether it exists matters.
-        let mut script = kube_files::gather(&self.paths);
+        let mut script = kube_files::gather(&self.paths, &self.journal);
         script.push_str(&format!(
             "kp_stat_file {} {} '-' || return\n",
             crate::quote(&format!("{KUBELET_CONF}:")),
@@ -302,7 +308,7 @@ impl Module for KubeJoinControlPlane {
 
     fn apply(&self, state: &State) -> String {
         match self.plan(state) {
-            Ok(actions) => kube_files::apply(&actions),
+            Ok(actions) => kube_files::apply(&actions, &self.journal),
             Err(e) => crate::edit::fail_fragment(&e),
         }
     }
@@ -466,11 +472,13 @@ mod tests {
                         from,
                         to,
                     },
+                    other => other,
                 })
                 .collect()
         };
         let mut under_root = KubeJoinControlPlane::build(args(&shared)).unwrap();
         under_root.paths = m.paths.iter().map(|p| format!("{root}{p}")).collect();
+        under_root.journal = format!("{root}{}", m.journal);
         let to_real = |s: State| State {
             fields: s
                 .fields
@@ -483,7 +491,8 @@ mod tests {
         assert!(!actions.is_empty());
         let summary = format!("{:?}", m.diff(&state).unwrap());
         assert!(!summary.contains("PRIVATE KEY") && !summary.contains("0123456789abcdef"));
-        let report = crate::testutil::run_fragment(&kube_files::apply(&actions));
+        let report =
+            crate::testutil::run_fragment(&kube_files::apply(&actions, &under_root.journal));
         assert!(report.ok() && report.changed, "{report:?}");
         let mode = |p: &str| crate::testutil::mode_under(&root, p);
         for (_, path) in SHARED {

@@ -204,13 +204,13 @@ kp_put_if() {
 }
 kp_n=0
 kp_umask=
-# kp_tmp DIR MODE: creates an empty, new temporary file with MODE in DIR and sets kp_t to
-# its path. The shell creates it exclusively (noclobber: O_EXCL) without starting a
+# kp_tmp DIR MODE [NAME]: creates an empty, new temporary file with MODE in DIR (or exactly
+# NAME) and sets kp_t to its path. The shell creates it exclusively (noclobber: O_EXCL) without starting a
 # process; for modes without execute/special bits a temporary umask gives the mode at
 # creation, others (and the mktemp fallback) need chmod.
 kp_tmp() {
   kp_n=$((kp_n + 1))
-  kp_t="$1/.kprov.$$.$kp_n"
+  kp_t=${3:-"$1/.kprov.$$.$kp_n"}
   case $2 in
     [0246][0246][0246])
       [ -n "$kp_umask" ] || kp_umask=$(umask)
@@ -231,6 +231,7 @@ kp_tmp() {
   else
     set +C
     [ -z "$kp_cm" ] && umask "$kp_umask"
+    [ -z "${3:-}" ] || { kp_fail "cannot create $3"; return; }
     kp_t=$(mktemp "$1/.kprov.XXXXXX") || { kp_fail "cannot create a temporary file in $1"; return; }
     kp_cm=1
   fi
@@ -242,7 +243,9 @@ kp_tmp() {
 # directory, then mv -f). Without MODE a new file gets 644 and an existing file keeps its
 # mode; without OWNER/GROUP an existing file keeps its owner and group. The temp file gets
 # its mode before the content, so secrets are never readable by others.
-kp_write() {
+kp_write() { kp_write_raw "$@" && kp_changed; }
+# kp_write_raw: kp_write without reporting a change (staged files are not a change yet).
+kp_write_raw() {
   kp_d=${1%/*}
   [ -n "$kp_d" ] || kp_d=/
   [ -d "$kp_d" ] || mkdir -p -- "$kp_d" || { kp_fail "cannot create directory $kp_d"; return; }
@@ -270,7 +273,6 @@ kp_write() {
     chown -- "$kp_own" "$kp_t" 2>/dev/null || :
   fi
   mv -f "$kp_t" "$1" || { rm -f "$kp_t"; kp_fail "cannot rename $kp_t to $1"; return; }
-  kp_changed
 }
 # kp_rm PATH: removes a file (not a directory).
 kp_rm() {
@@ -279,4 +281,64 @@ kp_rm() {
     rm -f -- "$1" || { kp_fail "cannot remove $1"; return; }
     kp_changed
   fi
+}
+# A set of files written as one (kp_stage_if ... then kp_commit): each new content is staged
+# as PATH.kprov-new; a journal listing the staged paths is renamed into place once all are
+# staged; then each is renamed into place and the journal removed. A crash while staging
+# leaves the old set (plus staged files the next run removes); a crash after the journal
+# leaves a commit the next run finishes (kp_finish). Never half of each.
+kp_txn=
+# kp_stage PATH CONTENT MODE [b64]: writes PATH.kprov-new (not live: no rename needed; a
+# partial one is removed by the next run).
+kp_stage() {
+  kp_d=${1%/*}
+  [ -d "$kp_d" ] || mkdir -p -- "$kp_d" || { kp_fail "cannot create directory $kp_d"; return; }
+  rm -f -- "$1.kprov-new"
+  kp_tmp "$kp_d" "$3" "$1.kprov-new" || return
+  if [ "${4:-}" = b64 ]; then
+    printf '%s' "$2" | base64 -d >"$kp_t"
+  else
+    printf '%s' "$2" >"$kp_t"
+  fi || { rm -f -- "$kp_t"; kp_fail "cannot write $kp_t"; return; }
+}
+# kp_stage_if PATH OLD_SHA CONTENT_B64 NEW_SHA MODE: stages PATH's new content (as
+# kp_put_if: nothing when it already holds it, stale when it changed since gather).
+kp_stage_if() {
+  if [ -d "$1" ]; then kp_fail "$1 is a directory, expected a file"; return; fi
+  kp_sha "$1" || return
+  [ "$kp_h" = "$4" ] && return 0
+  [ "$kp_h" = "$2" ] || { kp_stale "$1 changed since it was inspected"; return; }
+  kp_txn="$kp_txn$1$kp_nl"
+  kp_stage "$1" "$3" "$5" b64
+}
+# kp_unstage: removes what this script staged (after a failure); returns 1.
+kp_unstage() {
+  while [ -n "$kp_txn" ]; do
+    kp_pop kp_txn
+    rm -f -- "$kp_line.kprov-new"
+  done
+  return 1
+}
+# kp_commit JOURNAL: commits what kp_stage_if staged.
+kp_commit() {
+  [ -n "$kp_txn" ] || return 0
+  kp_stage "$1" "$kp_txn" 600 || { kp_unstage; return 1; }
+  mv -f -- "$1.kprov-new" "$1" || { rm -f -- "$1.kprov-new"; kp_unstage; kp_fail "cannot rename $1.kprov-new"; return 1; }
+  kp_txn=
+  kp_finish "$1"
+}
+# kp_finish JOURNAL: moves every staged file the journal lists into place, then removes
+# the journal. Safe to repeat: a file already moved is skipped.
+kp_finish() {
+  [ -f "$1" ] || return 0
+  kp_changed
+  kp_j=$(cat -- "$1") || { kp_fail "cannot read $1"; return; }
+  while [ -n "$kp_j" ]; do
+    kp_pop kp_j
+    [ -n "$kp_line" ] || continue
+    if [ -e "$kp_line.kprov-new" ]; then
+      mv -f -- "$kp_line.kprov-new" "$kp_line" || { kp_fail "cannot rename $kp_line.kprov-new to $kp_line"; return; }
+    fi
+  done
+  rm -f -- "$1" || { kp_fail "cannot remove $1"; return; }
 }

@@ -16,6 +16,27 @@ use std::time::SystemTime;
 /// Directory of the cluster PKI.
 pub const PKI_DIR: &str = "/etc/kubernetes/pki";
 
+/// kprov's record of the CAs whose keys it created or holds on the first master, one
+/// base name (`ca`, `front-proxy-ca`, `etcd/ca`) per line. Written in the same set as
+/// the keys, it tells a key deleted from a running cluster (an error) from a real
+/// external CA (a certificate without key from the start).
+pub(crate) const CA_KEYS_RECORD: &str = "/etc/kubernetes/kprov/ca-keys";
+
+/// The CAs of a control-plane node and the leaves each one signs.
+const CAS: [(&str, &[&str]); 3] = [
+    ("ca", &["apiserver", "apiserver-kubelet-client"]),
+    ("front-proxy-ca", &["front-proxy-client"]),
+    (
+        "etcd/ca",
+        &[
+            "etcd/server",
+            "etcd/peer",
+            "etcd/healthcheck-client",
+            "apiserver-etcd-client",
+        ],
+    ),
+];
+
 /// A CA ready to sign (or, in external-CA mode, only to verify).
 pub(crate) struct Ca {
     pub(crate) cert_pem: Vec<u8>,
@@ -196,6 +217,9 @@ pub(crate) fn ensure(
     )?;
 
     ensure_service_account_keys(p, existing, &mut out)?;
+    if !joining {
+        out.push(ca_keys_record(&[&ca, &fp, &etcd]));
+    }
     Ok(Pki { ca, artifacts: out })
 }
 
@@ -261,7 +285,10 @@ fn ensure_ca(
     out: &mut Vec<Artifact>,
 ) -> Result<Ca, Error> {
     let (cert_path, key_path) = paths(base);
-    if let Some(cert_pem) = existing.get(&cert_path) {
+    let cert = existing
+        .get(&cert_path)
+        .filter(|pem| !interrupted_init(base, pem, existing));
+    if let Some(cert_pem) = cert {
         let bad = |reason: String| Error::Ca {
             path: cert_path.clone(),
             reason,
@@ -278,6 +305,12 @@ fn ensure_ca(
             ));
         }
         let key = match existing.get(&key_path) {
+            None if recorded(existing, base) => {
+                return Err(Error::CaKeyLost {
+                    key_path,
+                    record: CA_KEYS_RECORD.into(),
+                })
+            }
             None => None,
             Some(key_pem) => {
                 let key = Key::load(key_pem)
@@ -315,6 +348,52 @@ fn ensure_ca(
         key: Some(key),
         key_path,
     })
+}
+
+/// True when `base`'s key is in kprov's record: kprov created or held it here.
+fn recorded(existing: &Existing, base: &str) -> bool {
+    existing.get(CA_KEYS_RECORD).is_some_and(|text| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .any(|l| l.trim() == base)
+    })
+}
+
+/// A CA certificate without its key that nothing is signed by and that kprov never
+/// recorded: what an init interrupted between writing the two leaves (kprov before its
+/// files were written as one set). The init is completed with a new CA. A certificate
+/// that signed any leaf on the host is a real external CA and kept.
+fn interrupted_init(base: &str, cert_pem: &[u8], existing: &Existing) -> bool {
+    let (_, key_path) = paths(base);
+    if existing.get(&key_path).is_some() || recorded(existing, base) {
+        return false;
+    }
+    let Ok(ca) = CertInfo::from_pem(cert_pem) else {
+        return false; // reported as unreadable by the caller
+    };
+    let leaves = CAS
+        .iter()
+        .find(|(b, _)| *b == base)
+        .map(|(_, leaves)| *leaves)
+        .unwrap_or_default();
+    !leaves.iter().any(|leaf| {
+        existing
+            .get(&paths(leaf).0)
+            .and_then(|pem| CertInfo::from_pem(pem).ok())
+            .is_some_and(|info| info.signed_by(&ca))
+    })
+}
+
+/// The record of the CAs whose keys are on this host.
+fn ca_keys_record(cas: &[&Ca]) -> Artifact {
+    let mut text = String::new();
+    for (ca, (base, _)) in cas.iter().zip(CAS) {
+        if ca.key.is_some() {
+            text.push_str(base);
+            text.push('\n');
+        }
+    }
+    Artifact::public(CA_KEYS_RECORD, text.into_bytes(), 0o644)
 }
 
 /// Keeps a valid existing leaf signed by `ca`, else issues a new key and certificate.
