@@ -49,6 +49,9 @@ pub struct Failure {
     pub stderr: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The task changed the host before it failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
 }
 
 /// One event of a run.

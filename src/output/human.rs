@@ -464,6 +464,9 @@ fn failure_body(err: &Failure) -> String {
     if let Some(hint) = &err.hint {
         text.push_str(&format!("hint: {hint}\n"));
     }
+    if err.changed {
+        text.push_str("the task changed the host before it failed\n");
+    }
     text
 }
 

@@ -516,7 +516,8 @@ impl<'a> HostRun<'a> {
                     continue;
                 }
                 if let Some(message) = &report.failed {
-                    let f = self.failure(&item, message, "apply");
+                    let mut f = self.failure(&item, message, "apply");
+                    f.changed = report.changed;
                     self.register(item.task, false, true, false, &report.fields);
                     self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                     return false;
@@ -705,6 +706,7 @@ impl<'a> HostRun<'a> {
             exit_code: None,
             stderr,
             hint,
+            changed: false,
         }
     }
 
