@@ -78,7 +78,7 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         diff: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<Failure>,
+        error: Option<Box<Failure>>,
         /// What the operator should know that is not a change (e.g. certificates
         /// close to expiry).
         #[serde(skip_serializing_if = "Vec::is_empty")]

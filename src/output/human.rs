@@ -127,7 +127,7 @@ impl Human {
                         task: task.clone(),
                         summary: summary.clone(),
                         diff: diff.clone(),
-                        error: error.clone(),
+                        error: error.as_deref().cloned(),
                         warnings: warnings.clone(),
                     });
                     return;
@@ -137,7 +137,8 @@ impl Human {
                 }
                 match status {
                     Status::Failed | Status::Unreachable => {
-                        let text = self.failure_report(host, task, origin, *status, error.as_ref());
+                        let text =
+                            self.failure_report(host, task, origin, *status, error.as_deref());
                         self.print(&text);
                     }
                     Status::Changed if !self.quiet => {

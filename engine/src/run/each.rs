@@ -132,7 +132,7 @@ fn fail(ctx: &RunCtx, h: usize, task: &str, status: Status, failure: Failure) {
         duration_ms: 0,
         summary: None,
         diff: None,
-        error: Some(failure),
+        error: Some(Box::new(failure)),
         warnings: Vec::new(),
         pending: false,
     });

@@ -741,7 +741,7 @@ impl<'a> HostRun<'a> {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             summary: outcome.summary,
             diff: outcome.diff,
-            error: outcome.error,
+            error: outcome.error.map(Box::new),
             warnings: outcome.warnings,
             pending: outcome.pending,
         };

@@ -337,11 +337,11 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
             duration_ms: 0,
             summary: None,
             diff: None,
-            error: Some(Failure {
+            error: Some(Box::new(Failure {
                 message: format!("{}: {}", err.kind, err.detail),
                 hint: Some(err.hint.clone()),
                 ..Failure::default()
-            }),
+            })),
             warnings: Vec::new(),
             pending: false,
         });
