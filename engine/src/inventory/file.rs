@@ -161,7 +161,7 @@ pub struct GroupEntry {
 pub struct LabSection {
     /// Lab name.
     #[serde(default = "default_lab_name")]
-    #[schemars(extend("format" = "dns-label"))]
+    #[schemars(schema_with = "crate::validate::patterns::dns_label")]
     pub name: String,
     /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
     #[serde(default = "default_lab_hosts")]
@@ -248,11 +248,11 @@ pub struct AnsibleVars {
     /// kubespray: the cluster address (advertise address, etcd, /etc/hosts, certificates);
     /// `ansible_host` stays the SSH address.
     #[serde(default)]
-    #[schemars(extend("format" = "ip"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_ip")]
     pub ip: Option<String>,
     /// kubespray: the address other hosts use to reach this one (used when `ip` is unset).
     #[serde(default)]
-    #[schemars(extend("format" = "ip"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_ip")]
     pub access_ip: Option<String>,
     /// Any other variables.
     #[serde(flatten)]

@@ -1,4 +1,5 @@
-//! String formats shared by the JSON Schema (`format` keyword) and the typed model.
+//! kprov's string formats, checked by the typed model; the JSON Schema carries them as
+//! `pattern`s (see `patterns`).
 
 use std::net::IpAddr;
 
@@ -17,7 +18,6 @@ pub(crate) const KUBERNETES_VERSION: &str = "kubernetes-version";
 /// `format: repository-url`: an `http`, `https`, `ftp` or `file` URL.
 pub(crate) const REPOSITORY_URL: &str = "repository-url";
 
-/// True for a parseable CIDR.
 /// Pattern of a port written as a string (`"22"`, as Ansible accepts).
 pub(crate) const PORT_PATTERN: &str = "^[0-9]{1,5}$";
 
@@ -29,6 +29,20 @@ pub(crate) fn describe_pattern(pattern: &str) -> String {
     }
 }
 
+/// True when kprov's own check takes `s` as a value of `format`.
+pub(crate) fn accepts(format: &str, s: &str) -> bool {
+    match format {
+        CIDR => is_cidr(s),
+        IP => is_ip(s),
+        DNS_LABEL => is_dns_label(s),
+        DNS_NAME => is_dns_name(s),
+        KUBERNETES_VERSION => parse_version(s).is_some(),
+        REPOSITORY_URL => is_repository_url(s),
+        _ => false,
+    }
+}
+
+/// True for a parseable CIDR.
 pub(crate) fn is_cidr(s: &str) -> bool {
     s.parse::<IpNet>().is_ok()
 }
