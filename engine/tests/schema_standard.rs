@@ -251,6 +251,40 @@ fn a_standard_validator_refuses_what_validate_refuses_in_an_inventory() {
             with(&kubespray, &format!("/all/hosts/{name}/ip"), json!(value)),
         ));
     }
+    for value in ["300.1.1.1", "10.0.0.300", "fd00::1::2", "node_1"] {
+        bad.push((
+            format!("ansible_host = {value}"),
+            with(
+                &kubespray,
+                &format!("/all/hosts/{name}/ansible_host"),
+                json!(value),
+            ),
+        ));
+    }
+    good.push((
+        "ansible_host = Node1.Example.com".into(),
+        with(
+            &kubespray,
+            &format!("/all/hosts/{name}/ansible_host"),
+            json!("Node1.Example.com"),
+        ),
+    ));
+    let hosts = yaml("inventories/hosts.yaml");
+    let first = hosts["hosts"]
+        .as_object()
+        .expect("hosts")
+        .keys()
+        .next()
+        .expect("a host")
+        .clone();
+    bad.push((
+        "address = 300.1.1.1".into(),
+        with(
+            &hosts,
+            &format!("/hosts/{first}/address"),
+            json!("300.1.1.1"),
+        ),
+    ));
     bad.push((
         "lab.name = My_Lab".into(),
         with(

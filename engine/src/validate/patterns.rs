@@ -72,6 +72,19 @@ const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 /// `formats::DNS_NAME` (with `maxLength` 253).
 const DNS_NAME: &str =
     "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$";
+/// `formats::ADDRESS`: an IP address, or a DNS name (any case) with a letter or `-` in one
+/// of its labels. (Labels holding one are not held to 63 characters here.)
+static ADDRESS: LazyLock<String> = LazyLock::new(|| {
+    let label = "[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?";
+    let with_letter = "([a-zA-Z]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\
+                       |[a-zA-Z0-9][-a-zA-Z0-9]{0,61}[a-zA-Z]\
+                       |[a-zA-Z0-9][-a-zA-Z0-9]*[-a-zA-Z][-a-zA-Z0-9]*[a-zA-Z0-9])";
+    format!(
+        "^({}|{}|({label}\\.)*{with_letter}(\\.{label})*)$",
+        ipv4(),
+        ipv6()
+    )
+});
 /// `formats::KUBERNETES_VERSION`: a full version of a supported minor release.
 static KUBERNETES_VERSION: LazyLock<String> = LazyLock::new(|| {
     let minors: Vec<String> = (MIN_MINOR..=MAX_MINOR).map(|m| m.to_string()).collect();
@@ -92,6 +105,7 @@ static REPOSITORY_URL: LazyLock<String> = LazyLock::new(|| {
 pub(crate) fn of(format: &str) -> Option<&'static str> {
     Some(match format {
         formats::IP => IP.as_str(),
+        formats::ADDRESS => ADDRESS.as_str(),
         formats::CIDR => CIDR.as_str(),
         formats::DNS_LABEL => DNS_LABEL,
         formats::DNS_NAME => DNS_NAME,
@@ -105,6 +119,7 @@ pub(crate) fn of(format: &str) -> Option<&'static str> {
 pub(crate) fn format_of(pattern: &str) -> Option<&'static str> {
     [
         formats::IP,
+        formats::ADDRESS,
         formats::CIDR,
         formats::DNS_LABEL,
         formats::DNS_NAME,
@@ -135,6 +150,18 @@ pub(crate) fn ip(_: &mut SchemaGenerator) -> Schema {
 /// `schema_with` for an optional IP address field (`null` allowed).
 pub(crate) fn optional_ip(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = ip(generator);
+    schema.insert("type".into(), serde_json::json!(["string", "null"]));
+    schema
+}
+
+/// `schema_with` for an address field (IP address or DNS name).
+pub(crate) fn address(_: &mut SchemaGenerator) -> Schema {
+    string(formats::ADDRESS)
+}
+
+/// `schema_with` for an optional address field (`null` allowed).
+pub(crate) fn optional_address(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = address(generator);
     schema.insert("type".into(), serde_json::json!(["string", "null"]));
     schema
 }
@@ -206,6 +233,41 @@ mod tests {
                 " 1.2.3.4",
                 "1.2.3.4 ",
                 "latest",
+            ],
+        );
+    }
+
+    #[test]
+    fn address_pattern_is_the_inventory_check() {
+        let valid = |s: &str| {
+            let numeric = s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            formats::is_ip(s) || (!numeric && formats::is_dns_name(&s.to_lowercase()))
+        };
+        agree(
+            formats::ADDRESS,
+            valid,
+            &[
+                "192.168.1.10",
+                "300.1.1.1",
+                "10.0.0",
+                "fd00::1",
+                "fd00::1::2",
+                "node1",
+                "Node1.Example.COM",
+                "a",
+                "1",
+                "1a",
+                "a1",
+                "1-2",
+                "123.456",
+                "-a",
+                "a-",
+                "a..b",
+                "a_b",
+                "node 1",
+                "1.2.3.4.example",
+                "",
+                "k8s-1.lab",
             ],
         );
     }
