@@ -30,19 +30,6 @@ const STANDARD_FORMATS: &[&str] = &[
     "json-pointer",
     "relative-json-pointer",
     "regex",
-    // Numeric formats schemars writes for Rust integers (annotations only).
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "uint",
-    "int",
-    "float",
-    "double",
 ];
 
 fn repo(relative: &str) -> PathBuf {
