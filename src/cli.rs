@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::color::ColorChoice;
+
 /// Bring plain Linux hosts up as a Kubernetes cluster, over SSH, with no agent to install first.
 ///
 /// kprov reads an inventory of hosts (`-i hosts.yaml`) and a cluster spec (`cluster.yaml`),
@@ -40,6 +42,10 @@ pub struct GlobalArgs {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Colour in output and logs: `auto` only on a terminal (and not when `NO_COLOR` is
+    /// set), `always` even into files and pipes, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
 }
 
 /// Output formats.

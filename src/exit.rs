@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use kprov_engine::diagnostic::Diagnostics;
 
+use crate::color::{Paint, Stream};
+
 /// A process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit(pub u8);
@@ -53,19 +55,22 @@ pub struct Invalid(pub String);
 
 /// Prints a command's error on stderr and chooses its exit code.
 pub fn report(err: &anyhow::Error) -> Exit {
+    let paint = Paint::for_stream(Stream::Stderr);
+    let error = paint.red("error:");
     if let Some(invalid) = err.downcast_ref::<Invalid>() {
-        eprintln!("error: {invalid}\nnothing was changed on any host.");
+        eprintln!("{error} {invalid}\nnothing was changed on any host.");
         return Exit::INVALID;
     }
     if let Some(diags) = err.downcast_ref::<Diagnostics>() {
         eprintln!("{diags}");
-        eprintln!(
-            "{} problem{} found; nothing was changed on any host.",
+        let summary = format!(
+            "{} problem{} found",
             diags.len(),
             if diags.len() == 1 { "" } else { "s" }
         );
+        eprintln!("{}; nothing was changed on any host.", paint.red(&summary));
         return Exit::INVALID;
     }
-    eprintln!("error: {err:#}");
+    eprintln!("{error} {err:#}");
     Exit::FAILED
 }

@@ -1,6 +1,7 @@
 //! `kprov`: declarative, agentless provisioning of Kubernetes clusters over SSH.
 
 mod cli;
+mod color;
 mod commands;
 mod companions;
 mod content;
@@ -11,15 +12,16 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(err) => return exit::usage(&err).into(),
     };
+    color::init(cli.global.color);
     init_tracing(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -40,6 +42,19 @@ fn main() -> ExitCode {
     code.into()
 }
 
+/// Parses the command line; clap's help and errors follow `--color` (read first) too.
+fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let choice = match color::from_args(&args) {
+        color::ColorChoice::Auto => clap::ColorChoice::Auto,
+        color::ColorChoice::Always => clap::ColorChoice::Always,
+        color::ColorChoice::Never => clap::ColorChoice::Never,
+    };
+    let mut command = Cli::command().color(choice);
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+}
+
 /// Logs go to stderr; `-v` raises the level, `-q` keeps only errors, `RUST_LOG` overrides
 /// (at the operator's own risk for `kube_client`, whose logs may hold object contents).
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -57,6 +72,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color::enabled(color::Stream::Stderr))
         .with_target(false)
         .init();
 }

@@ -35,6 +35,16 @@ pub enum Status {
     Unreachable,
 }
 
+/// Which of a batch's two scripts a task runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Gathering the host's state to compare it with the task (plan and apply).
+    Check,
+    /// Making the change (apply only).
+    Apply,
+}
+
 /// Details of a failure, enough to act on at 2 a.m.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Failure {
@@ -87,6 +97,34 @@ pub enum Event {
         /// a node registering); `summary` says what and when a later run does it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pending: bool,
+    },
+    /// A host starts a batch: tasks that run in one round trip (first their checks, then,
+    /// in apply mode, the changes they need).
+    BatchStarted {
+        run_id: String,
+        host: String,
+        /// The batch's task names, in order.
+        tasks: Vec<String>,
+    },
+    /// A task starts running on a host, as the host reports it (while the batch runs; the
+    /// task's outcome follows as a `task` event).
+    TaskStarted {
+        run_id: String,
+        host: String,
+        task: String,
+        /// `file:line` of the task.
+        origin: String,
+        phase: Phase,
+    },
+    /// A host finished a batch (its tasks' `task` events came before).
+    BatchDone {
+        run_id: String,
+        host: String,
+        /// Number of tasks in the batch.
+        tasks: usize,
+        /// False when a task of the batch failed (the host stops there).
+        ok: bool,
+        duration_ms: u64,
     },
     HostDone {
         run_id: String,

@@ -8,8 +8,52 @@ use crate::inventory::file::{
 };
 use crate::spec::ClusterSpec;
 
+/// The `format`s JSON Schema 2020-12 defines; any other is dropped from kprov's schemas
+/// (schemars writes `uint16` and the like for Rust integers, which `minimum`/`maximum`
+/// already bound), so that no validator meets a format it does not know.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
 fn to_value(schema: schemars::Schema) -> Value {
-    schema.to_value()
+    let mut value = schema.to_value();
+    standard_formats_only(&mut value);
+    value
+}
+
+fn standard_formats_only(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| !STANDARD_FORMATS.contains(&f))
+            {
+                map.remove("format");
+            }
+            map.values_mut().for_each(standard_formats_only);
+        }
+        Value::Array(items) => items.iter_mut().for_each(standard_formats_only),
+        _ => {}
+    }
 }
 
 /// The schema of a cluster spec (`cluster.yaml`).

@@ -7,6 +7,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kprov_engine::events::{Event, Failure, Mode, Status};
 
+use crate::color::{Paint, Stream};
+
 /// One task outcome kept for the plan listing.
 struct Line {
     status: Status,
@@ -48,6 +50,8 @@ pub struct Human {
     /// interrupt's doing, not a failure to report.
     cut: std::collections::BTreeSet<String>,
     started: std::time::Instant,
+    /// Colour for the stream this view writes to.
+    paint: Paint,
 }
 
 impl Human {
@@ -67,6 +71,11 @@ impl Human {
             interrupted: false,
             cut: Default::default(),
             started: std::time::Instant::now(),
+            paint: Paint::for_stream(if json || mode == Mode::Apply {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            }),
         }
     }
 
@@ -118,7 +127,6 @@ impl Human {
                 if let Some((_, bars)) = &self.bars {
                     if let Some(bar) = bars.get(host) {
                         bar.inc(1);
-                        bar.set_message(task.clone());
                     }
                 }
                 if self.mode == Mode::Plan {
@@ -133,7 +141,8 @@ impl Human {
                     return;
                 }
                 for w in warnings {
-                    self.print(&format!("warning: {host}: {task}: {w}"));
+                    let warning = self.paint.yellow("warning:");
+                    self.print(&format!("{warning} {host}: {task}: {w}"));
                 }
                 match status {
                     Status::Failed | Status::Unreachable => {
@@ -143,9 +152,32 @@ impl Human {
                     }
                     Status::Changed if !self.quiet => {
                         let what = summary.as_deref().unwrap_or(task);
-                        self.print(&format!("~ {host}: {task}: {what}"));
+                        let mark = self.paint.yellow("~");
+                        self.print(&format!("{mark} {host}: {task}: {what}"));
                     }
                     _ => {}
+                }
+            }
+            Event::TaskStarted { .. } => {
+                if let (Some((_, bars)), Some((host, message))) =
+                    (&self.bars, super::progress::live(event))
+                {
+                    if let Some(bar) = bars.get(host) {
+                        bar.set_message(message);
+                        bar.reset_elapsed();
+                    }
+                }
+            }
+            Event::BatchStarted { host, .. } | Event::BatchDone { host, .. } => {
+                if self.bars.is_some()
+                    || self.mode != Mode::Apply
+                    || self.quiet
+                    || self.cut.contains(host)
+                {
+                    return;
+                }
+                if let Some(line) = super::progress::line(event) {
+                    self.print(&line);
                 }
             }
             Event::HostDone {
@@ -210,19 +242,23 @@ impl Human {
             error.map(|e| e.message.clone()).unwrap_or_default(),
         );
         match self.seen_failures.get(&key) {
-            Some(first) => format!("✗ {host}: {task}: failed the same way as {first}"),
+            Some(first) => format!(
+                "{} {host}: {task}: failed the same way as {first}",
+                self.paint.red("✗")
+            ),
             None => {
                 self.seen_failures.insert(key, host.to_string());
-                failure_text(host, task, origin, status, error)
+                failure_text(self.paint, host, task, origin, status, error)
             }
         }
     }
 
     fn start_bars(&mut self) {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let style =
-            ProgressStyle::with_template("{spinner} {prefix:<12} {pos:>3} tasks  {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let style = ProgressStyle::with_template(
+            "{spinner} {prefix:<12} {pos:>3} tasks {elapsed:>4}  {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bars = self
             .hosts
             .iter()
@@ -277,7 +313,7 @@ impl Human {
             let Some(lines) = self.plan.get(host) else {
                 continue;
             };
-            out.push_str(&format!("{host}\n"));
+            out.push_str(&format!("{}\n", self.paint.bold(host)));
             for line in lines {
                 let (mark, label) = match line.status {
                     Status::Changed => {
@@ -309,6 +345,12 @@ impl Human {
                 } else {
                     format!(": {label}")
                 };
+                let mark = match mark {
+                    "+" => self.paint.green(mark),
+                    "~" => self.paint.yellow(mark),
+                    "!" => self.paint.red(mark),
+                    _ => mark.to_string(),
+                };
                 out.push_str(&format!("  {mark} {}{label}\n", line.task));
                 if let Some(diff) = &line.diff {
                     for d in diff.lines() {
@@ -319,7 +361,7 @@ impl Human {
                     out.push_str(&indent(&failure_body(err), 6));
                 }
                 for w in &line.warnings {
-                    out.push_str(&format!("      warning: {w}\n"));
+                    out.push_str(&format!("      {} {w}\n", self.paint.yellow("warning:")));
                 }
             }
         }
@@ -425,6 +467,7 @@ impl Human {
 }
 
 fn failure_text(
+    paint: Paint,
     host: &str,
     task: &str,
     origin: &str,
@@ -441,7 +484,11 @@ fn failure_text(
     } else {
         format!(" ({origin})")
     };
-    let mut text = format!("✗ {host}: {task}{at}: {what}\n");
+    let mut text = format!(
+        "{} {host}: {task}{at}: {}\n",
+        paint.red("✗"),
+        paint.red(what)
+    );
     if let Some(err) = error {
         text.push_str(&indent(&failure_body(err), 4));
     }

@@ -2,6 +2,7 @@
 //! by host with diffs, or live apply progress with failures as they happen and a recap.
 
 mod human;
+mod progress;
 
 use std::io::Write;
 

@@ -108,6 +108,7 @@ pub(crate) fn default_timeout() -> u64 {
 pub struct HostEntry {
     /// IP address or DNS name kprov connects to.
     #[schemars(example = "192.168.1.10")]
+    #[schemars(schema_with = "crate::validate::patterns::address")]
     pub address: String,
     /// SSH port (overrides `ssh.port`).
     #[serde(default)]
@@ -161,7 +162,7 @@ pub struct GroupEntry {
 pub struct LabSection {
     /// Lab name.
     #[serde(default = "default_lab_name")]
-    #[schemars(extend("format" = "dns-label"))]
+    #[schemars(schema_with = "crate::validate::patterns::dns_label")]
     pub name: String,
     /// Number of hosts: the first is `master`, the others `node1`, `node2`, ….
     #[serde(default = "default_lab_hosts")]
@@ -207,6 +208,7 @@ pub struct AnsibleGroup {
 pub struct AnsibleVars {
     /// Address to connect to (default: the host's name).
     #[serde(default)]
+    #[schemars(schema_with = "crate::validate::patterns::optional_address")]
     pub ansible_host: Option<String>,
     /// SSH port (a number, or a string of digits as Ansible accepts).
     #[serde(default)]
@@ -229,6 +231,7 @@ pub struct AnsibleVars {
     pub ansible_ssh_timeout: Option<u64>,
     /// Pre-2.0 name of `ansible_host`.
     #[serde(default)]
+    #[schemars(schema_with = "crate::validate::patterns::optional_address")]
     pub ansible_ssh_host: Option<String>,
     /// Pre-2.0 name of `ansible_port`.
     #[serde(default)]
@@ -248,11 +251,11 @@ pub struct AnsibleVars {
     /// kubespray: the cluster address (advertise address, etcd, /etc/hosts, certificates);
     /// `ansible_host` stays the SSH address.
     #[serde(default)]
-    #[schemars(extend("format" = "ip"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_ip")]
     pub ip: Option<String>,
     /// kubespray: the address other hosts use to reach this one (used when `ip` is unset).
     #[serde(default)]
-    #[schemars(extend("format" = "ip"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_ip")]
     pub access_ip: Option<String>,
     /// Any other variables.
     #[serde(flatten)]

@@ -13,13 +13,14 @@ use kprov_modules::{Diff, Module, State, TaskReport};
 use serde_json::{Map, Value};
 
 mod local;
+mod progress;
 
 use super::chain::chain_file_edits;
 use super::graph::Step;
 use super::outcome::{split_stderr, Outcome};
 use super::prepare::{self, Inputs, Prepared};
 use super::{hints, notify, RunCtx};
-use crate::events::{Event, Failure, Mode, Status};
+use crate::events::{Event, Failure, Mode, Phase, Status};
 use crate::playbook::Task;
 use crate::transport::{Connection, TransportErrorKind};
 
@@ -396,8 +397,31 @@ impl<'a> HostRun<'a> {
         None
     }
 
+    /// [`Self::apply_items`] between a `batch_started` and a `batch_done` event.
+    async fn run_items(&mut self, items: Vec<Item<'_>>) -> bool {
+        if items.is_empty() {
+            return true;
+        }
+        let started = Instant::now();
+        let count = items.len();
+        let _ = self.ctx.sink.send(Event::BatchStarted {
+            run_id: self.ctx.run_id.clone(),
+            host: self.name().to_string(),
+            tasks: items.iter().map(|i| i.name.clone()).collect(),
+        });
+        let ok = self.apply_items(items).await;
+        let _ = self.ctx.sink.send(Event::BatchDone {
+            run_id: self.ctx.run_id.clone(),
+            host: self.name().to_string(),
+            tasks: count,
+            ok,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+        ok
+    }
+
     /// Gathers, diffs and (in apply mode) applies `items`; false on the first failure.
-    async fn run_items(&mut self, mut items: Vec<Item<'_>>) -> bool {
+    async fn apply_items(&mut self, mut items: Vec<Item<'_>>) -> bool {
         // (step that went stale, how often in a row): an earlier task of the batch editing
         // the same file makes the next one stale once; the same task again and again means
         // something else keeps writing the file.
@@ -409,7 +433,7 @@ impl<'a> HostRun<'a> {
                     .map(|i| (i.id, i.module.as_ref()))
                     .collect::<Vec<_>>(),
             );
-            let reports = match self.round_trip(&gather, &items).await {
+            let reports = match self.round_trip(&gather, &items, Phase::Check).await {
                 Ok(r) => r,
                 Err(f) => {
                     self.emit_as(
@@ -482,7 +506,10 @@ impl<'a> HostRun<'a> {
             let script = kprov_modules::apply_script_with(&rest, &|id| {
                 hooks.get(&id).cloned().unwrap_or_default()
             });
-            let applied = match self.round_trip(&script, &items[first..]).await {
+            let applied = match self
+                .round_trip(&script, &items[first..], Phase::Apply)
+                .await
+            {
                 Ok(r) => r,
                 Err(f) => {
                     self.emit_as(
@@ -663,20 +690,36 @@ impl<'a> HostRun<'a> {
         &mut self,
         script: &str,
         items: &[Item<'_>],
+        phase: Phase,
     ) -> Result<BTreeMap<usize, TaskReport>, Failure> {
         self.result.round_trips += 1;
+        let starts = progress::Starts {
+            run_id: self.ctx.run_id.clone(),
+            host: self.name().to_string(),
+            phase,
+            tasks: items
+                .iter()
+                .map(|i| (i.id, (i.name.clone(), i.task.origin.clone())))
+                .collect(),
+            sink: self.ctx.sink.clone(),
+        };
         let limit: Duration = items
             .iter()
             .map(|i| i.task.timeout.unwrap_or(DEFAULT_TASK_TIMEOUT))
             .sum();
-        let out = self.conn.run(script, Some(limit)).await.map_err(|e| {
-            self.lost |= e.kind == TransportErrorKind::Unreachable;
-            Failure {
-                message: format!("{}: {}", e.kind, e.detail),
-                hint: Some(e.hint.clone()),
-                ..Failure::default()
-            }
-        })?;
+        let watch = |line: &[u8]| starts.watch(line);
+        let out = self
+            .conn
+            .run_watching(script, Some(limit), &watch)
+            .await
+            .map_err(|e| {
+                self.lost |= e.kind == TransportErrorKind::Unreachable;
+                Failure {
+                    message: format!("{}: {}", e.kind, e.detail),
+                    hint: Some(e.hint.clone()),
+                    ..Failure::default()
+                }
+            })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         (self.last_stderr, self.task_stderr) = split_stderr(&stderr, 10);
         kprov_modules::parse_output(&out.stdout).map_err(|e| Failure {

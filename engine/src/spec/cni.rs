@@ -144,5 +144,6 @@ pub struct StaticRoute {
     /// Destination network.
     pub destination: Cidr,
     /// Next hop.
+    #[schemars(schema_with = "crate::validate::patterns::ip")]
     pub via: IpAddr,
 }

@@ -74,6 +74,7 @@ pub struct ControlPlane {
     /// IP address the API server advertises; must be the address of a host in `masters`.
     /// Default: the first master's address.
     #[serde(default)]
+    #[schemars(schema_with = "crate::validate::patterns::optional_ip")]
     pub advertise_address: Option<IpAddr>,
     /// Port the API server listens on.
     #[serde(default = "default_bind_port")]
@@ -114,7 +115,7 @@ pub struct Networking {
     pub service_cidr: Cidr,
     /// Cluster DNS domain.
     #[serde(default = "default_dns_domain")]
-    #[schemars(extend("format" = "dns-name"))]
+    #[schemars(schema_with = "crate::validate::patterns::dns_name")]
     pub dns_domain: String,
     /// kube-proxy mode: `iptables` (default) or `ipvs`.
     #[serde(default)]

@@ -12,11 +12,11 @@ pub struct Packages {
     /// apt mirror replacing the distribution's default (Debian/Ubuntu hosts), e.g.
     /// `http://mirror.example.com/debian`.
     #[serde(default)]
-    #[schemars(extend("format" = "repository-url"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_repository_url")]
     pub apt_mirror: Option<String>,
     /// yum/dnf mirror replacing the distribution's default (RHEL-family hosts).
     #[serde(default)]
-    #[schemars(extend("format" = "repository-url"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_repository_url")]
     pub yum_mirror: Option<String>,
     /// Kubernetes package repository the `kubelet` role adds (with its key in a keyring and
     /// `signed-by` on apt, `gpgkey` on yum/dnf), laid out like the upstream one: a flat
@@ -24,16 +24,16 @@ pub struct Packages {
     /// `https://pkgs.k8s.io/core:/stable:/v<major>.<minor>/deb/` (or `/rpm/`). Not used
     /// when `offline_repository` is set.
     #[serde(default)]
-    #[schemars(extend("format" = "repository-url"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_repository_url")]
     pub kubernetes_repository: Option<String>,
     /// Signing key of `kubernetes_repository` (ASCII-armored), fetched by each host.
     /// Default: the repository's `Release.key` (apt) or `repodata/repomd.xml.key` (yum/dnf).
     #[serde(default)]
-    #[schemars(extend("format" = "repository-url"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_repository_url")]
     pub kubernetes_repository_key: Option<String>,
     /// One local repository serving every package (offline installs); replaces all of the above.
     #[serde(default)]
-    #[schemars(extend("format" = "repository-url"))]
+    #[schemars(schema_with = "crate::validate::patterns::optional_repository_url")]
     pub offline_repository: Option<String>,
 }
 

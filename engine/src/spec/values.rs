@@ -5,10 +5,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use ipnet::IpNet;
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::json;
 
-use crate::validate::formats;
+use crate::validate::{formats, patterns};
 
 /// An IP network in CIDR notation (`10.244.0.0/16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +49,12 @@ impl JsonSchema for Cidr {
         true
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "format": formats::CIDR, "examples": ["10.244.0.0/16"] })
+        let mut schema = patterns::string(formats::CIDR);
+        schema.insert(
+            "examples".into(),
+            json!(["10.244.0.0/16", "fd00:10:244::/56"]),
+        );
+        schema
     }
 }
 
@@ -120,11 +126,9 @@ impl JsonSchema for KubernetesVersion {
         true
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "format": formats::KUBERNETES_VERSION,
-            "examples": ["1.28.2", "1.31.0"],
-        })
+        let mut schema = patterns::string(formats::KUBERNETES_VERSION);
+        schema.insert("examples".into(), json!(["1.28.2", "1.31.0"]));
+        schema
     }
 }
 

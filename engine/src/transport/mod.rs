@@ -13,10 +13,12 @@ pub mod live;
 mod persist;
 mod pool;
 mod quote;
+mod stream;
 mod target;
 
 pub use error::{TransportError, TransportErrorKind};
 pub use held::Held;
 pub use pool::{Connection, Forward, Output, Pool, PoolOptions};
 pub use quote::quote;
+pub use stream::LineWatcher;
 pub use target::{HostKeyPolicy, Target};

@@ -177,6 +177,17 @@ impl Connection {
         script: &str,
         timeout: Option<Duration>,
     ) -> Result<Output, TransportError> {
+        self.run_watching(script, timeout, &|_| {}).await
+    }
+
+    /// [`Connection::run`], showing `on_line` each line of stdout as it arrives (the
+    /// records a script writes as it goes, e.g. that a task starts).
+    pub async fn run_watching(
+        &self,
+        script: &str,
+        timeout: Option<Duration>,
+        on_line: super::LineWatcher<'_>,
+    ) -> Result<Output, TransportError> {
         let limit = timeout.unwrap_or(self.default_timeout);
         let host = &self.target.name;
         if super::live::interrupted() {
@@ -209,8 +220,7 @@ impl Connection {
                     written = stdin.shutdown().await;
                 }
             }
-            let out = child
-                .wait_with_output()
+            let out = super::stream::collect(child, on_line)
                 .await
                 .map_err(|e| TransportError::connection(host, error_text(&e)))?;
             let output = Output {

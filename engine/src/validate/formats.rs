@@ -1,4 +1,5 @@
-//! String formats shared by the JSON Schema (`format` keyword) and the typed model.
+//! kprov's string formats, checked by the typed model; the JSON Schema carries them as
+//! `pattern`s (see `patterns`).
 
 use std::net::IpAddr;
 
@@ -17,7 +18,11 @@ pub(crate) const KUBERNETES_VERSION: &str = "kubernetes-version";
 /// `format: repository-url`: an `http`, `https`, `ftp` or `file` URL.
 pub(crate) const REPOSITORY_URL: &str = "repository-url";
 
-/// True for a parseable CIDR.
+/// An SSH or cluster address: an IP address, or a DNS name that is not all digits and dots
+/// (`10.0.0.300` is a broken IP address, not a name). Bad ones are reported by the
+/// inventory checks, which say which host has it.
+pub(crate) const ADDRESS: &str = "address";
+
 /// Pattern of a port written as a string (`"22"`, as Ansible accepts).
 pub(crate) const PORT_PATTERN: &str = "^[0-9]{1,5}$";
 
@@ -29,6 +34,22 @@ pub(crate) fn describe_pattern(pattern: &str) -> String {
     }
 }
 
+/// True when kprov's own check takes `s` as a value of `format`, or when a later check
+/// reports every bad value of `format` itself (addresses).
+pub(crate) fn accepts(format: &str, s: &str) -> bool {
+    match format {
+        ADDRESS => true,
+        CIDR => is_cidr(s),
+        IP => is_ip(s),
+        DNS_LABEL => is_dns_label(s),
+        DNS_NAME => is_dns_name(s),
+        KUBERNETES_VERSION => parse_version(s).is_some(),
+        REPOSITORY_URL => is_repository_url(s),
+        _ => false,
+    }
+}
+
+/// True for a parseable CIDR.
 pub(crate) fn is_cidr(s: &str) -> bool {
     s.parse::<IpNet>().is_ok()
 }
@@ -99,6 +120,7 @@ pub(crate) fn describe(format: &str) -> &'static str {
     match format {
         CIDR => "a CIDR such as 10.244.0.0/16",
         IP => "an IP address such as 192.168.1.10",
+        ADDRESS => "an IP address or a DNS name",
         DNS_LABEL => "a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit",
         DNS_NAME => "a DNS name such as cluster.local (lowercase letters, digits, '-' and '.')",
         KUBERNETES_VERSION => "a full Kubernetes version such as \"1.28.2\"",

@@ -5,6 +5,7 @@ mod cross;
 pub(crate) mod formats;
 pub(crate) mod net;
 mod origin;
+pub(crate) mod patterns;
 mod read;
 mod slices;
 pub mod source_map;

@@ -5,9 +5,9 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError};
 use serde_json::Value;
 
-use super::formats;
 use super::source_map::{pointer_join, SourceMap};
 use super::suggest::closest;
+use super::{formats, patterns};
 use crate::diagnostic::Diagnostic;
 
 /// Every schema violation of `instance`, described for humans, plus the pointers of the
@@ -17,16 +17,10 @@ pub(crate) fn check(
     instance: &Value,
     map: &SourceMap,
 ) -> (Vec<Diagnostic>, Vec<String>) {
+    // kprov's formats are `pattern`s in the schema (see `patterns`), so that any validator
+    // checks them; a mismatch is described by the format's name.
     let validator = jsonschema::options()
         .should_validate_formats(true)
-        .with_format(formats::CIDR, formats::is_cidr)
-        .with_format(formats::IP, formats::is_ip)
-        .with_format(formats::DNS_LABEL, formats::is_dns_label)
-        .with_format(formats::DNS_NAME, formats::is_dns_name)
-        .with_format(formats::KUBERNETES_VERSION, |s| {
-            formats::parse_version(s).is_some()
-        })
-        .with_format(formats::REPOSITORY_URL, formats::is_repository_url)
         .build(schema);
     let validator = match validator {
         Ok(validator) => validator,
@@ -83,6 +77,13 @@ impl Describer<'_> {
                 .map(|key| pointer_join(pointer, key))
                 .collect(),
             ValidationErrorKind::Required { .. } => Vec::new(),
+            ValidationErrorKind::Pattern { pattern }
+                if patterns::format_of(pattern).is_some_and(|f| {
+                    formats::accepts(f, error.instance().as_str().unwrap_or_default())
+                }) =>
+            {
+                Vec::new()
+            }
             ValidationErrorKind::OneOfNotValid { context }
             | ValidationErrorKind::AnyOf { context } => match likely_branch(pointer, context) {
                 Some(errors) => errors.iter().flat_map(|e| self.offending(e)).collect(),
@@ -148,6 +149,14 @@ impl Describer<'_> {
             }
             ValidationErrorKind::Pattern { pattern } => {
                 let text = instance.as_str().unwrap_or_default();
+                if let Some(format) = patterns::format_of(pattern) {
+                    // Stricter than kprov's own check (e.g. an unsupported version): that
+                    // check reports it, with a better message.
+                    if formats::accepts(format, text) {
+                        return Vec::new();
+                    }
+                    return vec![self.bad_format(&pointer, instance, format)];
+                }
                 vec![map.at_value(
                     &pointer,
                     format!("`{text}` is not {}", formats::describe_pattern(pattern)),
