@@ -27,14 +27,15 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
+/// Flags every command takes, plus the scope flags of the chosen command (`--limit`,
+/// `--output`: offered only where they mean something, see [`Cli::hoist_scope`]).
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Only these hosts or groups (comma-separated names), e.g. `--limit node1,masters`.
-    #[arg(long, global = true, value_name = "HOSTS|GROUPS")]
+    /// The command's `--limit`, when it has one.
+    #[arg(skip)]
     pub limit: Option<String>,
-    /// Output format: `human` for people, `json` for CI and scripts (on stdout).
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    /// The command's `--output` (human for commands without one).
+    #[arg(skip = OutputFormat::Human)]
     pub output: OutputFormat,
     /// More detail in logs (-v, -vv, -vvv); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -53,6 +54,46 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Human,
     Json,
+}
+
+/// `--limit`, for commands that work on hosts of an inventory.
+#[derive(Debug, Args)]
+pub struct LimitArg {
+    /// Only these hosts or groups (comma-separated names), e.g. `--limit node1,masters`.
+    #[arg(long, value_name = "HOSTS|GROUPS")]
+    pub limit: Option<String>,
+}
+
+/// `--output`, for commands with a machine-readable form.
+#[derive(Debug, Args)]
+pub struct OutputArg {
+    /// Output format: `human` for people, `json` for CI and scripts (on stdout).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+impl Cli {
+    /// Copies the chosen command's `--limit` and `--output` into [`GlobalArgs`], where
+    /// the commands read them.
+    pub fn hoist_scope(&mut self) {
+        let (limit, output) = match &self.command {
+            Command::Apply(a) => (Some(&a.limit), Some(&a.output)),
+            Command::Plan(p) => (Some(&p.run.limit), Some(&p.run.output)),
+            Command::Reset(r) => (Some(&r.limit), Some(&r.output)),
+            Command::Validate(v) => (Some(&v.limit), Some(&v.output)),
+            Command::Facts(f) => (Some(&f.limit), Some(&f.output)),
+            Command::Lab(
+                LabCommand::Up { output, .. }
+                | LabCommand::Down { output, .. }
+                | LabCommand::Status { output, .. },
+            ) => (None, Some(output)),
+            Command::Lab(LabCommand::Ssh { .. })
+            | Command::Schema { .. }
+            | Command::Completions { .. } => (None, None),
+        };
+        self.global.limit = limit.and_then(|l| l.limit.clone());
+        self.global.output = output.map_or(OutputFormat::Human, |o| o.output);
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +115,7 @@ pub enum Command {
         kind: SchemaKind,
     },
     /// Gather and show facts about every host (OS, addresses, memory, cgroups, runtime …).
-    Facts(InventoryArgs),
+    Facts(FactsArgs),
     /// Throw-away lab hosts on this machine: namespaces, own root filesystem, systemd, sshd.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -95,27 +136,48 @@ pub struct InventoryArgs {
     pub inventory: PathBuf,
 }
 
-/// A cluster spec plus an inventory.
+/// `facts` flags.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Cluster spec (cluster.yaml).
-    #[arg(value_name = "SPEC")]
-    pub spec: PathBuf,
+pub struct FactsArgs {
     #[command(flatten)]
     pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
-/// `validate` flags.
+/// `validate` flags: a cluster spec, an inventory, or both (then the playbook's tasks too).
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["spec", "inventory"])))]
 pub struct ValidateArgs {
+    /// Cluster spec (cluster.yaml).
+    #[arg(value_name = "SPEC")]
+    pub spec: Option<PathBuf>,
+    /// Inventory (as `apply -i` takes it).
+    #[arg(short, long, value_name = "INVENTORY")]
+    pub inventory: Option<PathBuf>,
     #[command(flatten)]
-    pub run: RunArgs,
+    pub limit: LimitArg,
+    #[command(flatten)]
+    pub output: OutputArg,
     /// Playbook whose tasks are checked with the spec and inventory (default: kprov's
-    /// playbooks/cluster.yaml when it is found).
-    #[arg(long, value_name = "PLAYBOOK")]
+    /// playbooks/cluster.yaml when it is found; needs both).
+    #[arg(
+        long,
+        value_name = "PLAYBOOK",
+        requires = "spec",
+        requires = "inventory"
+    )]
     pub playbook: Option<PathBuf>,
-    /// Extra variables, as `apply -e` takes them; checked like the spec.
-    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    /// Extra variables, as `apply -e` takes them; checked like the spec (needs both).
+    #[arg(
+        short = 'e',
+        long = "extra-vars",
+        value_name = "VARS",
+        requires = "spec",
+        requires = "inventory"
+    )]
     pub extra_vars: Vec<String>,
 }
 
@@ -127,6 +189,10 @@ pub struct PlaybookArgs {
     pub playbook: PathBuf,
     #[command(flatten)]
     pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    #[command(flatten)]
+    pub output: OutputArg,
     /// Cluster spec (cluster.yaml) whose settings the playbook's roles use.
     #[arg(long, value_name = "SPEC")]
     pub spec: Option<PathBuf>,
@@ -161,6 +227,10 @@ pub struct PlaybookArgs {
 pub struct ResetArgs {
     #[command(flatten)]
     pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    #[command(flatten)]
+    pub output: OutputArg,
     /// Really reset (without it, `reset` only shows what it would remove).
     #[arg(long)]
     pub yes: bool,
@@ -203,16 +273,22 @@ pub enum LabCommand {
         mirror: Option<String>,
         #[command(flatten)]
         name: LabName,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Stop the lab and remove everything it made (the cached base image stays).
     Down {
         #[command(flatten)]
         name: LabName,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Show the lab's hosts, addresses, state and inventory path.
     Status {
         #[command(flatten)]
         name: LabName,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Open a shell on a lab host, or run one command there, like `vagrant ssh`.
     Ssh {
@@ -238,10 +314,53 @@ pub struct LabName {
 #[cfg(test)]
 mod tests {
     use super::Cli;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::try_parse_from(args)?;
+        cli.hoist_scope();
+        Ok(cli)
+    }
+
+    /// `--limit` and `--output` exist only where they mean something.
+    #[test]
+    fn scope_flags_only_where_they_mean_something() {
+        let cli = parse(&[
+            "kprov", "plan", "p.yaml", "-i", "i", "--limit", "m", "--output", "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.limit.as_deref(), Some("m"));
+        assert_eq!(cli.global.output, super::OutputFormat::Json);
+        let cli = parse(&["kprov", "lab", "status", "--output", "json"]).unwrap();
+        assert_eq!(cli.global.output, super::OutputFormat::Json);
+        for args in [
+            &["kprov", "lab", "status", "--limit", "x"][..],
+            &["kprov", "schema", "spec", "--output", "json"],
+            &["kprov", "completions", "bash", "--limit", "x"],
+            &["kprov", "lab", "ssh", "--output", "json", "master"],
+            &["kprov", "--limit", "x", "facts", "-i", "i"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} must be refused");
+        }
+        // -v, -q and --color stay global.
+        assert!(parse(&["kprov", "schema", "spec", "-q", "--color", "never"]).is_ok());
+    }
+
+    /// `validate` takes a spec, an inventory, or both; not neither.
+    #[test]
+    fn validate_takes_a_spec_an_inventory_or_both() {
+        assert!(parse(&["kprov", "validate", "s.yaml"]).is_ok());
+        assert!(parse(&["kprov", "validate", "-i", "i.yaml"]).is_ok());
+        assert!(parse(&["kprov", "validate", "s.yaml", "-i", "i.yaml"]).is_ok());
+        assert!(parse(&["kprov", "validate"]).is_err());
+        // The tasks and -e values are checked with both files.
+        assert!(parse(&["kprov", "validate", "s.yaml", "-e", "a=b"]).is_err());
+        assert!(parse(&["kprov", "validate", "-i", "i", "--playbook", "p"]).is_err());
+        assert!(parse(&["kprov", "validate", "s.yaml", "-i", "i", "-e", "a=b"]).is_ok());
     }
 }

@@ -52,7 +52,9 @@ fn parse() -> Result<Cli, clap::Error> {
     };
     let mut command = Cli::command().color(choice);
     let mut matches = command.try_get_matches_from_mut(args)?;
-    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+    let mut cli = Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
+    cli.hoist_scope();
+    Ok(cli)
 }
 
 /// Logs go to stderr; `-v` raises the level, `-q` keeps only errors, `RUST_LOG` overrides

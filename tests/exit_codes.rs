@@ -28,6 +28,13 @@ fn exit_0_success_and_help() {
     let spec = repo::path("examples/cluster.yaml");
     let inv = repo::path("inventories/hosts.yaml");
     assert_eq!(code(&["validate", &spec, "-i", &inv]).0, Some(0));
+    // Each file alone.
+    for args in [&["validate", &spec][..], &["validate", "-i", &inv]] {
+        let out = kprov(args);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {said}");
+        assert!(said.trim_end().ends_with(" is valid."), "{said}");
+    }
     assert_eq!(code(&["--help"]).0, Some(0));
     assert_eq!(code(&["apply", "--help"]).0, Some(0));
     assert_eq!(code(&["--version"]).0, Some(0));
@@ -46,6 +53,18 @@ fn exit_3_invalid_input() {
     let inv = repo::path("inventories/hosts.yaml");
     let (c, err) = code(&["validate", &spec, "-i", &inv, "--limit", "nodez"]);
     assert_eq!(c, Some(3), "{err}");
+    // A bad spec on its own, a bad inventory on its own.
+    let bad_spec = dir.path().join("cluster.yaml");
+    std::fs::write(
+        &bad_spec,
+        "kubernetes_version: \"1.31.2\"\nnetworking:\n  pod_cidr: 10.0.0.0/33\n",
+    )
+    .unwrap();
+    let (c, err) = code(&["validate", bad_spec.to_str().unwrap()]);
+    assert_eq!(c, Some(3), "{err}");
+    assert!(err.contains("cluster.yaml:3:"), "{err}");
+    let (c, err) = code(&["validate", "-i", bad.to_str().unwrap()]);
+    assert_eq!(c, Some(3), "{err}");
 }
 
 #[test]
@@ -56,6 +75,11 @@ fn exit_64_usage_errors_never_2() {
         &["plan", "x.yaml", "-i", "y", "--detailed-exit-code"],
         &["lab", "up", "--hosts", "0"],
         &[],
+        // Neither file; flags where they mean nothing.
+        &["validate"],
+        &["lab", "status", "--limit", "node1"],
+        &["schema", "spec", "--output", "json"],
+        &["--limit", "node1", "facts", "-i", "x"],
     ] {
         let (c, err) = code(args);
         assert_eq!(c, Some(64), "kprov {args:?}: {err}");

@@ -1,13 +1,15 @@
 //! Fault injection on `playbooks/cluster.yaml` (a master and a node on a real lab): kprov
-//! is killed (SIGKILL as a laptop lid or a CI timeout does, SIGTERM as a CI runner does)
-//! at spread points of the event stream and while the control-plane files are being
-//! committed, and the PKI directory runs out of space. After each fault, from the host's
+//! is killed (SIGKILL as a laptop lid or a CI timeout does) at every round-trip boundary
+//! (the `batch_done` events of its NDJSON stream) and while the control-plane files are
+//! being committed, stopped by SIGTERM as a CI runner does, and the PKI directory runs
+//! out of space. After each fault, from the host's
 //! real state: the next apply converges with nothing failed, the one after changes
 //! nothing, the PKI verifies with openssl (keys match certificates, the node trusts the
 //! master's CA), containerd runs with its current configuration (started after its
 //! config files last changed), no notification is left pending and no staged or
-//! temporary file is left behind. Reset between faults, so each starts from hosts that
-//! are prepared but hold no cluster.
+//! temporary file is left behind. Reset between faults (and containerd's config removed),
+//! so each starts from hosts that are prepared but hold no cluster. Then a host killed
+//! mid-run. A blackholed host is `tests/silent_host.rs`.
 
 mod common;
 
@@ -59,8 +61,38 @@ fn run_done(events: &[Value]) -> Value {
 enum Fault {
     /// Signal (`KILL`, `TERM`) kprov after this many task events.
     After(usize, &'static str),
+    /// SIGKILL kprov after this many `batch_done` events: a round-trip boundary.
+    AfterBatches(usize),
     /// SIGKILL kprov as soon as the master holds a staged control-plane file.
     WhileCommitting,
+}
+
+/// Counts the events of `stdout` that `counts` picks until the `n`-th, then calls
+/// `stop`. Returns how many were seen and the last one's description.
+fn stop_after(
+    stdout: impl std::io::Read,
+    n: usize,
+    counts: impl Fn(&Value) -> bool,
+    stop: impl FnOnce(),
+) -> (usize, String) {
+    let mut seen = 0;
+    let mut last = String::new();
+    let mut stop = Some(stop);
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if stop.is_some() && counts(&event) {
+            seen += 1;
+            last = format!("{} {} on {}", event["event"], event["task"], event["host"]);
+            if seen == n {
+                if let Some(stop) = stop.take() {
+                    stop();
+                }
+            }
+        }
+    }
+    (seen, last)
 }
 
 /// Starts the cluster apply and stops it as `fault` says. Returns what happened, for
@@ -83,22 +115,18 @@ fn interrupted_apply(lab: &Lab, fault: Fault) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let what = match fault {
         Fault::After(n, name) => {
-            let mut seen = 0;
-            let mut last = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if event["event"] == "task" && event["status"] != "skipped" {
-                    seen += 1;
-                    last = format!("{} on {}", event["task"], event["host"]);
-                    if seen == n {
-                        signal(name);
-                        break;
-                    }
-                }
-            }
+            let (seen, last) = stop_after(
+                stdout,
+                n,
+                |e| e["event"] == "task" && e["status"] != "skipped",
+                || signal(name),
+            );
             format!("SIG{name} after task event {seen} ({last})")
+        }
+        Fault::AfterBatches(n) => {
+            let (seen, last) =
+                stop_after(stdout, n, |e| e["event"] == "batch_done", || signal("KILL"));
+            format!("SIGKILL after round trip boundary {seen} ({last})")
         }
         Fault::WhileCommitting => {
             let drain = std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
@@ -240,16 +268,22 @@ fn killed_and_starved_cluster_applies_converge() {
         .count();
     assert!(total > 20, "{total} task events");
 
+    let batches = ev.iter().filter(|e| e["event"] == "batch_done").count();
+    assert!(batches > 10, "{batches} batches");
+
     let mut table = Vec::new();
-    let trials = [
-        Fault::After(total / 5, "KILL"),
-        Fault::After(total * 2 / 5, "TERM"),
-        Fault::WhileCommitting,
-        Fault::After(total * 3 / 5, "KILL"),
-        Fault::After(total * 4 / 5, "KILL"),
-    ];
+    // Every round-trip boundary of the run (the last one is its end), SIGTERM mid-run, and
+    // SIGKILL while the control-plane files are being committed.
+    let mut trials: Vec<Fault> = (1..batches).map(Fault::AfterBatches).collect();
+    trials.push(Fault::After(total * 2 / 5, "TERM"));
+    trials.push(Fault::WhileCommitting);
     for fault in trials {
         let started = Instant::now();
+        // containerd's config must be written again, so that every trial can lose the
+        // notification of its restart.
+        for host in ["master", "node1"] {
+            sh(&lab, host, "rm -f /etc/containerd/config.toml");
+        }
         let what = interrupted_apply(&lab, fault);
         assert_recovers(&lab, &what);
         eprintln!("fault: {what}: converged in {:?}", started.elapsed());
@@ -284,6 +318,62 @@ fn killed_and_starved_cluster_applies_converge() {
     sh(&lab, "master", &format!("umount {PKI}"));
     assert_recovers(&lab, "ENOSPC on the PKI directory");
     table.push("ENOSPC on the PKI directory".into());
+    reset(&lab);
+
+    // A host dies mid-run (its systemd and every process in it killed, as a power cut
+    // does to a VM): it is reported unreachable (exit 4), the other host finishes; once
+    // it is back, the next apply converges.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kprov"))
+        .args(args(inv, "playbooks/cluster.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kprov starts");
+    let node_pid = lab.status()["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["name"] == "node1"))
+        .and_then(|h| h["pid"].as_u64())
+        .expect("node1's pid");
+    let mut events_after = Vec::new();
+    let stdout = child.stdout.take().expect("stdout");
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if event["event"] == "batch_done" && event["host"] == "node1" && events_after.is_empty() {
+            let killed = Command::new("kill")
+                .args(["-9", &node_pid.to_string()])
+                .status();
+            assert!(killed.is_ok_and(|s| s.success()), "kill -9 {node_pid}");
+            events_after.push(Value::Null);
+        }
+        events_after.push(event);
+    }
+    let status = child.wait().expect("kprov ends");
+    assert_eq!(status.code(), Some(4), "a dead host is unreachable: exit 4");
+    let host_done = |host: &str| {
+        events_after
+            .iter()
+            .find(|e| e["event"] == "host_done" && e["host"] == host)
+            .cloned()
+            .unwrap_or_else(|| panic!("no host_done for {host}"))
+    };
+    assert!(
+        host_done("node1")["counts"]["unreachable"].as_u64() > Some(0),
+        "{}",
+        host_done("node1")
+    );
+    assert_eq!(
+        host_done("master")["counts"]["failed"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "{}",
+        host_done("master")
+    );
+    common::kprov_ok(&["lab", "up", "--name", &lab.name, "--hosts", "2"]);
+    assert_recovers(&lab, "node1 killed mid-run");
+    table.push("node1 killed mid-run (its systemd SIGKILLed)".into());
     // Not a timed test: the durations are for the reader.
     eprintln!("faults survived:\n  {}", table.join("\n  "));
 }

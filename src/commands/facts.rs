@@ -5,10 +5,10 @@ use crate::exit::Exit;
 use kprov_engine::facts::Facts;
 use kprov_engine::transport::{Pool, PoolOptions, TransportError};
 
-use crate::cli::{GlobalArgs, InventoryArgs, OutputFormat};
+use crate::cli::{FactsArgs, GlobalArgs, OutputFormat};
 
-pub async fn run(args: &InventoryArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let inventory = crate::hosts::load(&args.inventory).await?;
+pub async fn run(args: &FactsArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let inventory = crate::hosts::load(&args.inventory.inventory).await?;
     let targets = crate::hosts::targets(&inventory, global.limit.as_deref())?;
     let (pool, mut unreachable) = Pool::connect(targets, &PoolOptions::default()).await;
     let gathered = pool

@@ -12,6 +12,7 @@ pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exi
             hosts,
             mirror,
             name,
+            ..
         } => {
             let options = kprov_lab::UpOptions {
                 name: name.name,
@@ -24,7 +25,7 @@ pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exi
                 println!("{}", status.inventory.display());
             }
         }
-        LabCommand::Down { name } => {
+        LabCommand::Down { name, .. } => {
             let lab = name.name.clone();
             blocking(move || kprov_lab::down(&lab)).await?;
             if !global.quiet && global.output == OutputFormat::Human {
@@ -34,7 +35,7 @@ pub async fn run(command: LabCommand, global: &GlobalArgs) -> anyhow::Result<Exi
                 );
             }
         }
-        LabCommand::Status { name } => {
+        LabCommand::Status { name, .. } => {
             let lab = name.name.clone();
             match blocking(move || kprov_lab::status(&lab)).await? {
                 Some(status) => print_status(&status, global),

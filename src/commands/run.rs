@@ -9,7 +9,9 @@ use kprov_engine::run::{RunError, RunRequest, TagFilter};
 use kprov_engine::transport::PoolOptions;
 use kprov_engine::{events, playbook, spec};
 
-use crate::cli::{GlobalArgs, InventoryArgs, OutputFormat, PlaybookArgs, ResetArgs};
+use crate::cli::{
+    GlobalArgs, InventoryArgs, LimitArg, OutputArg, OutputFormat, PlaybookArgs, ResetArgs,
+};
 use crate::output::Renderer;
 
 pub async fn run(
@@ -96,6 +98,12 @@ pub async fn reset(args: &ResetArgs, global: &GlobalArgs) -> anyhow::Result<Exit
         playbook,
         inventory: InventoryArgs {
             inventory: args.inventory.inventory.clone(),
+        },
+        limit: LimitArg {
+            limit: global.limit.clone(),
+        },
+        output: OutputArg {
+            output: global.output,
         },
         spec: args.spec.clone(),
         extra_vars: Vec::new(),

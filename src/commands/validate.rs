@@ -1,5 +1,5 @@
-//! `kprov validate SPEC -i INVENTORY`: every problem of both files, of `-e` and of the
-//! playbook's tasks rendered with them; nothing touched.
+//! `kprov validate [SPEC] [-i INVENTORY]`: every problem of the files given and, with
+//! both, of `-e` and of the playbook's tasks rendered with them; nothing touched.
 
 use std::path::PathBuf;
 
@@ -12,49 +12,51 @@ use crate::cli::{GlobalArgs, OutputFormat, ValidateArgs};
 
 pub async fn run(args: &ValidateArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // Both files are checked even when the first has errors: one run shows everything.
-    let spec = spec::load(&args.run.spec);
-    let mut inventory = kprov_engine::inventory::load(&args.run.inventory.inventory);
-    if let Ok(inv) = &mut inventory {
+    let spec = args.spec.as_deref().map(spec::load);
+    let mut inventory = args.inventory.as_deref().map(kprov_engine::inventory::load);
+    if let Some(Ok(inv)) = &mut inventory {
         crate::hosts::warn(inv);
         crate::hosts::resolve(inv);
     }
     let mut problems = Diagnostics::default();
-    match (&spec, &inventory) {
-        (Ok(spec), Ok(inv)) => {
-            if let Err(d) = inv.select(global.limit.as_deref()) {
-                problems.0.extend(d.0);
-            }
-            let playbook = match playbook_path(args) {
-                Some(path) => match playbook::load(&path) {
-                    Ok(p) => Some(p),
-                    Err(d) => {
-                        problems.0.extend(d.0);
-                        None
-                    }
-                },
-                None => None,
-            };
-            let input = super::input::Input {
-                playbook: playbook.as_ref(),
-                inventory: inv,
-                spec: Some(spec),
-                extra: &args.extra_vars,
-                limit: global.limit.as_deref(),
-                tags: &TagFilter::default(),
-            };
-            if let Err(e) = super::input::check(&input) {
-                match e.downcast::<Diagnostics>() {
-                    Ok(d) => problems.0.extend(d.0),
-                    Err(other) => return Err(other),
-                }
-            }
+    for d in [
+        spec.as_ref().and_then(|s| s.as_ref().err().cloned()),
+        inventory.as_ref().and_then(|i| i.as_ref().err().cloned()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        problems.0.extend(d.0);
+    }
+    if let Some(Ok(inv)) = &inventory {
+        if let Err(d) = inv.select(global.limit.as_deref()) {
+            problems.0.extend(d.0);
         }
-        _ => {
-            for d in [spec.err(), inventory.as_ref().err().cloned()]
-                .into_iter()
-                .flatten()
-            {
-                problems.0.extend(d.0);
+    }
+    // With both files: -e and the playbook's tasks rendered for every host.
+    if let (Some(Ok(spec)), Some(Ok(inv))) = (&spec, &inventory) {
+        let playbook = match playbook_path(args) {
+            Some(path) => match playbook::load(&path) {
+                Ok(p) => Some(p),
+                Err(d) => {
+                    problems.0.extend(d.0);
+                    None
+                }
+            },
+            None => None,
+        };
+        let input = super::input::Input {
+            playbook: playbook.as_ref(),
+            inventory: inv,
+            spec: Some(spec),
+            extra: &args.extra_vars,
+            limit: global.limit.as_deref(),
+            tags: &TagFilter::default(),
+        };
+        if let Err(e) = super::input::check(&input) {
+            match e.downcast::<Diagnostics>() {
+                Ok(d) => problems.0.extend(d.0),
+                Err(other) => return Err(other),
             }
         }
     }
@@ -74,11 +76,13 @@ pub async fn run(args: &ValidateArgs, global: &GlobalArgs) -> anyhow::Result<Exi
         return Err(problems.into());
     }
     if !global.quiet {
-        println!(
-            "{} and {} are valid.",
-            args.run.spec.display(),
-            args.run.inventory.inventory.display()
-        );
+        let files: Vec<String> = [&args.spec, &args.inventory]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect();
+        let verb = if files.len() == 1 { "is" } else { "are" };
+        println!("{} {verb} valid.", files.join(" and "));
     }
     Ok(Exit::OK)
 }
