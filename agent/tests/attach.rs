@@ -147,6 +147,46 @@ async fn attach_output_detach_and_refusals() {
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
     assert!(e.message().contains("without a terminal"), "{e}");
 
+    // A client that never reads is dropped by the monitor: the container's
+    // output (20 MB) still reaches the log, as fast as ever.
+    let flood = start_container(
+        &mut rt,
+        &pod,
+        &pod_cfg,
+        container_config(
+            &image,
+            "flood",
+            &[
+                "sh",
+                "-c",
+                "sleep 2; i=0; while [ $i -lt 200 ]; do head -c 100000 /dev/zero | tr '\\0' x; echo; i=$((i+1)); done; echo finished; sleep 3600",
+            ],
+        ),
+    )
+    .await;
+    let flood_fds = monitor_fds(&flood);
+    let url = attach_url(&mut rt, &flood, false).await;
+    let stuck = Exec::open(&url, false).await;
+    assert!(stuck.http.contains(" 101 "), "{}", stuck.http);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while monitor_fds(&flood) != flood_fds + 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the client never reached the monitor"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_log(&a.path().join("logs/attach-pod/flood/0.log"), "finished").await;
+    let st = status(&mut rt, &flood).await.status.unwrap();
+    assert_eq!(st.state, api::ContainerState::ContainerRunning as i32);
+    // The monitor let go of it (while the client is still connected).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while monitor_fds(&flood) != flood_fds {
+        assert!(Instant::now() < deadline, "the stuck client was kept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(stuck);
+
     // A client attached while the container is stopped gets its exit code.
     let url = attach_url(&mut rt, &c, false).await;
     let late_url = attach_url(&mut rt, &c, false).await;

@@ -357,6 +357,12 @@ impl AttachServer {
     }
 }
 
+impl Drop for AttachServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,9 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
     } else {
         (Stdio::null(), None)
     };
+    // Bound before the container exists: a failure leaves nothing to undo.
+    let mut attach =
+        attach::AttachServer::bind(&a.bundle.join(attach::SOCKET_NAME), stdin_w, a.stdin_once)?;
     let pid_file = a.bundle.join("init.pid");
     let runc_log = a.bundle.join("runc.log");
     let _ = std::fs::remove_file(&runc_log);
@@ -150,8 +153,6 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| "runc create wrote no pid".to_string())?;
-    let mut attach =
-        attach::AttachServer::bind(&a.bundle.join(attach::SOCKET_NAME), stdin_w, a.stdin_once)?;
     // Tell the agent, then let go of its pipe.
     println!("ok {} {}", std::process::id(), cpid);
     let _ = std::io::stdout().flush();

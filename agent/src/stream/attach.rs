@@ -11,7 +11,6 @@ use crate::monitor::attach::{
 };
 use crate::monitor::ExitRecord;
 use crate::service::AttachTarget;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -24,18 +23,19 @@ async fn connect(target: &AttachTarget) -> std::io::Result<UnixStream> {
     UnixStream::connect(&path).await
 }
 
-/// The exit code from the monitor's record, waiting a little for it.
-async fn exit_from_record(target: &AttachTarget) -> Outcome {
-    for _ in 0..30 {
-        if let Some(r) = std::fs::read(&target.exit_file)
-            .ok()
-            .and_then(|d| serde_json::from_slice::<ExitRecord>(&d).ok())
-        {
-            return Outcome::Exited(r.exit_code);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// How a session ends when the monitor closed the socket without an exit
+/// frame: the exit code if the record is there (the monitor writes it before
+/// it sends the frame), else the client was dropped or the monitor died.
+fn exit_from_record(target: &AttachTarget) -> Outcome {
+    match std::fs::read(&target.exit_file)
+        .ok()
+        .and_then(|d| serde_json::from_slice::<ExitRecord>(&d).ok())
+    {
+        Some(r) => Outcome::Exited(r.exit_code),
+        None => Outcome::Failed(
+            "the attach stream was dropped: the client fell too far behind, or the container's monitor went away".into(),
+        ),
     }
-    Outcome::Failed("the container's monitor closed the attach stream without an exit code".into())
 }
 
 /// Attaches the session's streams to the container; returns how it ended.
@@ -45,9 +45,12 @@ pub async fn run(target: &AttachTarget, tty: bool, io: &mut Io) -> Outcome {
     }
     let sock = match connect(target).await {
         Ok(s) => s,
-        Err(e) => {
-            return Outcome::Failed(format!("cannot attach: the container is not running ({e})"))
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Outcome::Failed(
+                "cannot attach: the container is not running (or its monitor, from an older agent, serves no attach socket)".into(),
+            )
         }
+        Err(e) => return Outcome::Failed(format!("cannot attach to the container's monitor: {e}")),
     };
     let (mut r, w) = sock.into_split();
     // The writer lives as long as the session: dropping it would shut the
@@ -109,7 +112,7 @@ pub async fn run(target: &AttachTarget, tty: bool, io: &mut Io) -> Outcome {
     let outcome = tokio::select! {
         o = pump => match o {
             Some(o) => o,
-            None => exit_from_record(target).await,
+            None => exit_from_record(target),
         },
         _ = super::until_closed(&mut closed) => Outcome::Failed("the client went away".into()),
     };
