@@ -227,7 +227,7 @@ async fn attach_output_detach_and_refusals() {
 
 #[tokio::test]
 async fn attach_stdin_and_exit_codes() {
-    let (_reg, a, image) = setup(34).await;
+    let (_reg, mut a, image) = setup(34).await;
     let mut rt = a.runtime().await;
     let pod_cfg = sandbox_config(&a, "attach-in");
     let pod = run_pod(&mut rt, &pod_cfg).await;
@@ -308,4 +308,25 @@ async fn attach_stdin_and_exit_codes() {
     let r = clients::ws(&url, "v5.channel.k8s.io", json!({"stdin": "y\n"})).await;
     assert_eq!(r["stdout"], "two:y\n", "{r}");
     assert_eq!(outcome(&r)["status"], "Success", "{r}");
+
+    // The monitor outlives an agent restart, and so does attaching to it.
+    let c = start_container(
+        &mut rt,
+        &pod,
+        &pod_cfg,
+        stdin_config(
+            &image,
+            "survivor",
+            &["sh", "-c", "read x; echo still:$x; exit 7"],
+            false,
+        ),
+    )
+    .await;
+    drop(rt);
+    a.restart(true);
+    let mut rt = a.runtime().await;
+    let url = attach_url(&mut rt, &c, true).await;
+    let r = clients::ws(&url, "v5.channel.k8s.io", json!({"stdin": "here\n"})).await;
+    assert_eq!(r["stdout"], "still:here\n", "{r}");
+    assert_eq!(exit_code(&r), "7", "{r}");
 }
