@@ -635,6 +635,9 @@ impl RuntimeService for RuntimeHandler {
             tty: r.tty,
         };
         self.stream_target(&r.container_id, opts)?;
+        if opts.tty {
+            return Err(Status::failed_precondition(crate::stream::NO_TTY));
+        }
         let url = self.streams.url_for(Pending::Attach {
             container_id: r.container_id,
             opts,

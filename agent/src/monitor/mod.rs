@@ -2,7 +2,10 @@
 //! binary run as `kprov-agent __monitor <json>`) that runs `runc create`, holds
 //! the container's stdout/stderr pipes and writes them as CRI logs, reaps the
 //! container as child subreaper, and writes the exit status to a file. It
-//! outlives agent restarts, so running containers keep logging.
+//! outlives agent restarts, so running containers keep logging. It also serves
+//! attach clients on a socket in the bundle (see [`attach`]).
+
+pub mod attach;
 
 use crate::logs::{CriLogWriter, Stream};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -30,6 +33,12 @@ pub struct MonitorArgs {
     pub log_path: PathBuf,
     pub exit_file: PathBuf,
     pub max_line: usize,
+    /// The container reads a stdin pipe the monitor keeps (else /dev/null).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Close the container's stdin when the first attach client that used it leaves.
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 /// Written by the monitor when the container exits.
@@ -93,6 +102,15 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
         .map_err(|e| format!("open log {}: {e}", a.log_path.display()))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    let (stdin_cfg, stdin_w) = if a.stdin {
+        let (r, w) = pipe()?;
+        (Stdio::from(r), Some(w))
+    } else {
+        (Stdio::null(), None)
+    };
+    // Bound before the container exists: a failure leaves nothing to undo.
+    let mut attach =
+        attach::AttachServer::bind(&a.bundle.join(attach::SOCKET_NAME), stdin_w, a.stdin_once)?;
     let pid_file = a.bundle.join("init.pid");
     let runc_log = a.bundle.join("runc.log");
     let _ = std::fs::remove_file(&runc_log);
@@ -105,7 +123,7 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
         .arg("--pid-file")
         .arg(&pid_file)
         .arg(&a.id)
-        .stdin(Stdio::null())
+        .stdin(stdin_cfg)
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w))
         .status()
@@ -162,6 +180,10 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
                 which.push(i);
             }
         }
+        let attach_fds = attach.poll_fds();
+        let slots: Vec<attach::Slot> = attach_fds.iter().map(|(s, _)| *s).collect();
+        let first_attach = fds.len();
+        fds.extend(attach_fds.into_iter().map(|(_, f)| f));
         let timeout = if exit.is_some() { 200u16 } else { 5000u16 };
         match poll(&mut fds, PollTimeout::from(timeout)) {
             Ok(_) => {}
@@ -172,7 +194,15 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
             .revents()
             .map(|r| r.intersects(PollFlags::POLLIN))
             .unwrap_or(false);
-        let ready: Vec<usize> = fds[1..]
+        let attach_ready: Vec<(attach::Slot, PollFlags)> = slots
+            .into_iter()
+            .zip(
+                fds[first_attach..]
+                    .iter()
+                    .map(|f| f.revents().unwrap_or(PollFlags::empty())),
+            )
+            .collect();
+        let ready: Vec<usize> = fds[1..first_attach]
             .iter()
             .zip(&which)
             .filter(|(fd, _)| {
@@ -185,6 +215,7 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
             .map(|(_, i)| *i)
             .collect();
         drop(fds);
+        attach.handle(&attach_ready);
         for i in ready {
             let stream = if i == 0 {
                 Stream::Stdout
@@ -201,6 +232,11 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
                 pipes[i] = None;
             } else {
                 log.feed(stream, &buf[..n]);
+                let id = match stream {
+                    Stream::Stdout => attach::STDOUT,
+                    Stream::Stderr => attach::STDERR,
+                };
+                attach.broadcast(id, &buf[..n]);
             }
         }
         if sig_ready {
@@ -232,5 +268,6 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
     };
     let data = serde_json::to_vec(&rec).map_err(|e| e.to_string())?;
     crate::util::write_atomic(&a.exit_file, &data).map_err(|e| format!("exit file: {e}"))?;
+    attach.finish(rec.exit_code);
     Ok(())
 }

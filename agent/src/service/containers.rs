@@ -209,15 +209,23 @@ impl Agent {
             built.spec.to_string().as_bytes(),
         )?;
         self.put_container(rec)?;
-        let (monitor_pid, pid) = self.spawn_monitor(rec).await?;
+        let (monitor_pid, pid) = self
+            .spawn_monitor(rec, config.stdin, config.stdin_once)
+            .await?;
         rec.monitor_pid = monitor_pid;
         rec.pid = pid;
         rec.state = ContainerState::Created;
         self.put_container(rec)
     }
 
-    /// Starts the monitor (which runs `runc create`); returns (monitor pid, container pid).
-    async fn spawn_monitor(&self, rec: &ContainerRecord) -> AgentResult<(i32, i32)> {
+    /// Starts the monitor (which runs `runc create`, with a stdin pipe of its
+    /// own when `stdin`); returns (monitor pid, container pid).
+    async fn spawn_monitor(
+        &self,
+        rec: &ContainerRecord,
+        stdin: bool,
+        stdin_once: bool,
+    ) -> AgentResult<(i32, i32)> {
         let log_path = if rec.log_path.is_empty() {
             rec.bundle.join("container.log")
         } else {
@@ -231,6 +239,8 @@ impl Agent {
             log_path,
             exit_file: rec.bundle.join("exit.json"),
             max_line: self.cfg.logs.max_line_bytes,
+            stdin,
+            stdin_once,
         };
         let json =
             serde_json::to_string(&args).map_err(|e| AgentError::internal("monitor args", e))?;

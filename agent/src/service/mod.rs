@@ -8,7 +8,7 @@ mod sandboxes;
 mod streaming;
 
 pub use containers::ExecResult;
-pub use streaming::ExecTarget;
+pub use streaming::{AttachTarget, ExecTarget};
 
 use crate::image::{pull_in_child, ImageRecord, PullAuth, PullRequest};
 pub use error::{AgentError, AgentResult};

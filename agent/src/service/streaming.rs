@@ -1,4 +1,4 @@
-//! What the streaming server asks of the agent: exec targets and pod network
+//! What the streaming server asks of the agent: exec and attach targets and pod network
 //! namespaces, checked when the client connects (the container may have exited
 //! since the Exec call).
 
@@ -14,7 +14,31 @@ pub struct ExecTarget {
     pub pid_file: PathBuf,
 }
 
+/// What a streaming attach connects to.
+pub struct AttachTarget {
+    /// The container monitor's attach socket.
+    pub socket: PathBuf,
+    /// The monitor's exit record (read if the socket closes without an exit code).
+    pub exit_file: PathBuf,
+}
+
 impl Agent {
+    /// The monitor's attach socket for running container `id`.
+    pub fn stream_attach_target(&self, id: &str) -> AgentResult<AttachTarget> {
+        let c = self
+            .container(id)
+            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
+        if c.state != ContainerState::Running {
+            return Err(AgentError::FailedPrecondition(format!(
+                "container {id} is not running"
+            )));
+        }
+        Ok(AttachTarget {
+            socket: c.bundle.join(crate::monitor::attach::SOCKET_NAME),
+            exit_file: c.bundle.join("exit.json"),
+        })
+    }
+
     /// The runc and pid file for an exec in running container `id`.
     pub fn stream_exec_target(&self, id: &str) -> AgentResult<ExecTarget> {
         let c = self

@@ -3,6 +3,7 @@
 //! server; kubelet (or crictl) then connects there and upgrades to SPDY/3.1 or
 //! WebSocket. Each connection runs on its own task, never in a gRPC handler.
 
+mod attach;
 mod exec;
 mod http;
 mod portforward;
@@ -11,6 +12,7 @@ pub mod spdy;
 mod tokens;
 mod ws;
 
+pub use attach::NO_TTY;
 pub use tokens::{Pending, StdioOpts};
 pub use ws::accept_key;
 
@@ -454,11 +456,13 @@ impl Conn<'_> {
                 .await;
                 io.finish(&outcome).await;
             }
-            Pending::Attach { .. } => {
-                io.finish(&remotecommand::Outcome::Failed(
-                    "attach is not supported by this runtime".into(),
-                ))
-                .await
+            Pending::Attach { container_id, opts } => {
+                let mut io = io;
+                let outcome = match self.agent.stream_attach_target(container_id) {
+                    Ok(t) => attach::run(&t, opts.tty, &mut io).await,
+                    Err(e) => remotecommand::Outcome::Failed(e.to_string()),
+                };
+                io.finish(&outcome).await;
             }
             Pending::PortForward { .. } => {}
         }

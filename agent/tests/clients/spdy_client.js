@@ -3,7 +3,8 @@
 // kubectl does, then opens streams as kubectl's remotecommand/portforward do.
 //   node spdy_client.js URL PROTOCOLS SPEC_JSON
 // SPEC: {"mode":"exec", "stdin":"...", "tty":bool, "stderr":bool,
-//        "resize":[{"Width":..,"Height":..}], "waitFor":"text", "keepStdin":bool}
+//        "resize":[{"Width":..,"Height":..}], "waitFor":"text", "keepStdin":bool,
+//        "exitAfter":"text"}  (exec and attach; exitAfter: leave once stdout has it)
 //    or {"mode":"portforward", "port":N, "request":"...", "requestID":"0"}
 // Prints one JSON line: {"http":..., "stdout":..., "stderr":..., "error":..., "data":...}.
 'use strict'
@@ -73,6 +74,7 @@ function start () {
   stdout.on('data', (d) => {
     result.stdout += d.toString()
     if (!fed && result.stdout.includes(spec.waitFor)) { fed = true; feed() }
+    if (spec.exitAfter && result.stdout.includes(spec.exitAfter)) { result.left = true; done() }
   })
   if (spec.stderr) {
     const stderr = open(conn, { streamtype: 'stderr' })

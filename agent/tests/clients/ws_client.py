@@ -3,7 +3,8 @@
     python ws_client.py URL PROTOCOL SPEC_JSON
 
 SPEC: {"stdin": "...", "waitFor": "text", "delayMs": N, "resize": [{"Width":..,"Height":..}],
-       "closeStdin": bool}  (exec/attach), or {"portforward": true, "request": "..."}.
+       "closeStdin": bool, "exitAfter": "text"}  (exec/attach; exitAfter: leave
+       once stdout has it), or {"portforward": true, "request": "..."}.
 Prints one JSON line: {"protocol", "stdout", "stderr", "error", "data", "closed"}.
 """
 import base64
@@ -76,6 +77,9 @@ with connect(url, subprotocols=[protocol], open_timeout=10, max_size=None) as ws
                 if not fed and spec["waitFor"] in out["stdout"]:
                     fed = True
                     feed()
+                if "exitAfter" in spec and spec["exitAfter"] in out["stdout"]:
+                    out["left"] = True
+                    break
         except Exception:
             pass
 print(json.dumps(out))
