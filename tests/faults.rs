@@ -95,16 +95,20 @@ fn stop_after(
     (seen, last)
 }
 
-/// Starts the cluster apply and stops it as `fault` says. Returns what happened, for
-/// the failure messages.
-fn interrupted_apply(lab: &Lab, fault: Fault) -> String {
-    let inv = lab.inventory_str();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kprov"))
-        .args(args(inv, "playbooks/cluster.yaml"))
+/// The cluster apply, started with its NDJSON events on a pipe.
+fn spawn_apply(lab: &Lab) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_kprov"))
+        .args(args(lab.inventory_str(), "playbooks/cluster.yaml"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("kprov starts");
+        .expect("kprov starts")
+}
+
+/// Starts the cluster apply and stops it as `fault` says. Returns what happened, for
+/// the failure messages.
+fn interrupted_apply(lab: &Lab, fault: Fault) -> String {
+    let mut child = spawn_apply(lab);
     let pid = child.id();
     let signal = |name: &str| {
         let sent = Command::new("kill")
@@ -323,12 +327,7 @@ fn killed_and_starved_cluster_applies_converge() {
     // A host dies mid-run (its systemd and every process in it killed, as a power cut
     // does to a VM): it is reported unreachable (exit 4), the other host finishes; once
     // it is back, the next apply converges.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kprov"))
-        .args(args(inv, "playbooks/cluster.yaml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kprov starts");
+    let mut child = spawn_apply(&lab);
     let node_pid = lab.status()["hosts"]
         .as_array()
         .and_then(|hosts| hosts.iter().find(|h| h["name"] == "node1"))
