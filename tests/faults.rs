@@ -61,10 +61,29 @@ fn run_done(events: &[Value]) -> Value {
 enum Fault {
     /// Signal (`KILL`, `TERM`) kprov after this many task events.
     After(usize, &'static str),
-    /// SIGKILL kprov after this many `batch_done` events: a round-trip boundary.
+    /// SIGKILL kprov after this many `batch_done` events: the end of an apply round trip.
     AfterBatches(usize),
+    /// SIGKILL kprov when the n-th apply script has started: the end of a check round
+    /// trip (the first `task_started` of phase `apply` after a `batch_started`).
+    AfterChecks(usize),
     /// SIGKILL kprov as soon as the master holds a staged control-plane file.
     WhileCommitting,
+}
+
+/// Picks the first `task_started` of phase `apply` of each host's batch.
+fn first_apply_start() -> impl FnMut(&Value) -> bool {
+    let mut in_apply = std::collections::BTreeSet::new();
+    move |e: &Value| {
+        let host = e["host"].to_string();
+        match e["event"].as_str() {
+            Some("batch_started") => {
+                in_apply.remove(&host);
+                false
+            }
+            Some("task_started") if e["phase"] == "apply" => in_apply.insert(host),
+            _ => false,
+        }
+    }
 }
 
 /// Counts the events of `stdout` that `counts` picks until the `n`-th, then calls
@@ -72,7 +91,7 @@ enum Fault {
 fn stop_after(
     stdout: impl std::io::Read,
     n: usize,
-    counts: impl Fn(&Value) -> bool,
+    mut counts: impl FnMut(&Value) -> bool,
     stop: impl FnOnce(),
 ) -> (usize, String) {
     let mut seen = 0;
@@ -130,7 +149,11 @@ fn interrupted_apply(lab: &Lab, fault: Fault) -> String {
         Fault::AfterBatches(n) => {
             let (seen, last) =
                 stop_after(stdout, n, |e| e["event"] == "batch_done", || signal("KILL"));
-            format!("SIGKILL after round trip boundary {seen} ({last})")
+            format!("SIGKILL after apply round trip {seen} ({last})")
+        }
+        Fault::AfterChecks(n) => {
+            let (seen, last) = stop_after(stdout, n, first_apply_start(), || signal("KILL"));
+            format!("SIGKILL as apply script {seen} starts ({last})")
         }
         Fault::WhileCommitting => {
             let drain = std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
@@ -273,12 +296,19 @@ fn killed_and_starved_cluster_applies_converge() {
     assert!(total > 20, "{total} task events");
 
     let batches = ev.iter().filter(|e| e["event"] == "batch_done").count();
-    assert!(batches > 10, "{batches} batches");
+    let mut pick = first_apply_start();
+    let applies = ev.iter().filter(|e| pick(e)).count();
+    assert!(
+        batches > 5 && applies > 5,
+        "{batches} batches, {applies} apply scripts"
+    );
 
     let mut table = Vec::new();
-    // Every round-trip boundary of the run (the last one is its end), SIGTERM mid-run, and
-    // SIGKILL while the control-plane files are being committed.
-    let mut trials: Vec<Fault> = (1..batches).map(Fault::AfterBatches).collect();
+    // Every round-trip boundary of the run: each check round trip's end (as its apply
+    // script starts) and each apply round trip's end (the last one is the run's end);
+    // SIGTERM mid-run, and SIGKILL while the control-plane files are being committed.
+    let mut trials: Vec<Fault> = (1..=applies).map(Fault::AfterChecks).collect();
+    trials.extend((1..batches).map(Fault::AfterBatches));
     trials.push(Fault::After(total * 2 / 5, "TERM"));
     trials.push(Fault::WhileCommitting);
     for fault in trials {

@@ -52,8 +52,37 @@ fn status_of<'a>(events: &'a [Value], task: &str) -> Option<&'a Value> {
 #[test]
 fn a_notification_survives_a_killed_run() {
     let lab = Lab::up("kt-notify", 1);
-    let (code, _, stderr) = apply(&lab, "apply", &["notify_value=one"]);
+    // Plan and apply count the same things: the handler a change notifies is in the plan.
+    let (code, planned, stderr) = apply(&lab, "plan", &["notify_value=one"]);
     assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        status_of(&planned, HANDLER).unwrap(),
+        "changed",
+        "{planned:?}"
+    );
+    let (code, applied, stderr) = apply(&lab, "apply", &["notify_value=one"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let changed = |events: &[Value]| {
+        let mut tasks: Vec<String> = events
+            .iter()
+            .filter(|e| e["event"] == "task" && e["status"] == "changed")
+            .map(|e| e["task"].to_string())
+            .collect();
+        tasks.sort();
+        tasks
+    };
+    assert_eq!(
+        changed(&planned),
+        changed(&applied),
+        "plan and apply differ"
+    );
+    let done = |events: &[Value]| {
+        events
+            .iter()
+            .find(|e| e["event"] == "run_done")
+            .map(|e| e["changed"].clone())
+    };
+    assert_eq!(done(&planned), done(&applied));
     let before = started_at(&lab);
 
     // Change the config, and kill kprov once the new content is on the host, while the

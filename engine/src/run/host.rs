@@ -481,6 +481,8 @@ impl<'a> HostRun<'a> {
                         if let Some(r) = &item.task.register {
                             self.mark_unknown(r);
                         }
+                        // What apply would notify, plan shows too: both count the same.
+                        self.queue_notified(item);
                     } else {
                         self.register(item.task, false, false, false, &state.fields);
                     }
@@ -605,13 +607,21 @@ impl<'a> HostRun<'a> {
     /// Registers the result and queues notified handlers.
     fn after_task(&mut self, item: &Item<'_>, changed: bool, fields: &BTreeMap<String, Vec<u8>>) {
         self.register(item.task, changed, false, false, fields);
-        if changed && !item.task.notify.is_empty() {
-            if let Some(play) = self.ctx.play_of(item.task) {
-                self.notified
-                    .entry(play)
-                    .or_default()
-                    .extend(item.task.notify.iter().cloned());
-            }
+        if changed {
+            self.queue_notified(item);
+        }
+    }
+
+    /// Queues the handlers a change of `item` notifies, for its play's flush.
+    fn queue_notified(&mut self, item: &Item<'_>) {
+        if item.task.notify.is_empty() {
+            return;
+        }
+        if let Some(play) = self.ctx.play_of(item.task) {
+            self.notified
+                .entry(play)
+                .or_default()
+                .extend(item.task.notify.iter().cloned());
         }
     }
 
