@@ -88,6 +88,7 @@ impl Cli {
                 | LabCommand::Status { output, .. },
             ) => (None, Some(output)),
             Command::Lab(LabCommand::Ssh { .. })
+            | Command::Inventory(_)
             | Command::Schema { .. }
             | Command::Completions { .. } => (None, None),
         };
@@ -116,6 +117,9 @@ pub enum Command {
     },
     /// Gather and show facts about every host (OS, addresses, memory, cgroups, runtime …).
     Facts(FactsArgs),
+    /// Show the inventory as kprov resolved it, like `ansible-inventory`: `--list` (JSON,
+    /// the default), `--graph`, or `--host H` (one host's variables). Secrets are hidden.
+    Inventory(InventoryShowArgs),
     /// Throw-away lab hosts on this machine: namespaces, own root filesystem, systemd, sshd.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -145,6 +149,22 @@ pub struct FactsArgs {
     pub limit: LimitArg,
     #[command(flatten)]
     pub output: OutputArg,
+}
+
+/// `inventory` flags.
+#[derive(Debug, Args)]
+pub struct InventoryShowArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Every group and host with its variables, as JSON (the default).
+    #[arg(long, conflicts_with_all = ["graph", "host"])]
+    pub list: bool,
+    /// The groups and their hosts as a tree.
+    #[arg(long, conflicts_with = "host")]
+    pub graph: bool,
+    /// One host's variables and connection settings, as JSON.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
 }
 
 /// `validate` flags: a cluster spec, an inventory, or both (then the playbook's tasks too).

@@ -2,6 +2,7 @@
 
 mod facts;
 mod input;
+mod inventory;
 mod lab;
 mod run;
 mod schema;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Facts(args) => facts::run(&args, &global).await,
         Command::Validate(args) => validate::run(&args, &global).await,
+        Command::Inventory(args) => inventory::run(&args, &global),
         Command::Schema { kind } => schema::run(kind),
         Command::Lab(command) => lab::run(command, &global).await,
         Command::Apply(args) => {
