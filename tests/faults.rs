@@ -162,12 +162,17 @@ fn interrupted_apply(lab: &Lab, fault: Fault) -> String {
                 "master",
                 &format!(
                     "for i in $(seq 1 6000); do \
-                       ls {PKI}/*.kprov-new /etc/kubernetes/*.kprov-new /etc/kubernetes/kprov/commit-* \
-                          >/dev/null 2>&1 && {{ echo staged; exit 0; }}; sleep 0.01; done; echo never"
+                       ls -d {PKI}/*.kprov-new /etc/kubernetes/*.kprov-new /etc/kubernetes/kprov/commit-* \
+                          2>/dev/null | grep -q . && {{ echo staged; exit 0; }}; sleep 0.01; done; echo never"
                 ),
             );
             signal("KILL");
             let _ = drain.join();
+            assert_eq!(
+                String::from_utf8_lossy(&watch.stdout).trim(),
+                "staged",
+                "the kill was to land while the master's files were staged"
+            );
             format!(
                 "SIGKILL when the master's files were {}",
                 String::from_utf8_lossy(&watch.stdout).trim()
@@ -369,7 +374,15 @@ fn killed_and_starved_cluster_applies_converge() {
         let Ok(event) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        if event["event"] == "batch_done" && event["host"] == "node1" && events_after.is_empty() {
+        // node1 dies while the master writes the control plane: the run is under way and
+        // node1's join (which waits for the master's CA and token) is still to come.
+        if event["event"] == "task_started"
+            && event["host"] == "master"
+            && event["task"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Control-plane certificates"))
+            && events_after.is_empty()
+        {
             let killed = Command::new("kill")
                 .args(["-9", &node_pid.to_string()])
                 .status();

@@ -21,6 +21,11 @@ pub(super) fn config_line() -> String {
     format!("  ServerAliveCountMax {COUNT_MAX}\n")
 }
 
+/// Why a host that went away mid-run is unreachable, and what to do.
+const GONE_HINT: &str = "the host or the network to it went away mid-run (powered off, \
+                         rebooted, frozen, firewalled, cable): check it, then run again; \
+                         what ran is idempotent";
+
 /// When the master of `ctl` ended because the host stopped answering keepalives (ssh logs
 /// `Timeout, server … not responding.`), the error that says so.
 pub(super) fn silent(host: &str, ctl: &Path) -> Option<TransportError> {
@@ -34,10 +39,19 @@ pub(super) fn silent(host: &str, ctl: &Path) -> Option<TransportError> {
                 "host stopped answering (no keepalive reply for {} s)",
                 window().as_secs()
             ),
-            hint: "the host or the network to it went away mid-run (powered off, frozen, \
-                   firewalled, cable): check it, then run again; what ran is idempotent"
-                .into(),
+            hint: GONE_HINT.into(),
         })
+}
+
+/// The error for a host whose master connection ended under a running command: the host
+/// closed it (died, rebooted, its sshd was killed).
+pub(super) fn dropped(host: &str) -> TransportError {
+    TransportError {
+        host: host.to_string(),
+        kind: TransportErrorKind::Unreachable,
+        detail: "the host closed the SSH connection mid-run".into(),
+        hint: GONE_HINT.into(),
+    }
 }
 
 #[cfg(test)]

@@ -238,7 +238,19 @@ impl Connection {
         };
         match tokio::time::timeout(limit, work).await {
             Ok(Err(err)) if err.kind == TransportErrorKind::Connection => {
-                Err(self.silent().unwrap_or(err))
+                if let Some(silent) = self.silent() {
+                    return Err(silent);
+                }
+                // The master itself is gone: the host dropped the connection (it died,
+                // rebooted, its sshd was killed), so the host is unreachable.
+                // The master notices a moment after its sessions end: ask for up to 1 s.
+                for _ in 0..10 {
+                    if self.session.check().await.is_err() {
+                        return Err(super::keepalive::dropped(host));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err)
             }
             Ok(result) => result,
             Err(_) => Err(TransportError::command_timeout(host, limit)),
