@@ -99,10 +99,10 @@ impl KubeJoinInfo {
             script.push_str(&format!("kp_field_file {field} {}\n", quote(path)));
         }
         script.push_str(&format!(
-            "kp_t=$(head -n 1 {token}) || {{ kp_fail 'cannot read the bootstrap token'; return; }}\n\
-             kp_field token \"$kp_t\"\n\
-             kp_t=$(head -n 1 {hash}) || {{ kp_fail 'cannot read the discovery hash'; return; }}\n\
-             kp_word discovery_hash \"$kp_t\"\n"
+            "kp_v=$(head -n 1 {token}) || {{ kp_fail 'cannot read the bootstrap token'; return; }}\n\
+             kp_field token \"$kp_v\"\n\
+             kp_v=$(head -n 1 {hash}) || {{ kp_fail 'cannot read the discovery hash'; return; }}\n\
+             kp_word discovery_hash \"$kp_v\"\n"
         ));
         script
     }

@@ -5,6 +5,9 @@
 # anything commands print goes to stderr, so it can never corrupt the records.
 set -u
 exec 3>&1 1>&2
+# Ended (a dead kprov's commands are ended by its run lock, Ctrl-C ends them too): the file
+# being written is not left behind.
+trap 'rm -f -- "${kp_t:-}"; exit 143' TERM
 kp_nl='
 '
 kp_tab='	'

@@ -3,7 +3,9 @@
 //! `flock` on `/run/kprov/apply.lock`, held by a remote shell that lives until its stdin
 //! closes. Only this kprov process writes that stdin, so the lock ends with the process
 //! however it ends (a clean exit, Ctrl-C, SIGKILL), even while the ssh master persists:
-//! a dead kprov never blocks the next run. The holder writes who it is into the file; a
+//! a dead kprov never blocks the next run. A kprov that ends cleanly says `release`
+//! first; when the stdin just closes (SIGKILL), the shell ends that run's commands still
+//! running on the host before the lock is free, so no orphaned script races the next run. The holder writes who it is into the file; a
 //! waiting run shows that, and names it when it gives up.
 
 use std::sync::Arc;
@@ -17,6 +19,13 @@ pub const LOCK_PATH: &str = "/run/kprov/apply.lock";
 
 /// Default wait for another run's lock.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// Without `release` on stdin, the stdin closed because kprov died (SIGKILL, a crash):
+/// its commands still running on this connection are ended before the lock is let go,
+/// so the next run never works beside them.
+fn script() -> String {
+    format!("{SCRIPT}{}", crate::transport::live::KILL_SCRIPT)
+}
 
 /// `$1` wait in seconds, `$2`… the holder's pid, control machine, user and run id.
 /// Prints `locked`, or `busy`/`timeout` with the holder's record, or `noflock`. While it
@@ -36,8 +45,9 @@ fi
 printf 'pid=%s\nhost=%s\nuser=%s\nrun=%s\nsince=%s\n' "$2" "$3" "$4" "$5" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" >"$f"
 echo locked
 ( exec 9>&- >&2; while sleep 10; do echo alive || exit 0; done ) &
-cat >/dev/null
-kill $! 2>/dev/null
+beat=$!
+while IFS= read -r line; do [ "$line" = release ] && { kill $beat 2>/dev/null; exit 0; }; done
+kill $beat 2>/dev/null
 "#;
 
 /// Takes the host's run lock, waiting up to `wait` for another run to release it.
@@ -57,7 +67,7 @@ pub(super) async fn acquire(
         &me.user,
         &clean(run_id),
     ];
-    let mut held = Held::start(conn, SCRIPT, &args)
+    let mut held = Held::start(conn, &script(), &args)
         .await
         .map_err(|e| Failure {
             message: format!("taking the run lock: {}: {}", e.kind, e.detail),

@@ -87,10 +87,15 @@ impl Held {
         }
     }
 
-    /// Closes the command's stdin and waits (up to 10 s) until it has ended on the host.
+    /// Says `release` on the command's stdin, closes it and waits (up to 10 s) until it has ended on the host.
     /// Returns its exit code when it ended in time.
     pub async fn release(mut self) -> Option<i32> {
-        drop(self.child.stdin().take());
+        if let Some(mut stdin) = self.child.stdin().take() {
+            use tokio::io::AsyncWriteExt;
+            // A clean end: the command tells it from kprov dying (stdin closed unsaid).
+            let _ = stdin.write_all(b"release\n").await;
+            let _ = stdin.shutdown().await;
+        }
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(Ok(status)) => status.code(),
             Ok(Err(err)) => {

@@ -131,7 +131,7 @@ async fn end_remote(session: &Session, master: &Master) -> bool {
 
 /// Finds this shell's sshd connection process (nearest `sshd*` ancestor) and signals every
 /// descendant of it that is not this shell, one of its ancestors or its children.
-const KILL_SCRIPT: &str = r#"
+pub(crate) const KILL_SCRIPT: &str = r#"
 me=$$; chain=" $me "; p=$me; top=
 while [ "$p" -gt 1 ]; do
   p=$(awk '/^PPid:/ {print $2}' /proc/$p/status 2>/dev/null) || break
