@@ -69,11 +69,15 @@ pub fn apply_script(tasks: &[(usize, &dyn Module, &State)]) -> String {
     apply_script_with(tasks, &|_| AfterTask::default())
 }
 
-/// Shell the engine runs right after one task's fragment, in the same round trip.
+/// Shell the engine runs around one task's fragment, in the same round trip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AfterTask {
+    /// Runs right before the fragment (e.g. a write-ahead record a crash cannot lose).
+    pub before: String,
     /// Runs when the fragment changed something (`kp_changed`), even if it then failed.
     pub on_changed: String,
+    /// Runs when the fragment changed nothing (e.g. undoing `before`'s record).
+    pub on_unchanged: String,
     /// Runs when the fragment returned 0.
     pub on_success: String,
 }
@@ -92,10 +96,10 @@ pub fn apply_script_with(
             continue;
         }
         let mut tail = String::from("kp_st=$?\n");
-        if !hooks.on_changed.is_empty() {
+        if !hooks.on_changed.is_empty() || !hooks.on_unchanged.is_empty() {
             tail.push_str(&format!(
-                "if [ \"$kp_did\" = 1 ]; then\n{}\nfi\n",
-                hooks.on_changed
+                "if [ \"$kp_did\" = 1 ]; then\n:\n{}\nelse\n:\n{}\nfi\n",
+                hooks.on_changed, hooks.on_unchanged
             ));
         }
         if !hooks.on_success.is_empty() {
@@ -105,7 +109,8 @@ pub fn apply_script_with(
             ));
         }
         script.push_str(&format!(
-            "kp_begin {id}\nkp_body() {{\n:\n{}\n}}\nkp_body\n{tail}kp_end $kp_st || exit 0\n",
+            "kp_begin {id}\n{}kp_body() {{\n:\n{}\n}}\nkp_body\n{tail}kp_end $kp_st || exit 0\n",
+            hooks.before,
             module.apply(state)
         ));
     }

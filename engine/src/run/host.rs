@@ -140,12 +140,14 @@ impl<'a> HostRun<'a> {
             .map(|i| {
                 let hooks = if i.handler {
                     kprov_modules::AfterTask {
-                        on_changed: String::new(),
                         on_success: notify::clear(std::slice::from_ref(&i.task.name)),
+                        ..Default::default()
                     }
                 } else {
                     kprov_modules::AfterTask {
+                        before: notify::mark_ahead(&i.task.notify),
                         on_changed: notify::mark(&i.task.notify),
+                        on_unchanged: notify::unmark_ahead(&i.task.notify),
                         on_success: String::new(),
                     }
                 };

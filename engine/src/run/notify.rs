@@ -38,6 +38,35 @@ pub fn mark(handlers: &[String]) -> String {
     s
 }
 
+/// Write-ahead: shell run before a notifying task's change, creating the markers of
+/// `handlers` that are not there yet (their paths in `$kp_ahead`). A run that dies
+/// between the change and [`mark`] cannot lose the notification; at worst a handler runs
+/// once more than needed. [`unmark_ahead`] takes them back when the task changed nothing.
+pub fn mark_ahead(handlers: &[String]) -> String {
+    if handlers.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("kp_ahead=\nmkdir -p {} 2>/dev/null\n", quote(MARKER_DIR));
+    for h in handlers {
+        s.push_str(&format!(
+            "[ -e {p} ] || {{ printf '%s\\n' {} > {p}.tmp 2>/dev/null && mv -f {p}.tmp {p} 2>/dev/null && kp_ahead=\"$kp_ahead {raw}\"; }}\n",
+            quote(h),
+            p = marker_path(h),
+            raw = format!("{MARKER_DIR}/{}", marker_id(h)),
+        ));
+    }
+    s
+}
+
+/// Shell that removes the markers [`mark_ahead`] created (the task changed nothing).
+/// Marker paths are hex names in a fixed directory: safe to split on spaces.
+pub fn unmark_ahead(handlers: &[String]) -> String {
+    if handlers.is_empty() {
+        return String::new();
+    }
+    "[ -z \"${kp_ahead:-}\" ] || rm -f $kp_ahead\n".into()
+}
+
 /// Shell that removes the markers of `handlers` (they ran).
 pub fn clear(handlers: &[String]) -> String {
     if handlers.is_empty() {
@@ -80,5 +109,35 @@ mod tests {
         assert!(dir.path().join(marker_id(&names[1])).exists());
         assert_eq!(marker_id("a").len(), 16);
         assert_ne!(marker_id("a"), marker_id("b"));
+    }
+
+    /// Written before the change, so a death in between leaves the marker; taken back
+    /// when the task changed nothing, but never a marker that was there before.
+    #[test]
+    fn markers_ahead_survive_a_death_and_only_their_own_are_taken_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["restart containerd".to_string(), "it's `x`".to_string()];
+        let swap = |s: String| s.replace(MARKER_DIR, dir.path().to_str().unwrap());
+        let run = |script: String| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        let exists = |n: &str| dir.path().join(marker_id(n)).exists();
+        // Killed after the change started: both markers are there.
+        run(swap(format!("{}exit 0\n", mark_ahead(&names))));
+        assert!(exists(&names[0]) && exists(&names[1]));
+        // A task that changed nothing takes back only what it wrote ahead.
+        run(swap(clear(&names[1..])));
+        run(swap(format!(
+            "{}{}",
+            mark_ahead(&names),
+            unmark_ahead(&names)
+        )));
+        assert!(exists(&names[0]), "a marker from before stays");
+        assert!(!exists(&names[1]), "its own ahead marker goes");
     }
 }
