@@ -48,11 +48,11 @@ pub fn mark_ahead(handlers: &[String]) -> String {
     }
     let mut s = format!("kp_ahead=\nmkdir -p {} 2>/dev/null\n", quote(MARKER_DIR));
     for h in handlers {
+        let raw = format!("{MARKER_DIR}/{}", marker_id(h));
         s.push_str(&format!(
             "[ -e {p} ] || {{ printf '%s\\n' {} > {p}.tmp 2>/dev/null && mv -f {p}.tmp {p} 2>/dev/null && kp_ahead=\"$kp_ahead {raw}\"; }}\n",
             quote(h),
             p = marker_path(h),
-            raw = format!("{MARKER_DIR}/{}", marker_id(h)),
         ));
     }
     s
