@@ -6,8 +6,8 @@
 set -u
 exec 3>&1 1>&2
 # Ended (a dead kprov's commands are ended by its run lock, Ctrl-C ends them too): the file
-# being written is not left behind.
-trap 'rm -f -- "${kp_t:-}"; exit 143' TERM
+# being written and the temporary files of a running command are not left behind.
+trap 'rm -f -- "${kp_t:-}" "${kp_o:-}" "${kp_e:-}"; [ -z "${kp_kd:-}" ] || rm -rf -- "$kp_kd"; exit 143' TERM
 kp_nl='
 '
 kp_tab='	'
