@@ -404,14 +404,7 @@ impl Agent {
         cmd: Vec<String>,
         timeout: i64,
     ) -> AgentResult<ExecResult> {
-        let c = self
-            .container(id)
-            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
-        if c.state != ContainerState::Running {
-            return Err(AgentError::FailedPrecondition(format!(
-                "container {id} is not running"
-            )));
-        }
+        let c = self.running_container(id)?;
         if cmd.is_empty() {
             return Err(AgentError::InvalidArgument("exec needs a command".into()));
         }
@@ -436,14 +429,7 @@ impl Agent {
 
     /// Asks the container's monitor to reopen its log file.
     pub async fn reopen_log(&self, id: &str) -> AgentResult<()> {
-        let c = self
-            .container(id)
-            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
-        if c.state != ContainerState::Running {
-            return Err(AgentError::FailedPrecondition(format!(
-                "container {id} is not running"
-            )));
-        }
+        let c = self.running_container(id)?;
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(c.monitor_pid),
             nix::sys::signal::Signal::SIGUSR1,

@@ -195,6 +195,19 @@ impl Agent {
         self.containers.read().ok()?.get(id).cloned()
     }
 
+    /// The record of container `id`, which must be running (NotFound / FailedPrecondition).
+    pub(crate) fn running_container(&self, id: &str) -> AgentResult<ContainerRecord> {
+        let c = self
+            .container(id)
+            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
+        if c.state != crate::state::ContainerState::Running {
+            return Err(AgentError::FailedPrecondition(format!(
+                "container {id} is not running"
+            )));
+        }
+        Ok(c)
+    }
+
     fn put_sandbox(&self, r: &SandboxRecord) -> AgentResult<()> {
         self.records
             .save_sandbox(r)

@@ -4,7 +4,7 @@
 
 use super::{Agent, AgentError, AgentResult};
 use crate::runc::Runc;
-use crate::state::{ContainerState, SandboxState};
+use crate::state::SandboxState;
 use std::path::PathBuf;
 
 /// Where a streaming exec runs.
@@ -25,14 +25,7 @@ pub struct AttachTarget {
 impl Agent {
     /// The monitor's attach socket for running container `id`.
     pub fn stream_attach_target(&self, id: &str) -> AgentResult<AttachTarget> {
-        let c = self
-            .container(id)
-            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
-        if c.state != ContainerState::Running {
-            return Err(AgentError::FailedPrecondition(format!(
-                "container {id} is not running"
-            )));
-        }
+        let c = self.running_container(id)?;
         Ok(AttachTarget {
             socket: c.bundle.join(crate::monitor::attach::SOCKET_NAME),
             exit_file: c.bundle.join("exit.json"),
@@ -41,14 +34,7 @@ impl Agent {
 
     /// The runc and pid file for an exec in running container `id`.
     pub fn stream_exec_target(&self, id: &str) -> AgentResult<ExecTarget> {
-        let c = self
-            .container(id)
-            .ok_or_else(|| AgentError::NotFound(format!("container {id} not found")))?;
-        if c.state != ContainerState::Running {
-            return Err(AgentError::FailedPrecondition(format!(
-                "container {id} is not running"
-            )));
-        }
+        let c = self.running_container(id)?;
         Ok(ExecTarget {
             runc: self.runc.clone(),
             pid_file: c
