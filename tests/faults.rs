@@ -8,8 +8,8 @@
 //! master's CA), containerd runs with its current configuration (started after its
 //! config files last changed), no notification is left pending and no staged or
 //! temporary file is left behind. Reset between faults (and containerd's config removed),
-//! so each starts from hosts that are prepared but hold no cluster. A blackholed host is
-//! `tests/silent_host.rs`.
+//! so each starts from hosts that are prepared but hold no cluster. On a lab of its own, a
+//! host killed mid-run. A blackholed host is `tests/silent_host.rs`.
 
 mod common;
 
@@ -285,8 +285,12 @@ fn reset(lab: &Lab) {
     assert_eq!(code, Some(0), "reset failed:\n{err}");
 }
 
+/// The tests of this file take turns: each runs a cluster on a lab of its own.
+static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn killed_and_starved_cluster_applies_converge() {
+    let _turn = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("kt-faults", 2);
     let inv = lab.inventory_str();
     // A clean run first: how many task events a cluster apply has, and prepared hosts.
@@ -359,4 +363,100 @@ fn killed_and_starved_cluster_applies_converge() {
     table.push("ENOSPC on the PKI directory".into());
     // Not a timed test: the durations are for the reader.
     eprintln!("faults survived:\n  {}", table.join("\n  "));
+}
+
+/// The node dies mid-run (its systemd and every process in it SIGKILLed, as a power cut
+/// does to a VM) while the master writes the control plane and the node's join is still
+/// to come: the node is reported unreachable (exit 4), the master finishes; once the node
+/// is back, the next apply converges.
+#[test]
+fn host_killed_mid_run_is_unreachable_and_recovers() {
+    let _turn = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = &Lab::up("kt-hostkill", 2);
+    let node_pid = lab.status()["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["name"] == "node1"))
+        .and_then(|h| h["pid"].as_u64())
+        .expect("node1's pid");
+    let stderr = tempfile_in_target("host-killed.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kprov"))
+        .args(args(lab.inventory_str(), "playbooks/cluster.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("kprov starts");
+    let mut killed_at = None;
+    let mut events = Vec::new();
+    let stdout = child.stdout.take().expect("stdout");
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if killed_at.is_none()
+            && event["event"] == "task_started"
+            && event["host"] == "master"
+            && event["task"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Control-plane certificates"))
+        {
+            let killed = Command::new("kill")
+                .args(["-9", &node_pid.to_string()])
+                .status();
+            assert!(killed.is_ok_and(|s| s.success()), "kill -9 {node_pid}");
+            killed_at = Some(format!("{} on {}", event["task"], event["host"]));
+        }
+        events.push(event);
+    }
+    let status = child.wait().expect("kprov ends");
+    let err = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let killed_at = killed_at.unwrap_or_else(|| {
+        panic!("the master's kube_init never started: node1 was not killed\n{err}")
+    });
+    let host_done = |host: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "host_done" && e["host"] == host)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let context = format!(
+        "node1 killed as {killed_at}; kprov {status}\nnode1: {}\nmaster: {}\nstderr:\n{err}",
+        host_done("node1"),
+        host_done("master")
+    );
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "a dead host is unreachable: {context}"
+    );
+    assert!(
+        host_done("node1")["counts"]["unreachable"].as_u64() > Some(0),
+        "{context}"
+    );
+    assert_eq!(
+        host_done("master")["counts"]["failed"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "{context}"
+    );
+    let why: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["host"] == "node1" && e["status"] == "unreachable")
+        .collect();
+    assert!(
+        why.iter().any(|e| e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("closed the SSH connection mid-run"))),
+        "node1's unreachable task says why: {why:?}\n{context}"
+    );
+    common::kprov_ok(&["lab", "up", "--name", &lab.name, "--hosts", "2"]);
+    assert_recovers(lab, "node1 killed mid-run");
+    eprintln!("fault survived: node1's systemd SIGKILLed as {killed_at}, kprov {status}");
+}
+
+/// A path for a test's scratch file under the target directory.
+fn tempfile_in_target(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    dir.join(name)
 }

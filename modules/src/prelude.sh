@@ -322,10 +322,26 @@ kp_unstage() {
   done
   return 1
 }
-# kp_commit JOURNAL: commits what kp_stage_if staged.
+# kp_sync_paths LIST [SUFFIX]: flushes the files (or directories) of a newline-separated
+# list, each with SUFFIX appended, to disk; a sync without file arguments where the host's
+# sync takes none.
+kp_sync_paths() {
+  kp_s=$1 kp_x=${2:-}
+  set --
+  while [ -n "$kp_s" ]; do
+    kp_pop kp_s
+    [ -n "$kp_line" ] && set -- "$@" "$kp_line$kp_x"
+  done
+  [ $# -gt 0 ] || return 0
+  sync -- "$@" 2>/dev/null || sync
+}
+# kp_commit JOURNAL: commits what kp_stage_if staged. The staged files and the journal
+# reach the disk before the journal is renamed into place, so a power cut leaves either
+# no journal (the old set stays) or a journal whose files are all there.
 kp_commit() {
   [ -n "$kp_txn" ] || return 0
   kp_stage "$1" "$kp_txn" 600 || { kp_unstage; return 1; }
+  kp_sync_paths "$kp_txn$1$kp_nl" .kprov-new || { rm -f -- "$1.kprov-new"; kp_unstage; kp_fail "cannot flush the staged files to disk"; return 1; }
   mv -f -- "$1.kprov-new" "$1" || { rm -f -- "$1.kprov-new"; kp_unstage; kp_fail "cannot rename $1.kprov-new"; return 1; }
   kp_txn=
   kp_finish "$1"
@@ -342,6 +358,9 @@ kp_finish() {
     if [ -e "$kp_line.kprov-new" ]; then
       mv -f -- "$kp_line.kprov-new" "$kp_line" || { kp_fail "cannot rename $kp_line.kprov-new to $kp_line"; return; }
     fi
+    kp_dirs="${kp_dirs:-}${kp_line%/*}$kp_nl"
   done
+  # The renames reach the disk before the journal that would replay them goes.
+  kp_sync_paths "${kp_dirs:-}"; kp_dirs=
   rm -f -- "$1" || { kp_fail "cannot remove $1"; return; }
 }
