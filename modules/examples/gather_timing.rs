@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use kprov_modules::{apply_script, build, gather_script, parse_output, HostContext, Module, State};
+use kprov_modules::{
+    apply_script, build, gather_script, parse_output, HostContext, Module, Plan, State,
+};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -97,12 +99,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (first, reports) = run(&gather)?;
     let states: Vec<State> = reports.values().map(|r| r.state()).collect();
-    let changing: Vec<(usize, &dyn Module, &State)> = tasks
+    let plans: Vec<(usize, Plan)> = tasks
         .iter()
         .enumerate()
-        .filter(|(i, m)| m.diff(&states[*i]).map(|d| d.needs_apply()).unwrap_or(true))
-        .map(|(i, m)| (i, m.as_ref(), &states[i]))
+        .filter_map(|(i, m)| m.plan(&states[i]).ok().map(|p| (i, p)))
+        .filter(|(_, p)| p.diff.needs_apply())
         .collect();
+    let changing: Vec<(usize, &str)> = plans.iter().map(|(i, p)| (*i, p.script.as_str())).collect();
     let apply = apply_script(&changing);
     let (apply_took, applied) = run(&apply)?;
     let stale = applied.values().filter(|r| r.stale.is_some()).count();
@@ -118,9 +121,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .enumerate()
         .filter(|(i, m)| {
-            after
-                .get(i)
-                .is_some_and(|r| matches!(m.diff(&r.state()), Ok(kprov_modules::Diff::Unchanged)))
+            after.get(i).is_some_and(|r| {
+                m.plan(&r.state())
+                    .is_ok_and(|p| p.diff == kprov_modules::Diff::Unchanged)
+            })
         })
         .count();
     if let Some(path) = dump {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::args;
 use crate::managed::{fold, ManagedFile};
 use crate::script::{quote, unb64};
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `apt_repo`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -365,7 +365,17 @@ impl Module for AptRepo {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl AptRepo {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut changes = Vec::new();
         if let Some(key) = self.key_file(state)? {
             changes.extend(key.change(NAME, state, "k.")?);
@@ -375,7 +385,8 @@ impl Module for AptRepo {
         Ok(fold(changes, update.into_iter().collect()))
     }
 
-    fn apply(&self, state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, state: &State) -> String {
         let mut out = String::new();
         match self.key_file(state) {
             Ok(Some(key)) => out.push_str(&key.apply()),
@@ -393,7 +404,11 @@ impl Module for AptRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{gather, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn summary(diff: &Diff) -> &str {

@@ -21,7 +21,7 @@ use crate::args::{self, Presence};
 use crate::managed::ManagedFile;
 use crate::route::{self, Route, RouteArg, RouteSet};
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// One inventory host as `inventory_host_entries` lists it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -497,7 +497,19 @@ impl Module for CniBridge {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        // The routes' plan, once: its diff and its script are parts of this one.
+        let routes = self.routes.plan(state)?;
+        Ok(Plan::new(
+            self.planned_diff(state, routes.diff)?,
+            self.planned_script(state, &routes.script),
+        ))
+    }
+}
+
+impl CniBridge {
+    /// What would change.
+    fn planned_diff(&self, state: &State, routes: Diff) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
         let present = self.removal.is_none();
         if let Some((unit, file)) = &self.removal {
@@ -519,7 +531,7 @@ impl Module for CniBridge {
                 after: c.texts.as_ref().and_then(|t| t.1.clone()),
             });
         }
-        parts.push(self.routes.diff(state)?);
+        parts.push(routes);
         if state.flag("fw") {
             for (field, rule) in self.rules() {
                 if state.flag(field) != present {
@@ -549,7 +561,8 @@ impl Module for CniBridge {
         Ok(merge(parts))
     }
 
-    fn apply(&self, state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, state: &State, routes: &str) -> String {
         let mut out = match &self.removal {
             Some((unit, file)) => {
                 let u = quote(unit);
@@ -574,7 +587,7 @@ impl Module for CniBridge {
             }
             None => self.conflist.apply(),
         };
-        out.push_str(&self.routes.apply(state));
+        out.push_str(routes);
         let ipt = self.iptables();
         out.push_str(&format!("if command -v {ipt} >/dev/null 2>&1; then\n"));
         for (_, rule) in self.rules() {
@@ -675,6 +688,10 @@ fn merge(parts: Vec<Diff>) -> Diff {
 mod tests {
     use super::*;
     use crate::route::tests::Netns;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn hosts(n: usize) -> Vec<(String, String)> {

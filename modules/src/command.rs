@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::args;
 use crate::script::{b64, quote};
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Guards and options shared by `command` and `shell`.
 #[derive(Debug, Default)]
@@ -210,7 +210,17 @@ impl Module for Command {
         format!("{}kp_word skip \"$kp_skip\"\n", self.guards())
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Command {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         if !state.require(self.name, "skip")?.is_empty() {
             return Ok(Diff::Unchanged);
         }
@@ -221,7 +231,8 @@ impl Module for Command {
         })
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let mut body = String::new();
         if let Some(dir) = &self.common.chdir {
             body.push_str(&format!("cd {} || exit 125\n", quote(dir)));
@@ -266,7 +277,11 @@ impl Module for Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{apply, fields, gather};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

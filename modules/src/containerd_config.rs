@@ -19,8 +19,7 @@ use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 use crate::args;
 use crate::edit::{self};
-use crate::managed::fold;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Credentials for one registry host. The TLS keys of the cluster spec's registry entry
 /// are accepted and left to `containerd_hosts` (hosts.toml).
@@ -346,29 +345,15 @@ impl Module for ContainerdConfig {
         edit::gather("", &self.a.path)
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        let change = edit::change(NAME, state, "", &self.a.path, &|c| self.edit(c))?;
-        Ok(match fold(change.into_iter().collect(), Vec::new()) {
-            Diff::Change {
-                summary,
-                before,
-                after,
-            } => Diff::Change {
-                summary,
-                before: mask(before),
-                after: mask(after),
-            },
-            other => other,
-        })
-    }
-
-    fn apply(&self, state: &State) -> String {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
         let mode = self.secret.then_some("600");
-        edit::apply_with_mode(NAME, state, "", &self.a.path, &|c| self.edit(c), mode)
-    }
-
-    fn sensitive(&self) -> bool {
-        self.secret
+        let edited = edit::plan(NAME, state, "", &self.a.path, &|c| self.edit(c), mode)?;
+        let mut plan = edited.into_plan(Vec::new(), "").secret(self.secret);
+        if let Diff::Change { before, after, .. } = &mut plan.diff {
+            *before = mask(before.take());
+            *after = mask(after.take());
+        }
+        Ok(plan)
     }
 }
 
@@ -376,6 +361,10 @@ impl Module for ContainerdConfig {
 mod tests {
     use super::*;
     use crate::testutil::run_cycle;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     const DEBIAN_LIKE: &str = r#"# containerd config, edited by an admin
@@ -544,7 +533,7 @@ oom_score = 0
             "registries": {"harbor:443": {"insecure_skip_verify": false, "auth": {"username": "u", "password": "p"}}},
         }))
         .unwrap();
-        assert!(m.sensitive());
+        assert!(m.sensitive_for(&crate::testutil::fields(&[("stat", "absent")])));
         let doc: DocumentMut = edited(&m, None).parse().unwrap();
         let auth = &doc["plugins"][CRI_V2]["registry"]["configs"]["harbor:443"]["auth"];
         assert_eq!(auth["password"].as_str(), Some("p"));
@@ -555,7 +544,7 @@ oom_score = 0
     #[test]
     fn passwords_are_masked_in_diffs() {
         let m = full();
-        assert!(m.sensitive());
+        assert!(m.sensitive_for(&crate::testutil::fields(&[("stat", "absent")])));
         let state = crate::testutil::fields(&[("stat", "absent")]);
         let Diff::Change { after, .. } = m.diff(&state).unwrap() else {
             panic!()

@@ -10,7 +10,7 @@ use toml_edit::{Array, DocumentMut, Item, Table, Value};
 use crate::args;
 use crate::managed::ManagedFile;
 use crate::registry_name::{check_endpoint, check_host};
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `containerd_hosts`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -155,11 +155,22 @@ impl Module for ContainerdHosts {
         self.file.gather("")
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl ContainerdHosts {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         self.file.diff(NAME, state)
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         self.file.apply()
     }
 }
@@ -168,6 +179,10 @@ impl Module for ContainerdHosts {
 mod tests {
     use super::*;
     use crate::testutil::run_cycle;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn text(args: serde_json::Value) -> (String, DocumentMut) {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::args;
 use crate::managed::ManagedFile;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `crictl_config`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -85,11 +85,22 @@ impl Module for CrictlConfig {
         self.file.gather("")
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl CrictlConfig {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         self.file.diff(NAME, state)
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         self.file.apply()
     }
 }
@@ -98,6 +109,10 @@ impl Module for CrictlConfig {
 mod tests {
     use super::*;
     use crate::testutil::run_cycle;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::args::{self, ModeArg, Presence};
 use crate::managed::{attr_args, FileStat};
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `directory`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -60,7 +60,17 @@ impl Module for Directory {
         format!("kp_stat_file '' {} '' || return\n", quote(&self.path))
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Directory {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let stat = FileStat::from_state(NAME, state, "")?;
         match (self.state, stat) {
             (Presence::Absent, None) => Ok(Diff::Unchanged),
@@ -97,7 +107,8 @@ impl Module for Directory {
         }
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let p = quote(&self.path);
         match self.state {
             Presence::Absent => format!(
@@ -127,7 +138,11 @@ impl Module for Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

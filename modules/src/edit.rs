@@ -3,18 +3,13 @@
 //! the gathered sha256 (else `kp_stale`).
 
 use crate::args::text;
-use crate::managed::{FileChange, FileStat};
+use crate::managed::{fold, FileChange, FileStat};
 use crate::script::{b64, quote, sha256_hex};
-use crate::{ModuleError, State};
+use crate::{ModuleError, Plan, State};
 
 /// Computes a file's new content from its current content (`None` = the file is absent).
 /// Returns `None` to leave an absent file absent.
 pub(crate) type Edit<'a> = &'a dyn Fn(Option<&[u8]>) -> Result<Option<Vec<u8>>, ModuleError>;
-
-/// Fragment that records `kp_fail MESSAGE` (for errors found while building apply).
-pub(crate) fn fail_fragment(err: &ModuleError) -> String {
-    format!("kp_fail {}\nreturn\n", quote(&err.to_string()))
-}
 
 /// Gather fragment line: stat, sha and content of `path` under `prefix`.
 pub(crate) fn gather(prefix: &str, path: &str) -> String {
@@ -48,28 +43,75 @@ pub(crate) fn current(
     }
 }
 
-/// The planned change of `path`, or `None` when the edit changes nothing.
-pub(crate) fn change(
+/// A file edit planned once: what changes (for the diff), the script that writes it and
+/// the content it writes (`None` when the edit changes nothing).
+pub(crate) struct Edited {
+    pub change: Option<FileChange>,
+    pub script: String,
+    pub content: Option<Vec<u8>>,
+}
+
+impl Edited {
+    /// The plan of this edit, with `extra` changes (summaries) that `tail` makes after it.
+    pub(crate) fn into_plan(self, extra: Vec<String>, tail: &str) -> Plan {
+        Plan::new(
+            fold(self.change.into_iter().collect(), extra),
+            self.script + tail,
+        )
+        .writing(self.content)
+    }
+}
+
+/// Plans the edit of `path` from its gathered content; the script writes the new content
+/// (with `mode`, when given) only if the file still is as gathered, else `kp_stale`.
+pub(crate) fn plan(
     module: &str,
     state: &State,
     prefix: &str,
     path: &str,
     edit: Edit,
-) -> Result<Option<FileChange>, ModuleError> {
+    mode: Option<&str>,
+) -> Result<Edited, ModuleError> {
     let old = current(module, state, prefix, path)?;
-    let new = edit(old.as_deref())?;
-    if new == old || new.is_none() {
-        return Ok(None);
-    }
+    let new = match edit(old.as_deref())? {
+        Some(new) if Some(&new) != old.as_ref() => new,
+        _ => {
+            return Ok(Edited {
+                change: None,
+                script: String::new(),
+                content: None,
+            })
+        }
+    };
     let verb = if old.is_none() { "create" } else { "update" };
-    Ok(Some(FileChange {
-        path: path.to_string(),
-        summary: format!("{verb} {path}"),
-        texts: Some((
-            Some(old.as_deref().and_then(text).unwrap_or_default()),
-            new.as_deref().and_then(text),
-        )),
-    }))
+    let old_sha = old
+        .as_deref()
+        .map(sha256_hex)
+        .unwrap_or_else(|| "absent".to_string());
+    let (content, encoding) = match std::str::from_utf8(&new) {
+        Ok(text) if !text.contains('\0') => (quote(text), ""),
+        _ => (quote(&b64(&new)), " b64"),
+    };
+    let script = format!(
+        "kp_put_if {} {} {} {} {}{encoding} || return\n",
+        quote(path),
+        quote(&old_sha),
+        content,
+        quote(&sha256_hex(&new)),
+        quote(mode.unwrap_or(""))
+    );
+    Ok(Edited {
+        change: Some(FileChange {
+            path: path.to_string(),
+            summary: format!("{verb} {path}"),
+            texts: Some((
+                Some(old.as_deref().and_then(text).unwrap_or_default()),
+                text(&new),
+            )),
+        }),
+        script,
+        content: Some(new),
+    })
 }
 
 /// The state a file-editing module would gather once an earlier task of the same apply has
@@ -94,48 +136,6 @@ pub fn predict_file(state: &State, prefix: &str, content: &[u8]) -> State {
     next.fields
         .insert(format!("{prefix}sha"), sha256_hex(content).into_bytes());
     next
-}
-
-/// Apply fragment: writes the edited content if the file still is as gathered.
-pub(crate) fn apply(module: &str, state: &State, prefix: &str, path: &str, edit: Edit) -> String {
-    apply_with_mode(module, state, prefix, path, edit, None)
-}
-
-/// [`apply`] that also sets the file's mode when it writes.
-pub(crate) fn apply_with_mode(
-    module: &str,
-    state: &State,
-    prefix: &str,
-    path: &str,
-    edit: Edit,
-    mode: Option<&str>,
-) -> String {
-    let result = current(module, state, prefix, path).and_then(|old| {
-        let new = edit(old.as_deref())?;
-        Ok((old, new))
-    });
-    match result {
-        Err(err) => fail_fragment(&err),
-        Ok((old, Some(new))) if Some(&new) != old.as_ref() => {
-            let old_sha = old
-                .as_deref()
-                .map(sha256_hex)
-                .unwrap_or_else(|| "absent".to_string());
-            let (content, encoding) = match std::str::from_utf8(&new) {
-                Ok(text) if !text.contains('\0') => (quote(text), ""),
-                _ => (quote(&b64(&new)), " b64"),
-            };
-            format!(
-                "kp_put_if {} {} {} {} {}{encoding} || return\n",
-                quote(path),
-                quote(&old_sha),
-                content,
-                quote(&sha256_hex(&new)),
-                quote(mode.unwrap_or(""))
-            )
-        }
-        Ok(_) => String::new(),
-    }
 }
 
 /// Splits UTF-8 content into lines (a missing final newline is added back by [`join`]).
@@ -204,27 +204,23 @@ mod chain_tests {
         .unwrap();
         let mut absent = State::default();
         absent.fields.insert("stat".into(), b"absent".to_vec());
-        let Diff::Change {
-            after: Some(first), ..
-        } = a.diff(&absent).unwrap()
-        else {
-            panic!("the first edit creates the file");
-        };
+        let first = a
+            .plan(&absent)
+            .unwrap()
+            .writes
+            .expect("the first edit creates the file");
         let (path, prefix) = b.edited_file().unwrap();
         assert_eq!(path, "/x");
-        let predicted = predict_file(&absent, prefix, first.as_bytes());
-        let Diff::Change {
-            after: Some(second),
-            ..
-        } = b.diff(&predicted).unwrap()
-        else {
+        let predicted = predict_file(&absent, prefix, &first);
+        let second = b.plan(&predicted).unwrap();
+        assert_eq!(second.writes.as_deref(), Some(&b"a = 1\nb = 2\n"[..]));
+        let Diff::Change { after, .. } = second.diff else {
             panic!("the second edit changes the predicted file");
         };
-        assert_eq!(second, "a = 1\nb = 2\n");
+        assert_eq!(after.as_deref(), Some("a = 1\nb = 2\n"));
         // Applying a on top of the predicted result of a changes nothing.
         assert_eq!(
-            a.diff(&predict_file(&absent, prefix, first.as_bytes()))
-                .unwrap(),
+            a.plan(&predict_file(&absent, prefix, &first)).unwrap().diff,
             Diff::Unchanged
         );
     }

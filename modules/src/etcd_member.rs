@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::script::quote;
-use crate::{args, Diff, Module, ModuleError, State};
+use crate::{args, Diff, Module, ModuleError, Plan, State};
 
 const NAME: &str = "etcd_member";
 const PKI: &str = "/etc/kubernetes/pki/etcd";
@@ -296,7 +296,17 @@ impl Module for EtcdMember {
         )
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl EtcdMember {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         if self.state == MemberState::Absent {
             return self.diff_absent(state);
         }
@@ -347,7 +357,7 @@ impl Module for EtcdMember {
 
     /// Checks again (the cluster may have come up or changed since gather), then adds
     /// the member, or promotes the started learner (retrying while it catches up).
-    fn apply(&self, _state: &State) -> String {
+    fn planned_script(&self, _state: &State) -> String {
         if self.state == MemberState::Absent {
             return self.apply_absent();
         }
@@ -387,6 +397,10 @@ impl Module for EtcdMember {
 mod tests {
     use super::*;
     use crate::testutil::fields;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn build() -> EtcdMember {
@@ -435,8 +449,10 @@ mod tests {
             "learner": false,
         }))
         .unwrap();
-        assert!(!voting_add.apply(&State::default()).contains("--learner"));
-        assert!(m.apply(&State::default()).contains("--learner"));
+        assert!(!voting_add
+            .planned_script(&State::default())
+            .contains("--learner"));
+        assert!(m.planned_script(&State::default()).contains("--learner"));
         let down = m
             .diff(&fields(&[(
                 "why",
@@ -537,7 +553,7 @@ mod tests {
             + &format!(
                 "PATH={}:$PATH\nkp_begin 7\nkp_body() {{\n:\n{}\n}}\nkp_body\nkp_end $?\n",
                 dir.path().display(),
-                m.apply(&State::default())
+                m.planned_script(&State::default())
             );
         let out = crate::testutil::run_stdin(&["sh"], &script);
         let report = crate::parse_output(&out.stdout)

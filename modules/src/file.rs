@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::args::{self, ModeArg, Presence};
 use crate::managed::{fold, removal, ManagedFile};
 use crate::script::{quote, unb64};
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `file` and `copy` (templates and `src` files arrive as `content`).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -90,7 +90,17 @@ impl Module for FileModule {
         }
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(
+            Plan::new(self.planned_diff(state)?, self.planned_script(state))
+                .secret(self.holds_secrets()),
+        )
+    }
+}
+
+impl FileModule {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let change = match self.state {
             Presence::Present => self.file.change(self.name, state, "")?,
             Presence::Absent => removal(self.name, state, "", &self.file.path)?,
@@ -98,14 +108,15 @@ impl Module for FileModule {
         Ok(fold(change.into_iter().collect(), Vec::new()))
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         match self.state {
             Presence::Present => self.file.apply(),
             Presence::Absent => format!("kp_rm {} || return\n", quote(&self.file.path)),
         }
     }
 
-    fn sensitive(&self) -> bool {
+    fn holds_secrets(&self) -> bool {
         self.file.secret
     }
 }
@@ -113,7 +124,11 @@ impl Module for FileModule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn build(args: serde_json::Value) -> FileModule {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `firewall` (none today: kprov turns host firewalls off).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -72,7 +72,17 @@ impl Module for Firewall {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Firewall {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
         for unit in UNITS {
             let enabled = is_enabled(&state.text(&format!("{unit}.enabled")).unwrap_or_default());
@@ -94,7 +104,8 @@ impl Module for Firewall {
         })
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let mut out = String::from(
             "if command -v ufw >/dev/null 2>&1; then\n  kp_s=$(ufw status 2>/dev/null) || kp_s=\n  \
              case $kp_s in *'Status: active'*) kp_run 'ufw disable' ufw disable || return; kp_changed ;; esac\nfi\n\
@@ -117,7 +128,11 @@ impl Module for Firewall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, gather};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

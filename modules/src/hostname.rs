@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::args;
 use crate::managed::{fold, ManagedFile};
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `hostname`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -82,14 +82,25 @@ impl Module for Hostname {
         )
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Hostname {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let file = self.file.change(NAME, state, "f.")?;
         let live = state.require(NAME, "live")?;
         let now = (live != self.name).then(|| format!("set hostname {} (now {live})", self.name));
         Ok(fold(file.into_iter().collect(), now.into_iter().collect()))
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let (l, n) = (quote(&self.live), quote(&self.name));
         format!(
             "{}kp_v=\nif [ -r {l} ]; then IFS= read -r kp_v <{l} || :; fi\n\
@@ -104,7 +115,11 @@ impl Module for Hostname {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -8,8 +8,7 @@ use serde::Deserialize;
 use crate::args::{self, Presence};
 use crate::block::Block;
 use crate::edit;
-use crate::managed::fold;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Module, ModuleError, Plan, State};
 
 /// One address and its names.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -108,23 +107,21 @@ impl Module for Hosts {
         edit::gather("", self.block.path())
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
         let path = self.block.path();
-        let change = edit::change(NAME, state, "", path, &|c| self.block.edit(NAME, c))?;
-        Ok(fold(change.into_iter().collect(), Vec::new()))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        edit::apply(NAME, state, "", self.block.path(), &|c| {
-            self.block.edit(NAME, c)
-        })
+        let edited = edit::plan(NAME, state, "", path, &|c| self.block.edit(NAME, c), None)?;
+        Ok(edited.into_plan(Vec::new(), ""))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

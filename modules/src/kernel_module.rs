@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::args;
 use crate::managed::{fold, ManagedFile};
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `kernel_module`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -140,7 +140,17 @@ impl Module for KernelModule {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl KernelModule {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let file = self.file.change(NAME, state, "f.")?;
         let load: Vec<String> = self
             .names
@@ -152,7 +162,8 @@ impl Module for KernelModule {
         Ok(fold(file.into_iter().collect(), load))
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let mut out = self.file.apply();
         for name in &self.names {
             let n = quote(name);
@@ -168,7 +179,11 @@ impl Module for KernelModule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -12,7 +12,7 @@ use kprov_controlplane::{Artifact, Existing};
 
 use crate::managed::FileStat;
 use crate::script::{b64, quote, sha256_hex};
-use crate::{Diff, ModuleError, State};
+use crate::{Diff, ModuleError, Plan, State};
 
 /// Field prefix of `path` in the gathered state.
 fn prefix(path: &str) -> String {
@@ -145,33 +145,6 @@ pub(crate) fn existing(
     Ok(found)
 }
 
-/// The actions last computed for a gathered state. Modules that generate keys must
-/// apply exactly what diff showed (new keys are random), so they compute once per state.
-#[derive(Debug, Default)]
-pub(crate) struct PlanMemo(std::sync::Mutex<Option<(State, Vec<Action>)>>);
-
-impl PlanMemo {
-    /// The actions for `state`: remembered, or computed by `plan` and remembered.
-    pub(crate) fn get_or(
-        &self,
-        state: &State,
-        plan: impl FnOnce() -> Result<Vec<Action>, ModuleError>,
-    ) -> Result<Vec<Action>, ModuleError> {
-        if let Ok(guard) = self.0.lock() {
-            if let Some((s, actions)) = guard.as_ref() {
-                if s == state {
-                    return Ok(actions.clone());
-                }
-            }
-        }
-        let actions = plan()?;
-        if let Ok(mut guard) = self.0.lock() {
-            *guard = Some((state.clone(), actions.clone()));
-        }
-        Ok(actions)
-    }
-}
-
 /// One file to fix.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -258,6 +231,12 @@ pub(crate) fn actions(
     Ok(out)
 }
 
+/// The plan of `actions` (committed under `journal`) plus `extra` notes: its diff names
+/// paths only, never contents; it holds keys, so it is secret.
+pub(crate) fn plan(actions: &[Action], journal: &str, extra: Option<String>) -> Plan {
+    Plan::new(diff(actions, extra), apply(actions, journal)).secret(true)
+}
+
 /// The diff of `actions` plus `extra` notes: paths only, never contents.
 pub(crate) fn diff(actions: &[Action], extra: Option<String>) -> Diff {
     if actions.is_empty() {
@@ -307,7 +286,11 @@ pub(crate) fn apply(actions: &[Action], journal: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{apply, gather};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use crate::Module;
 
     /// A file set under a temporary root, written by the real prelude.
@@ -343,7 +326,7 @@ mod tests {
             }
         }
 
-        fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
+        fn actions(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
             let (state, mut out) = settle("test", state, &self.paths, &self.journal)?;
             out.extend(actions("test", &state, &self.wanted)?);
             Ok(out)
@@ -368,12 +351,10 @@ mod tests {
         fn gather(&self) -> String {
             super::gather(&self.paths, &self.journal)
         }
-        fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-            Ok(diff(&self.plan(state)?, None))
-        }
-        fn apply(&self, state: &State) -> String {
-            let plan = self.plan(state).unwrap();
-            format!("{}{}", self.before, super::apply(&plan, &self.journal))
+        fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+            let mut plan = super::plan(&self.actions(state)?, &self.journal, None);
+            plan.script = format!("{}{}", self.before, plan.script);
+            Ok(plan)
         }
     }
 
@@ -423,7 +404,7 @@ mod tests {
 
             new.before.clear();
             let state = gather(&new).state();
-            let plan = diff(&new.plan(&state).unwrap(), None);
+            let plan = diff(&new.actions(&state).unwrap(), None);
             assert!(cut == 4 || plan.needs_apply(), "cut {cut}: {plan:?}");
             let rerun = apply(&new, &state);
             assert!(rerun.ok(), "cut {cut}: {rerun:?}");

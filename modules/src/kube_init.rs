@@ -17,7 +17,7 @@ use kprov_controlplane::{
 
 use crate::kube_cluster::ClusterArgs;
 use crate::kube_files::{self, Action};
-use crate::{args, Diff, Module, ModuleError, State};
+use crate::{args, Module, ModuleError, Plan, State};
 
 /// Arguments of `kube_init`.
 pub(crate) type Args = ClusterArgs;
@@ -43,9 +43,6 @@ pub(crate) struct KubeInit {
     paths: Vec<String>,
     /// Journal of the file set's commit.
     journal: String,
-    /// The artifacts computed for a gathered state: apply must write exactly what
-    /// diff showed (new keys are random).
-    planned: kube_files::PlanMemo,
 }
 
 impl std::fmt::Debug for KubeInit {
@@ -82,7 +79,6 @@ impl KubeInit {
             node,
             paths,
             journal: kube_files::journal_for(NAME),
-            planned: kube_files::PlanMemo::default(),
         })
     }
 
@@ -116,14 +112,15 @@ impl KubeInit {
         Ok(files)
     }
 
-    fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
-        self.planned.get_or(state, || {
-            let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
-            let existing = kube_files::existing(NAME, &state, &self.paths)?;
-            let artifacts = self.artifacts(&existing, SystemTime::now())?;
-            actions.extend(kube_files::actions(NAME, &state, &artifacts)?);
-            Ok(actions)
-        })
+    /// What to fix, from what the host holds now (crash leftovers settled first), and
+    /// the certificates close to expiry.
+    fn actions(&self, state: &State) -> Result<(Vec<Action>, Vec<String>), ModuleError> {
+        let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
+        let existing = kube_files::existing(NAME, &state, &self.paths)?;
+        let now = SystemTime::now();
+        let artifacts = self.artifacts(&existing, now)?;
+        actions.extend(kube_files::actions(NAME, &state, &artifacts)?);
+        Ok((actions, expiry_warnings(&existing, now)))
     }
 }
 
@@ -201,27 +198,9 @@ impl Module for KubeInit {
         kube_files::gather(&self.paths, &self.journal)
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        Ok(kube_files::diff(&self.plan(state)?, None))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        match self.plan(state) {
-            Ok(actions) => kube_files::apply(&actions, &self.journal),
-            Err(e) => crate::edit::fail_fragment(&e),
-        }
-    }
-
-    fn sensitive(&self) -> bool {
-        true
-    }
-
-    fn warnings(&self, state: &State) -> Vec<String> {
-        let settled = kube_files::settle(NAME, state, &self.paths, &self.journal);
-        match settled.and_then(|(state, _)| kube_files::existing(NAME, &state, &self.paths)) {
-            Ok(existing) => expiry_warnings(&existing, SystemTime::now()),
-            Err(_) => Vec::new(), // diff reports the problem
-        }
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        let (actions, warnings) = self.actions(state)?;
+        Ok(kube_files::plan(&actions, &self.journal, None).with_warnings(warnings))
     }
 }
 
@@ -256,6 +235,10 @@ mod tests {
     use super::*;
     use crate::kube_files::journal_for;
     use crate::testutil::gather;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     /// Rewrites every absolute path under `root` so the cycle runs in a temp dir.
@@ -300,23 +283,26 @@ mod tests {
     fn diff_names_paths_never_key_bytes() {
         let m = build();
         let state = kube_files::nothing_there(&m.paths, &m.journal);
+        // One plan: the keys its diff names are the keys its script writes.
+        let plan = m.plan(&state).unwrap();
         let Diff::Change {
             summary,
             before,
             after,
-        } = m.diff(&state).unwrap()
+        } = plan.diff
         else {
             panic!("expected a change")
         };
         assert!(before.is_none() && after.is_none());
         assert!(summary.contains("create /etc/kubernetes/pki/ca.key"));
         assert!(!summary.contains("PRIVATE KEY"));
-        // apply writes what diff showed: same content for the same state.
-        let script = m.apply(&state);
-        assert_eq!(script, m.apply(&state));
-        assert!(script.contains("kp_stage_if '/etc/kubernetes/pki/ca.key'"));
-        assert!(script.contains("kp_commit '/etc/kubernetes/kprov/commit-kube_init'"));
-        assert!(m.sensitive());
+        assert!(plan
+            .script
+            .contains("kp_stage_if '/etc/kubernetes/pki/ca.key'"));
+        assert!(plan
+            .script
+            .contains("kp_commit '/etc/kubernetes/kprov/commit-kube_init'"));
+        assert!(plan.sensitive);
         assert!(!format!("{m:?}").contains("KEY"));
     }
 
@@ -404,9 +390,8 @@ mod tests {
                 node: m.node.clone(),
                 paths: real_paths.clone(),
                 journal: journal_for(NAME),
-                planned: kube_files::PlanMemo::default(),
             };
-            m2.plan(state).unwrap()
+            m2.actions(state).unwrap().0
         };
         let first = to_real(gather(&m).state());
         let actions: Vec<Action> = plan_for(&first)

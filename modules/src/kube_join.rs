@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::kube_cluster::ClusterArgs;
 use crate::kube_files::{self, Action};
-use crate::{args, Diff, Module, ModuleError, State};
+use crate::{args, Module, ModuleError, Plan, State};
 
 const NAME: &str = "kube_join";
 const BOOTSTRAP: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
@@ -115,7 +115,8 @@ impl KubeJoin {
         self.artifacts.iter().map(|a| a.path.clone()).collect()
     }
 
-    fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
+    /// What to fix, from what the host holds now (crash leftovers settled first).
+    fn actions(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
         let joined = state
             .bytes(&format!("{KUBELET_CONF}:stat"))
             .is_some_and(|s| s != b"absent");
@@ -147,29 +148,22 @@ impl Module for KubeJoin {
         script
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        let actions = self.plan(state)?;
-        Ok(kube_files::diff(
-            &actions,
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(kube_files::plan(
+            &self.actions(state)?,
+            &self.journal,
             Some(format!("CA pinned by {}", self.hash)),
         ))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        match self.plan(state) {
-            Ok(actions) => kube_files::apply(&actions, &self.journal),
-            Err(e) => crate::edit::fail_fragment(&e),
-        }
-    }
-
-    fn sensitive(&self) -> bool {
-        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn ca_pem() -> Vec<u8> {

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use crate::kube_cluster::ClusterArgs;
 use crate::kube_files::{self, Action};
 use crate::kube_join_info::SHARED;
-use crate::{args, Diff, Module, ModuleError, State};
+use crate::{args, Module, ModuleError, Plan, State};
 
 const NAME: &str = "kube_join_control_plane";
 const BOOTSTRAP: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
@@ -60,9 +60,6 @@ pub(crate) struct KubeJoinControlPlane {
     paths: Vec<String>,
     /// Journal of the file set's commit.
     journal: String,
-    /// The actions computed for a gathered state: apply writes exactly what diff showed
-    /// (new keys are random).
-    planned: kube_files::PlanMemo,
 }
 
 impl std::fmt::Debug for KubeJoinControlPlane {
@@ -238,7 +235,6 @@ impl KubeJoinControlPlane {
             kubelet_unit: cluster.kubelet_unit,
             paths,
             journal: kube_files::journal_for(NAME),
-            planned: kube_files::PlanMemo::default(),
         })
     }
 
@@ -264,22 +260,21 @@ impl KubeJoinControlPlane {
         Ok(files)
     }
 
-    fn plan(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
-        self.planned.get_or(state, || {
-            let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
-            let state = &state;
-            let existing = kube_files::existing(NAME, state, &self.paths)?;
-            let joined = state
-                .bytes(&format!("{KUBELET_CONF}:stat"))
-                .is_some_and(|s| s != b"absent");
-            let wanted: Vec<Artifact> = self
-                .artifacts(&existing, SystemTime::now())?
-                .into_iter()
-                .filter(|a| !(joined && a.path == BOOTSTRAP))
-                .collect();
-            actions.extend(kube_files::actions(NAME, state, &wanted)?);
-            Ok(actions)
-        })
+    /// What to fix, from what the host holds now (crash leftovers settled first).
+    fn actions(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
+        let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
+        let state = &state;
+        let existing = kube_files::existing(NAME, state, &self.paths)?;
+        let joined = state
+            .bytes(&format!("{KUBELET_CONF}:stat"))
+            .is_some_and(|s| s != b"absent");
+        let wanted: Vec<Artifact> = self
+            .artifacts(&existing, SystemTime::now())?
+            .into_iter()
+            .filter(|a| !(joined && a.path == BOOTSTRAP))
+            .collect();
+        actions.extend(kube_files::actions(NAME, state, &wanted)?);
+        Ok(actions)
     }
 }
 
@@ -299,28 +294,22 @@ impl Module for KubeJoinControlPlane {
         script
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        Ok(kube_files::diff(
-            &self.plan(state)?,
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(kube_files::plan(
+            &self.actions(state)?,
+            &self.journal,
             Some(format!("CA pinned by {}", self.hash)),
         ))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        match self.plan(state) {
-            Ok(actions) => kube_files::apply(&actions, &self.journal),
-            Err(e) => crate::edit::fail_fragment(&e),
-        }
-    }
-
-    fn sensitive(&self) -> bool {
-        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use kprov_controlplane::init_files;
     use serde_json::json;
 
@@ -487,7 +476,7 @@ mod tests {
                 .collect(),
         };
         let state = to_real(crate::testutil::gather(&under_root).state());
-        let actions = rooted(m.plan(&state).unwrap());
+        let actions = rooted(m.actions(&state).unwrap());
         assert!(!actions.is_empty());
         let summary = format!("{:?}", m.diff(&state).unwrap());
         assert!(!summary.contains("PRIVATE KEY") && !summary.contains("0123456789abcdef"));
@@ -511,7 +500,7 @@ mod tests {
         let again = to_real(crate::testutil::gather(&under_root).state());
         let fresh = KubeJoinControlPlane::build(args(&shared)).unwrap();
         assert!(
-            fresh.plan(&again).unwrap().is_empty(),
+            fresh.actions(&again).unwrap().is_empty(),
             "second run must change nothing"
         );
     }

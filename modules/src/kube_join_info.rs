@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::kube_init::{HASH_PATH, TOKEN_PATH};
 use crate::script::quote;
-use crate::{args, Diff, Module, ModuleError, State};
+use crate::{args, Diff, Module, ModuleError, Plan, State};
 
 const NAME: &str = "kube_join_info";
 const CA_PATH: &str = "/etc/kubernetes/pki/ca.crt";
@@ -117,9 +117,18 @@ impl Module for KubeJoinInfo {
         self.read_fragment(false)
     }
 
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(
+            Plan::new(self.planned_diff(state)?, self.planned_script(state))
+                .secret(self.holds_secrets()),
+        )
+    }
+}
+
+impl KubeJoinInfo {
     /// Unchanged when the files were there; else they are read at apply, after
     /// `kube_init` wrote them (plan shows the registered value as known after apply).
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let complete = self
             .field_names()
             .iter()
@@ -135,12 +144,13 @@ impl Module for KubeJoinInfo {
         })
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         self.read_fragment(true)
     }
 
     /// Its gathered state holds private keys with `control_plane: true`.
-    fn sensitive(&self) -> bool {
+    fn holds_secrets(&self) -> bool {
         self.control_plane
     }
 }
@@ -148,7 +158,11 @@ impl Module for KubeJoinInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{apply, fields, gather};
+    #[allow(unused_imports)]
+    use crate::Diff;
 
     #[test]
     fn missing_files_are_read_after_kube_init() {
@@ -169,8 +183,8 @@ mod tests {
     #[test]
     fn control_plane_reads_the_shared_keys_too() {
         let m = KubeJoinInfo::build(serde_json::json!({"control_plane": true})).unwrap();
-        assert!(m.sensitive());
         let plain = fields(&[("ca_crt", "PEM"), ("token", "t"), ("discovery_hash", "h")]);
+        assert!(m.sensitive_for(&plain));
         assert!(m.diff(&plain).unwrap().needs_apply(), "keys still missing");
         let mut pairs: Vec<(&str, &str)> = SHARED.iter().map(|(f, _)| (*f, "x")).collect();
         pairs.extend([("token", "t"), ("discovery_hash", "h")]);

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::script::quote;
-use crate::{args, Diff, Module, ModuleError, State};
+use crate::{args, Diff, Module, ModuleError, Plan, State};
 
 const NAME: &str = "kube_reset";
 const KPROV_DIR: &str = "/etc/kubernetes/kprov";
@@ -80,7 +80,17 @@ impl Module for KubeReset {
         )
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl KubeReset {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
         if state.text("kubelet").is_some_and(|s| s.trim() == "active") {
             parts.push("stop kubelet".to_string());
@@ -113,7 +123,8 @@ impl Module for KubeReset {
         })
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         format!(
             "if [ \"$(systemctl is-active kubelet 2>/dev/null)\" = active ]; then\n\
              kp_run 'systemctl stop kubelet' systemctl stop kubelet || return\n\
@@ -148,6 +159,10 @@ impl Module for KubeReset {
 mod tests {
     use super::*;
     use crate::testutil::fields;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
 
     #[test]
     fn diff_lists_what_is_left() {
@@ -185,7 +200,7 @@ mod tests {
         let m = KubeReset::build(serde_json::Value::Null).unwrap();
         for script in [
             crate::gather_script(&[(7, &m)]),
-            crate::apply_script(&[(7, &m, &State::default())]),
+            crate::apply_script(&[(7, &m.apply(&State::default()))]),
         ] {
             let out = crate::testutil::run_stdin(&["sh", "-n"], &script);
             assert!(

@@ -6,10 +6,10 @@
 //!    [`PRELUDE`] into one POSIX sh script. It changes nothing (this is all `kprov plan`
 //!    runs). [`parse_output`] turns its stdout into one [`TaskReport`] per task; its
 //!    [`TaskReport::state`] is the task's [`State`].
-//! 2. **Diff** (local, pure): [`Module::diff`] says [`Diff::Unchanged`], [`Diff::Change`]
-//!    (with text for a unified diff) or [`Diff::Run`] (a command that runs but reports no
-//!    change).
-//! 3. **Apply**: [`apply_script`] joins the [`Module::apply`] fragments of the tasks that must
+//! 2. **Plan** (local, pure, once): [`Module::plan`] returns a [`Plan`]: its [`Diff`] says
+//!    [`Diff::Unchanged`], [`Diff::Change`] (with text for a unified diff) or [`Diff::Run`]
+//!    (a command that runs but reports no change), and its script makes it so.
+//! 3. **Apply**: [`apply_script`] joins the planned scripts of the tasks that must
 //!    change into one script that stops at the first failure. Each fragment re-checks and is
 //!    idempotent on its own; it records `changed` only when it changed something, `fail`
 //!    with a message, or `stale` when the host no longer matches the state its content was
@@ -132,28 +132,71 @@ pub trait Module: Send + Sync + std::fmt::Debug {
     /// must not `exit`) that inspects the host and prints fields with the prelude's
     /// `kp_field`/`kp_word`/`kp_stat_file`. Changes nothing.
     fn gather(&self) -> String;
-    /// Decides from the gathered fields. Pure.
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError>;
-    /// POSIX sh fragment (a function body, like gather's) that makes it so, idempotently: it calls
-    /// `kp_changed` when it changed something and `kp_fail "message"; return` on failure.
-    /// `state` is what gather found; only modules that compute file content from the current
-    /// file use it (and guard against a file changed since with `kp_stale`).
-    fn apply(&self, state: &State) -> String;
-    /// True when diffs hold secrets; such modules already mask them in [`Diff`] texts.
-    fn sensitive(&self) -> bool {
-        false
-    }
+    /// Decides from the gathered fields, once: what would change and the script that makes
+    /// it so. Pure; apply runs exactly the returned [`Plan::script`].
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError>;
     /// For modules that compute a file's new content from its current content (`line`,
     /// `block`, `hosts`, …): the file and the prefix of its gathered fields. The engine then
-    /// chains several edits of one file in one apply, each computed from the content the
-    /// previous one writes ([`predict_file`]), instead of a re-gather per edit.
+    /// chains several edits of one file in one apply, each planned from the content the
+    /// previous one writes ([`Plan::writes`], [`predict_file`]), instead of a re-gather per
+    /// edit.
     fn edited_file(&self) -> Option<(&str, &'static str)> {
         None
     }
+}
+
+/// What one task would do, computed once from its gathered state: the engine shows
+/// [`Plan::diff`] and, in apply mode, runs [`Plan::script`] — never a second computation
+/// that could disagree with what was shown (keys generated at plan time are the keys
+/// written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// What would change, for display.
+    pub diff: Diff,
+    /// POSIX sh fragment (a function body, like gather's) that makes it so, idempotently:
+    /// it calls `kp_changed` when it changed something and `kp_fail "message"; return` on
+    /// failure; modules that computed a file's content from the gathered one guard against
+    /// a file changed since with `kp_stale`. Runs even when `diff` is unchanged, as a
+    /// re-check, when an earlier task of the batch changed something.
+    pub script: String,
+    /// The content of [`Module::edited_file`] once the script ran, when it writes it.
+    pub writes: Option<Vec<u8>>,
     /// Things the operator should know about the gathered state that are not changes,
-    /// e.g. certificates close to expiry. Shown in `plan` and `apply` output. Pure.
-    fn warnings(&self, _state: &State) -> Vec<String> {
-        Vec::new()
+    /// e.g. certificates close to expiry. Shown in `plan` and `apply` output.
+    pub warnings: Vec<String>,
+    /// True when the plan holds secrets (keys, tokens, passwords): its diff texts are
+    /// already masked, and it is never written out.
+    pub sensitive: bool,
+}
+
+impl Plan {
+    /// A plan of `diff` made so by `script`.
+    pub fn new(diff: Diff, script: impl Into<String>) -> Plan {
+        Plan {
+            diff,
+            script: script.into(),
+            writes: None,
+            warnings: Vec::new(),
+            sensitive: false,
+        }
+    }
+
+    /// The same plan, recording the content it writes to the edited file.
+    pub fn writing(mut self, content: Option<Vec<u8>>) -> Plan {
+        self.writes = content;
+        self
+    }
+
+    /// The same plan with warnings.
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Plan {
+        self.warnings = warnings;
+        self
+    }
+
+    /// The same plan, marked as holding secrets when `sensitive`.
+    pub fn secret(mut self, sensitive: bool) -> Plan {
+        self.sensitive = sensitive;
+        self
     }
 }
 

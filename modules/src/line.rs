@@ -7,8 +7,7 @@ use serde::Deserialize;
 
 use crate::args::{self, Presence};
 use crate::edit::{self, lines, rejoin};
-use crate::managed::fold;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Module, ModuleError, Plan, State};
 
 /// Arguments of `line`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -131,20 +130,20 @@ impl Module for Line {
         edit::gather("", &self.path)
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        let change = edit::change(NAME, state, "", &self.path, &|c| self.edit(c))?;
-        Ok(fold(change.into_iter().collect(), Vec::new()))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        edit::apply(NAME, state, "", &self.path, &|c| self.edit(c))
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        let edited = edit::plan(NAME, state, "", &self.path, &|c| self.edit(c), None)?;
+        Ok(edited.into_plan(Vec::new(), ""))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{apply, gather, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn edit(args: serde_json::Value, current: Option<&str>) -> Result<Option<String>, ModuleError> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::args::{self, Presence};
 use crate::script::quote;
-use crate::{Diff, HostContext, Module, ModuleError, State};
+use crate::{Diff, HostContext, Module, ModuleError, Plan, State};
 
 /// Arguments of `package`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -268,7 +268,17 @@ impl Module for Package {
         }
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Package {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let rpm = self.rpm();
         let now = installed(state, rpm)?;
         let mut parts = Vec::new();
@@ -305,7 +315,8 @@ impl Module for Package {
         })
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         if self.manager == Manager::Unknown {
             return self.gather();
         }
@@ -394,7 +405,11 @@ impl Module for Package {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, gather};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     fn apt() -> HostContext {

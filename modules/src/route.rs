@@ -10,7 +10,7 @@ use crate::args;
 use crate::managed::fold;
 use crate::script::quote;
 use crate::service::Service;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// One route as written in YAML.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -455,7 +455,23 @@ impl Module for RouteSet {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        // The boot unit's plan, once: its diff and its script are parts of this one.
+        let unit = self.unit.as_ref().map(|u| u.plan(state)).transpose()?;
+        let (unit_diff, unit_script) = match unit {
+            Some(p) => (p.diff, p.script),
+            None => (Diff::Unchanged, String::new()),
+        };
+        Ok(Plan::new(
+            self.planned_diff(state, unit_diff)?,
+            self.planned_script(state, unit_script),
+        ))
+    }
+}
+
+impl RouteSet {
+    /// What would change.
+    fn planned_diff(&self, state: &State, unit: Diff) -> Result<Diff, ModuleError> {
         let mut extra = Vec::new();
         if !state.flag("ip") {
             extra.push("install iproute2 (no `ip` command on this host)".to_string());
@@ -497,10 +513,6 @@ impl Module for RouteSet {
         for (net, via) in self.stale(&seen) {
             extra.push(format!("delete route {net} via {via} (no host has it)"));
         }
-        let unit = match &self.unit {
-            Some(u) => u.diff(state)?,
-            None => Diff::Unchanged,
-        };
         Ok(match (unit, extra.is_empty()) {
             (Diff::Unchanged, true) => Diff::Unchanged,
             (Diff::Unchanged, false) => fold(Vec::new(), extra),
@@ -523,12 +535,9 @@ impl Module for RouteSet {
         })
     }
 
-    fn apply(&self, state: &State) -> String {
-        let mut out = self
-            .unit
-            .as_ref()
-            .map(|u| u.apply(state))
-            .unwrap_or_default();
+    /// The script that makes it so.
+    fn planned_script(&self, state: &State, unit: String) -> String {
+        let mut out = unit;
         out.push_str(
             "command -v ip >/dev/null 2>&1 || { kp_fail 'no ip command on this host: install iproute2'; return; }\n",
         );
@@ -594,6 +603,8 @@ impl Module for RouteSet {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_stdin};
     use crate::{apply_script, gather_script, parse_output, TaskReport};
     use serde_json::json;
@@ -642,7 +653,7 @@ pub(crate) mod tests {
         }
 
         pub(crate) fn apply(&self, m: &dyn Module, state: &State) -> TaskReport {
-            self.run(&apply_script(&[(7, m, state)]))
+            self.run(&apply_script(&[(7, &m.apply(state))]))
         }
 
         pub(crate) fn routes(&self) -> String {

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::{Module, State};
+use crate::Module;
 
 /// Shell functions every gather/apply script starts with: `kp_field`, `kp_word`,
 /// `kp_field_file`, `kp_changed`, `kp_fail`, `kp_stale`, `kp_run`, `kp_stat_file`, `kp_put`,
@@ -63,9 +63,8 @@ pub fn gather_script(tasks: &[(usize, &dyn Module)]) -> String {
     script
 }
 
-/// One script that applies every task in `tasks` (task id, module, the state gathered for
-/// it) in order; it stops at the first task that fails or reports stale.
-pub fn apply_script(tasks: &[(usize, &dyn Module, &State)]) -> String {
+/// One script that applies every task in `tasks` (task id, its planned script) in order; it stops at the first task that fails or reports stale.
+pub fn apply_script(tasks: &[(usize, &str)]) -> String {
     apply_script_with(tasks, &|_| AfterTask::default())
 }
 
@@ -84,15 +83,12 @@ pub struct AfterTask {
 
 /// [`apply_script`] with [`AfterTask`] shell per task id (e.g. recording a notification
 /// on the host in the same round trip as the change that caused it).
-pub fn apply_script_with(
-    tasks: &[(usize, &dyn Module, &State)],
-    after: &dyn Fn(usize) -> AfterTask,
-) -> String {
+pub fn apply_script_with(tasks: &[(usize, &str)], after: &dyn Fn(usize) -> AfterTask) -> String {
     let mut script = String::from(PRELUDE);
-    for (id, module, state) in tasks {
+    for (id, fragment) in tasks {
         let hooks = after(*id);
         if hooks == AfterTask::default() {
-            script.push_str(&task(*id, &module.apply(state), true));
+            script.push_str(&task(*id, fragment, true));
             continue;
         }
         let mut tail = String::from("kp_st=$?\n");
@@ -110,8 +106,7 @@ pub fn apply_script_with(
         }
         script.push_str(&format!(
             "kp_begin {id}\n{}kp_body() {{\n:\n{}\n}}\nkp_body\n{tail}kp_end $kp_st || exit 0\n",
-            hooks.before,
-            module.apply(state)
+            hooks.before, fragment
         ));
     }
     script

@@ -5,9 +5,8 @@ use serde::Deserialize;
 
 use crate::args;
 use crate::edit::{self, lines, rejoin};
-use crate::managed::fold;
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Module, ModuleError, Plan, State};
 
 /// Arguments of `selinux` (the defaults are what hosts need; tests point elsewhere).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -84,30 +83,29 @@ impl Module for Selinux {
         )
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
         let path = &self.config;
-        let file = edit::change(NAME, state, "f.", path, &|c| permissive(c, path))?;
+        let file = edit::plan(NAME, state, "f.", path, &|c| permissive(c, path), None)?;
         let now = (state.text("enforce").as_deref().map(str::trim) == Some("1"))
             .then(|| "setenforce 0 (enforcing now)".to_string());
-        Ok(fold(file.into_iter().collect(), now.into_iter().collect()))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        let path = &self.config;
         let e = quote(&self.enforce);
-        format!(
-            "{}if [ -r {e} ]; then\n  IFS= read -r kp_v <{e} || :\n  if [ \"$kp_v\" = 1 ]; then\n    \
+        let tail = format!(
+            "if [ -r {e} ]; then\n  IFS= read -r kp_v <{e} || :\n  if [ \"$kp_v\" = 1 ]; then\n    \
              printf 0 >{e} || {{ kp_fail 'cannot switch SELinux to permissive (setenforce 0)'; return; }}\n    \
-             kp_changed\n  fi\nfi\n",
-            edit::apply(NAME, state, "f.", path, &|c| permissive(c, path))
-        )
+             kp_changed\n  fi\nfi\n"
+        );
+        Ok(file.into_plan(now.into_iter().collect(), &tail))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, gather, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

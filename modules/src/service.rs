@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::args;
 use crate::managed::{fold, ManagedFile};
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Desired run state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -120,7 +120,17 @@ impl Module for Service {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Service {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut changes = Vec::new();
         for (i, f) in self.files.iter().enumerate() {
             changes.extend(f.change(NAME, state, &format!("f{i}."))?);
@@ -151,7 +161,8 @@ impl Module for Service {
         Ok(fold(changes, extra))
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let u = quote(&self.unit);
         let mut out = String::new();
         for f in &self.files {
@@ -201,7 +212,11 @@ impl Module for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -5,9 +5,8 @@ use serde::Deserialize;
 
 use crate::args;
 use crate::edit::{self, lines, rejoin};
-use crate::managed::fold;
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Module, ModuleError, Plan, State};
 
 /// Arguments of `swap` (the defaults are what hosts need; tests point elsewhere).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -86,28 +85,34 @@ impl Module for Swap {
         )
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
         let path = &self.fstab;
-        let file = edit::change(NAME, state, "f.", path, &|c| comment_swap_lines(c, path))?;
+        let file = edit::plan(
+            NAME,
+            state,
+            "f.",
+            path,
+            &|c| comment_swap_lines(c, path),
+            None,
+        )?;
         let active: u32 = state.require(NAME, "swaps")?.trim().parse().unwrap_or(0);
         let now = (active > 0).then(|| format!("swapoff -a ({active} active)"));
-        Ok(fold(file.into_iter().collect(), now.into_iter().collect()))
-    }
-
-    fn apply(&self, state: &State) -> String {
-        let path = &self.fstab;
-        format!(
-            "{}{}if [ \"$kp_n\" -gt 0 ]; then\n  kp_run 'swapoff -a' swapoff -a || return\n  kp_changed\nfi\n",
-            edit::apply(NAME, state, "f.", path, &|c| comment_swap_lines(c, path)),
+        let tail = format!(
+            "{}if [ \"$kp_n\" -gt 0 ]; then\n  kp_run 'swapoff -a' swapoff -a || return\n  kp_changed\nfi\n",
             self.count()
-        )
+        );
+        Ok(file.into_plan(now.into_iter().collect(), &tail))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

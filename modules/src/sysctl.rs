@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::args;
 use crate::managed::{fold, ManagedFile};
 use crate::script::quote;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// A sysctl value as written in YAML.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -118,7 +118,17 @@ impl Module for Sysctl {
         out
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl Sysctl {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let file = self.file.change(NAME, state, "f.")?;
         let mut live = Vec::new();
         for (i, (key, _, value)) in self.settings.iter().enumerate() {
@@ -133,7 +143,8 @@ impl Module for Sysctl {
         Ok(fold(file.into_iter().collect(), live))
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         let mut out = self.file.apply();
         for (key, live, value) in &self.settings {
             let (p, v) = (quote(live), quote(value));
@@ -161,7 +172,11 @@ impl Module for Sysctl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
     use crate::testutil::{fields, run_cycle};
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -1,6 +1,32 @@
 //! Test helpers: run generated scripts with the machine's own `sh`.
 
-use crate::{apply_script, gather_script, parse_output, Diff, Module, State, TaskReport};
+use crate::{
+    apply_script, gather_script, parse_output, Diff, Module, ModuleError, State, TaskReport,
+};
+
+/// The parts of a [`crate::Plan`] tests look at, by their old names.
+pub(crate) trait Planned {
+    /// The plan's diff.
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError>;
+    /// The plan's script (a failing fragment when planning failed).
+    fn apply(&self, state: &State) -> String;
+    /// True when the plan holds secrets.
+    fn sensitive_for(&self, state: &State) -> bool;
+}
+
+impl<M: Module + ?Sized> Planned for M {
+    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+        self.plan(state).map(|p| p.diff)
+    }
+    fn apply(&self, state: &State) -> String {
+        self.plan(state)
+            .map(|p| p.script)
+            .unwrap_or_else(|e| format!("kp_fail {}\nreturn\n", crate::quote(&e.to_string())))
+    }
+    fn sensitive_for(&self, state: &State) -> bool {
+        self.plan(state).is_ok_and(|p| p.sensitive)
+    }
+}
 
 /// Values that must land verbatim and never execute.
 pub(crate) const HOSTILE: &[&str] = &[
@@ -90,7 +116,7 @@ pub(crate) fn gather(m: &dyn Module) -> TaskReport {
 
 /// Runs the module's apply fragment against `state` and returns its report.
 pub(crate) fn apply(m: &dyn Module, state: &State) -> TaskReport {
-    run(&apply_script(&[(7, m, state)]))
+    run(&apply_script(&[(7, &m.apply(state))]))
 }
 
 /// gather → diff says change → apply (changed) → gather → diff says unchanged → apply again

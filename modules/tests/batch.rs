@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use kprov_modules::{
-    apply_script, build, gather_script, names, parse_output, Diff, HostContext, Module, State,
-    TaskReport,
+    apply_script, build, gather_script, names, parse_output, Diff, HostContext, Module, Plan,
+    State, TaskReport,
 };
 use serde_json::json;
 
@@ -76,6 +76,24 @@ fn batch(root: &Path) -> Vec<Box<dyn Module>> {
         .collect()
 }
 
+/// Each task's plan from its state.
+fn plan_all(tasks: &[Box<dyn Module>], states: &[State]) -> Vec<Plan> {
+    tasks
+        .iter()
+        .zip(states)
+        .map(|(m, s)| m.plan(s).unwrap_or_else(|e| panic!("{m:?}: {e}")))
+        .collect()
+}
+
+/// The apply script of `ids` (indexes into `plans`).
+fn apply_of(plans: &[Plan], ids: impl IntoIterator<Item = usize>) -> String {
+    let scripts: Vec<(usize, &str)> = ids
+        .into_iter()
+        .map(|i| (i, plans[i].script.as_str()))
+        .collect();
+    apply_script(&scripts)
+}
+
 fn gather_all(shell: &[&str], tasks: &[Box<dyn Module>]) -> Vec<State> {
     let refs: Vec<(usize, &dyn Module)> = tasks
         .iter()
@@ -99,10 +117,9 @@ fn one_gather_and_one_apply_per_batch_then_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let tasks = batch(dir.path());
         let states = gather_all(shell, &tasks);
-        let diffs: Vec<Diff> = tasks
-            .iter()
-            .zip(&states)
-            .map(|(m, s)| m.diff(s).unwrap())
+        let diffs: Vec<Diff> = plan_all(&tasks, &states)
+            .into_iter()
+            .map(|p| p.diff)
             .collect();
         assert!(diffs.iter().all(Diff::needs_apply), "{diffs:?}");
 
@@ -114,11 +131,10 @@ fn one_gather_and_one_apply_per_batch_then_idempotent() {
         while !pending.is_empty() {
             rounds += 1;
             assert!(rounds <= 3, "too many rounds");
-            let refs: Vec<(usize, &dyn Module, &State)> = pending
-                .iter()
-                .map(|&i| (i, tasks[i].as_ref(), &states[i]))
-                .collect();
-            let reports = run(shell, &apply_script(&refs));
+            let reports = run(
+                shell,
+                &apply_of(&plan_all(&tasks, &states), pending.iter().copied()),
+            );
             let stale = reports
                 .iter()
                 .find(|(_, r)| r.stale.is_some())
@@ -147,8 +163,8 @@ fn one_gather_and_one_apply_per_batch_then_idempotent() {
         );
 
         let again = gather_all(shell, &tasks);
-        for (m, s) in tasks.iter().zip(&again) {
-            assert_eq!(m.diff(s).unwrap(), Diff::Unchanged, "{m:?}");
+        for (m, p) in tasks.iter().zip(plan_all(&tasks, &again)) {
+            assert_eq!(p.diff, Diff::Unchanged, "{m:?}");
         }
         let env = std::fs::read_to_string(dir.path().join("etc/environment")).unwrap();
         assert_eq!(
@@ -184,16 +200,10 @@ fn apply_stops_at_the_first_failure_and_gather_does_not() {
         &ctx,
     )
     .unwrap();
-    let empty = State::default();
+    let tasks = [ok, bad, later];
     for shell in SHELLS {
-        let reports = run(
-            shell,
-            &apply_script(&[
-                (0, ok.as_ref(), &empty),
-                (1, bad.as_ref(), &empty),
-                (2, later.as_ref(), &empty),
-            ]),
-        );
+        let plans = plan_all(&tasks, &gather_all(shell, &tasks));
+        let reports = run(shell, &apply_of(&plans, 0..3));
         assert!(reports[&0].ok());
         assert_eq!(
             reports[&1].failed.as_deref(),
@@ -210,7 +220,10 @@ fn apply_stops_at_the_first_failure_and_gather_does_not() {
         // A failing gather (unreadable content: a directory where a file should be, and
         // a module that fails in gather) is reported for that task only.
         let pm = build("package", json!({"names": ["x"]}), &ctx).unwrap();
-        let reports = run(shell, &gather_script(&[(0, pm.as_ref()), (1, ok.as_ref())]));
+        let reports = run(
+            shell,
+            &gather_script(&[(0, pm.as_ref()), (1, tasks[0].as_ref())]),
+        );
         assert!(reports[&0]
             .failed
             .as_deref()
@@ -290,7 +303,7 @@ fn every_script_parses_in_both_shells() {
         ("selinux", json!({}), &apt),
         (
             "apt_repo",
-            json!({"name": "k8s", "url": "https://pkgs.k8s.io/core:/stable:/v1.28/deb/", "suite": "/"}),
+            json!({"name": "k8s", "url": "https://packages.example/core/stable/v1.28/deb/", "suite": "/"}),
             &apt,
         ),
         (
@@ -305,13 +318,14 @@ fn every_script_parses_in_both_shells() {
         ),
     ];
     for (name, args, ctx) in cases {
-        let m = build(name, args.clone(), ctx).unwrap();
-        let state = State::default();
-        for script in [
-            gather_script(&[(0, m.as_ref())]),
-            apply_script(&[(0, m.as_ref(), &state)]),
-        ] {
-            for shell in SHELLS {
+        let tasks = [build(name, args.clone(), ctx).unwrap()];
+        for shell in SHELLS {
+            // Planned from what this machine's gather says (gather changes nothing).
+            let plans = plan_all(&tasks, &gather_all(shell, &tasks));
+            for script in [
+                gather_script(&[(0, tasks[0].as_ref())]),
+                apply_of(&plans, [0]),
+            ] {
                 let out = std::process::Command::new(shell[0])
                     .args(&shell[1..])
                     .args(["-n", "-c", &script])
@@ -368,12 +382,7 @@ fn hostile_values_land_verbatim_and_never_execute() {
             .map(|(n, a)| build(n, a, &ctx).unwrap())
             .collect();
         let states = gather_all(shell, &tasks);
-        let refs: Vec<(usize, &dyn Module, &State)> = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (i, m.as_ref(), &states[i]))
-            .collect();
-        for (id, r) in run(shell, &apply_script(&refs)) {
+        for (id, r) in run(shell, &apply_of(&plan_all(&tasks, &states), 0..tasks.len())) {
             assert!(r.ok() && r.changed, "task {id}: {r:?}");
         }
         assert!(!Path::new(PWNED).exists(), "a hostile value was executed");
@@ -432,10 +441,9 @@ fn gather_changes_nothing() {
         let tasks = batch(dir.path());
         let before = snapshot(dir.path());
         let states = gather_all(shell, &tasks);
-        assert!(tasks
+        assert!(plan_all(&tasks, &states)
             .iter()
-            .zip(&states)
-            .all(|(m, s)| m.diff(s).unwrap().needs_apply()));
+            .all(|p| p.diff.needs_apply()));
         assert_eq!(
             snapshot(dir.path()),
             before,

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kprov_modules::{Diff, Module, State, TaskReport};
+use kprov_modules::{Module, Plan, State, TaskReport};
 use serde_json::{Map, Value};
 
 mod local;
@@ -447,8 +447,8 @@ impl<'a> HostRun<'a> {
                     return false;
                 }
             };
-            // Diff every task; the first gather failure ends the batch there.
-            let mut diffs = Vec::new();
+            // Plan every task; the first gather failure ends the batch there.
+            let mut plans = Vec::new();
             for item in &items {
                 // A task without a report means the script died before it (e.g. `set -u`).
                 let report = reports
@@ -460,25 +460,25 @@ impl<'a> HostRun<'a> {
                     });
                 if let Some(message) = &report.failed {
                     let f = self.failure(item, message, "gather");
-                    self.finish_ok_prefix(&items, &diffs);
+                    self.finish_ok_prefix(&items, &plans);
                     self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                     return false;
                 }
                 let state = report.state();
-                match item.module.diff(&state) {
-                    Ok(d) => diffs.push((d, state)),
+                match item.module.plan(&state) {
+                    Ok(p) => plans.push((p, state)),
                     Err(e) => {
                         let f = self.failure(item, &e.to_string(), "diff");
-                        self.finish_ok_prefix(&items, &diffs);
+                        self.finish_ok_prefix(&items, &plans);
                         self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                         return false;
                     }
                 }
             }
             if self.ctx.mode == Mode::Plan {
-                for (item, (diff, state)) in items.iter().zip(&diffs) {
-                    let outcome = Outcome::from_diff(diff, item.module.sensitive())
-                        .with_warnings(item.module.warnings(state));
+                for (item, (plan, state)) in items.iter().zip(&plans) {
+                    let outcome = Outcome::from_diff(&plan.diff, plan.sensitive)
+                        .with_warnings(plan.warnings.clone());
                     if outcome.status == Status::Changed {
                         if let Some(r) = &item.task.register {
                             self.mark_unknown(r);
@@ -493,18 +493,18 @@ impl<'a> HostRun<'a> {
                 return true;
             }
             // Apply: from the first task that needs it, every later task re-checks itself.
-            let Some(first) = diffs.iter().position(|(d, _)| d.needs_apply()) else {
-                self.finish_ok_prefix(&items, &diffs);
+            let Some(first) = plans.iter().position(|(p, _)| p.diff.needs_apply()) else {
+                self.finish_ok_prefix(&items, &plans);
                 return true;
             };
-            self.finish_ok_prefix(&items[..first], &diffs[..first]);
+            self.finish_ok_prefix(&items[..first], &plans[..first]);
             let modules: Vec<&dyn Module> =
                 items[first..].iter().map(|i| i.module.as_ref()).collect();
-            chain_file_edits(&modules, &mut diffs[first..]);
-            let rest: Vec<(usize, &dyn Module, &State)> = items[first..]
+            chain_file_edits(&modules, &mut plans[first..]);
+            let rest: Vec<(usize, &str)> = items[first..]
                 .iter()
-                .zip(&diffs[first..])
-                .map(|(i, (_, s))| (i.id, i.module.as_ref(), s))
+                .zip(&plans[first..])
+                .map(|(i, (p, _))| (i.id, p.script.as_str()))
                 .collect();
             let hooks = self.after_hooks(&items[first..]);
             let script = kprov_modules::apply_script_with(&rest, &|id| {
@@ -532,7 +532,7 @@ impl<'a> HostRun<'a> {
                     next.push(item);
                     continue;
                 }
-                let (diff, state) = &diffs[first + offset];
+                let (plan, state) = &plans[first + offset];
                 let report: TaskReport =
                     applied
                         .get(&item.id)
@@ -555,8 +555,8 @@ impl<'a> HostRun<'a> {
                 }
                 let mut fields = state.fields.clone();
                 fields.extend(report.fields.clone());
-                let mut outcome = Outcome::from_diff(diff, item.module.sensitive())
-                    .with_warnings(item.module.warnings(state));
+                let mut outcome = Outcome::from_diff(&plan.diff, plan.sensitive)
+                    .with_warnings(plan.warnings.clone());
                 outcome.status = if report.changed {
                     Status::Changed
                 } else {
@@ -591,17 +591,16 @@ impl<'a> HostRun<'a> {
     }
 
     /// Reports the unchanged tasks of a prefix as ok (apply mode).
-    fn finish_ok_prefix(&mut self, items: &[Item<'_>], diffs: &[(Diff, State)]) {
+    fn finish_ok_prefix(&mut self, items: &[Item<'_>], plans: &[(Plan, State)]) {
         if self.ctx.mode == Mode::Plan {
             return;
         }
-        for (item, (_, state)) in items.iter().zip(diffs) {
+        for (item, (plan, state)) in items.iter().zip(plans) {
             if item.handler {
                 self.settled_handlers.push(item.task.name.clone());
             }
             self.after_task(item, false, &state.fields);
-            let outcome =
-                Outcome::simple(Status::Ok, None).with_warnings(item.module.warnings(state));
+            let outcome = Outcome::simple(Status::Ok, None).with_warnings(plan.warnings.clone());
             self.emit_as(item.task, &item.name, item.started, outcome);
         }
     }

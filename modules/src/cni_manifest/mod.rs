@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::args;
 use crate::managed::ManagedFile;
-use crate::{Diff, Module, ModuleError, State};
+use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Which manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -188,11 +188,22 @@ impl Module for CniManifest {
         self.file.gather("")
     }
 
-    fn diff(&self, state: &State) -> Result<Diff, ModuleError> {
+    fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(
+            self.planned_diff(state)?,
+            self.planned_script(state),
+        ))
+    }
+}
+
+impl CniManifest {
+    /// What would change.
+    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         self.file.diff(NAME, state)
     }
 
-    fn apply(&self, _state: &State) -> String {
+    /// The script that makes it so.
+    fn planned_script(&self, _state: &State) -> String {
         self.file.apply()
     }
 }
@@ -201,6 +212,10 @@ impl Module for CniManifest {
 mod tests {
     use super::*;
     use crate::testutil::run_cycle;
+    #[allow(unused_imports)]
+    use crate::testutil::Planned as _;
+    #[allow(unused_imports)]
+    use crate::Diff;
     use serde_json::json;
 
     #[test]
