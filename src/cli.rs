@@ -82,6 +82,7 @@ impl Cli {
             Command::Reset(r) => (Some(&r.limit), Some(&r.output)),
             Command::Validate(v) => (Some(&v.limit), Some(&v.output)),
             Command::Facts(f) => (Some(&f.limit), Some(&f.output)),
+            Command::Modules(m) => (None, Some(&m.output)),
             Command::Lab(
                 LabCommand::Up { output, .. }
                 | LabCommand::Down { output, .. }
@@ -115,6 +116,9 @@ pub enum Command {
         #[arg(value_enum)]
         kind: SchemaKind,
     },
+    /// List every module a task may use with what it does, or show one module's arguments
+    /// (type, required or default, allowed values, description), like `ansible-doc`.
+    Modules(ModulesArgs),
     /// Gather and show facts about every host (OS, addresses, memory, cgroups, runtime …).
     Facts(FactsArgs),
     /// Show the inventory as kprov resolved it, like `ansible-inventory`: `--list` (JSON,
@@ -147,6 +151,16 @@ pub struct FactsArgs {
     pub inventory: InventoryArgs,
     #[command(flatten)]
     pub limit: LimitArg,
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// `modules` flags.
+#[derive(Debug, Args)]
+pub struct ModulesArgs {
+    /// A module, e.g. `file`: its arguments. Without it, every module in one line each.
+    #[arg(value_name = "MODULE")]
+    pub name: Option<String>,
     #[command(flatten)]
     pub output: OutputArg,
 }
@@ -358,10 +372,13 @@ mod tests {
         assert_eq!(cli.global.output, super::OutputFormat::Json);
         let cli = parse(&["kprov", "lab", "status", "--output", "json"]).unwrap();
         assert_eq!(cli.global.output, super::OutputFormat::Json);
+        let cli = parse(&["kprov", "modules", "file", "--output", "json"]).unwrap();
+        assert_eq!(cli.global.output, super::OutputFormat::Json);
         for args in [
             &["kprov", "lab", "status", "--limit", "x"][..],
             &["kprov", "schema", "spec", "--output", "json"],
             &["kprov", "completions", "bash", "--limit", "x"],
+            &["kprov", "modules", "--limit", "x"],
             &["kprov", "lab", "ssh", "--output", "json", "master"],
             &["kprov", "--limit", "x", "facts", "-i", "i"],
         ] {

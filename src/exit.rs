@@ -53,6 +53,12 @@ impl From<Exit> for ExitCode {
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// A command line naming something that does not exist (e.g. an unknown module); the
+/// message says what would be right. Exits [`Exit::USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// Prints a command's error on stderr and chooses its exit code.
 pub fn report(err: &anyhow::Error) -> Exit {
     let paint = Paint::for_stream(Stream::Stderr);
@@ -60,6 +66,10 @@ pub fn report(err: &anyhow::Error) -> Exit {
     if let Some(invalid) = err.downcast_ref::<Invalid>() {
         eprintln!("{error} {invalid}\nnothing was changed on any host.");
         return Exit::INVALID;
+    }
+    if let Some(usage) = err.downcast_ref::<Usage>() {
+        eprintln!("{error} {usage}");
+        return Exit::USAGE;
     }
     if let Some(diags) = err.downcast_ref::<Diagnostics>() {
         eprintln!("{diags}");

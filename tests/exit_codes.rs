@@ -80,6 +80,8 @@ fn exit_64_usage_errors_never_2() {
         &["lab", "status", "--limit", "node1"],
         &["schema", "spec", "--output", "json"],
         &["--limit", "node1", "facts", "-i", "x"],
+        // A name that is no module.
+        &["modules", "nosuch"],
     ] {
         let (c, err) = code(args);
         assert_eq!(c, Some(64), "kprov {args:?}: {err}");

@@ -1,5 +1,6 @@
 //! kprov's engine: everything between the command line and the hosts.
 //!
+//! - [`catalog`]: every module a task may name (host modules and the engine's own).
 //! - [`spec`]: the cluster spec (`cluster.yaml`) types.
 //! - [`inventory`]: the host inventory (`hosts.yaml`), kprov's own and Ansible's shape.
 //! - [`validate`]: structural and semantic validation with file:line:column diagnostics.
@@ -10,6 +11,7 @@
 //! - [`run`]: the task graph and the batched plan/apply executor.
 //! - [`events`]: what a run reports, for people and for CI.
 
+pub mod catalog;
 pub mod diagnostic;
 pub mod events;
 pub mod facts;

@@ -33,7 +33,8 @@ const STANDARD_FORMATS: &[&str] = &[
     "regex",
 ];
 
-fn to_value(schema: schemars::Schema) -> Value {
+/// `schema` as JSON, without the `format`s JSON Schema does not define.
+pub(crate) fn to_value(schema: schemars::Schema) -> Value {
     let mut value = schema.to_value();
     standard_formats_only(&mut value);
     value

@@ -20,7 +20,7 @@ pub(crate) fn parse<T: DeserializeOwned>(
 }
 
 /// ` (did you mean `x`?)` when a known name is close to `name`.
-pub(crate) fn suggest(name: &str, known: &[&str]) -> String {
+pub fn suggest(name: &str, known: &[&str]) -> String {
     known
         .iter()
         .map(|k| (strsim::jaro_winkler(name, k), *k))

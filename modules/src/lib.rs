@@ -29,39 +29,10 @@
 //! the script single-quoted ([`quote`]) or base64-encoded.
 //!
 //! Modules are built from YAML arguments with [`build`]; [`arg_schema`] publishes their
-//! JSON schema; [`names`] lists them:
-//!
-//! | module | does |
-//! |---|---|
-//! | `file`, `copy` | exact content (text or `content_base64`), mode, owner, group; or absent |
-//! | `directory` | directory with mode, owner, group; or absent (recursive) |
-//! | `line` | replace the last line a regexp matches, or append; or remove matching lines |
-//! | `block` | `# BEGIN/END KPROV MANAGED BLOCK NAME` block in a text file |
-//! | `hostname` | /etc/hostname and the live host name |
-//! | `hosts` | managed block of `address names…` in /etc/hosts |
-//! | `sysctl` | sysctl.d file + live values in /proc/sys, written only when they differ |
-//! | `kernel_module` | `modprobe` when not loaded or built in + modules-load.d list |
-//! | `swap` | `swapoff -a` when swap is active; swap lines in fstab commented |
-//! | `firewall` | firewalld/ufw stopped and disabled when present |
-//! | `selinux` | `setenforce 0` when enforcing; `SELINUX=permissive` when the config exists |
-//! | `apt_repo` | key (given, or `key_url` fetched by the host) in /etc/apt/keyrings, `signed-by` source, `apt-get update` of it when changed, failing when the Release does not verify |
-//! | `yum_repo` | `/etc/yum.repos.d/NAME.repo` |
-//! | `package` | apt-get/dnf/yum install/remove, exact versions, hold/versionlock |
-//! | `route` | static routes live (`ip route replace`/`del`) and replayed at boot by an enabled oneshot unit |
-//! | `cni_bridge` | bridge CNI: this host's slice of the pod CIDR in a conflist, routes to the other hosts' slices (live and at boot), FORWARD accepted |
-//! | `cni_manifest` | flannel manifest written by kprov, or the operator's calico.yaml adapted (pool CIDR, encapsulation, autodetection, images), in /etc/kubernetes/addons |
-//! | `service` | unit file + drop-ins, daemon-reload when they changed, enabled, run state |
-//! | `command`, `shell` | argv or sh script with creates/removes/unless, captured stdout/stderr/rc |
-//! | `containerd_config` | toml_edit of config.toml: CRI on, SystemdCgroup, sandbox image, `config_path`, registry credentials, oom_score |
-//! | `containerd_hosts` | one registry's `certs.d/<host>/hosts.toml`: server, plain HTTP, CA, skip_verify, client cert, mirrors |
-//! | `crictl_config` | /etc/crictl.yaml endpoints, timeout, debug |
-//! | `kube_init` | first master's PKI, kubeconfigs, static pods, kubelet files, bootstrap token (never register it) |
-//! | `kube_join_info` | reads the master's CA, token and discovery hash back (with `control_plane: true` also the shared keys), for `register` |
-//! | `kube_join` | worker files of a join: bootstrap-kubelet.conf, pki/ca.crt, kubelet files |
-//! | `kube_join_control_plane` | an additional master: shared CAs and keys, its own leaves, kubeconfigs, static pods, kubelet files |
-//! | `etcd_member` | adds a member to a running etcd cluster (etcdctl), or says why it cannot yet |
-//! | `kube_reset` | what `kubeadm reset` cleans, idempotent from any partial state |
+//! JSON schema; [`names`] lists them. All three read one table, [`catalog`]; `kprov
+//! modules` lists every module with what it does (`kprov modules NAME`: its arguments).
 
+pub mod catalog;
 mod error;
 pub mod registry_name;
 mod report;
@@ -107,6 +78,7 @@ mod testutil;
 
 use std::collections::BTreeMap;
 
+pub use args::suggest;
 pub use cni_bridge::check_slices;
 pub use edit::predict_file;
 pub use error::ModuleError;
@@ -262,40 +234,10 @@ impl Diff {
     }
 }
 
-/// Every module name [`build`] accepts, sorted.
+/// Every module name [`build`] accepts, sorted (the names of [`catalog::ENTRIES`]).
 pub fn names() -> &'static [&'static str] {
-    &[
-        "apt_repo",
-        "block",
-        "cni_bridge",
-        "cni_manifest",
-        "command",
-        "containerd_config",
-        "containerd_hosts",
-        "copy",
-        "crictl_config",
-        "directory",
-        "etcd_member",
-        "file",
-        "firewall",
-        "hostname",
-        "hosts",
-        "kernel_module",
-        "kube_init",
-        "kube_join",
-        "kube_join_control_plane",
-        "kube_join_info",
-        "kube_reset",
-        "line",
-        "package",
-        "route",
-        "selinux",
-        "service",
-        "shell",
-        "swap",
-        "sysctl",
-        "yum_repo",
-    ]
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| catalog::ENTRIES.iter().map(|e| e.name).collect())
 }
 
 /// Builds a module from its YAML arguments (as JSON; unknown fields are errors).
@@ -304,79 +246,16 @@ pub fn build(
     args: serde_json::Value,
     ctx: &HostContext,
 ) -> Result<Box<dyn Module>, ModuleError> {
-    Ok(match name {
-        "file" | "copy" => Box::new(file::FileModule::build(name, args)?),
-        "directory" => Box::new(directory::Directory::build(args)?),
-        "line" => Box::new(line::Line::build(args)?),
-        "block" => Box::new(block::Block::build(args)?),
-        "hostname" => Box::new(hostname::Hostname::build(args)?),
-        "hosts" => Box::new(hosts::Hosts::build(args)?),
-        "sysctl" => Box::new(sysctl::Sysctl::build(args)?),
-        "kernel_module" => Box::new(kernel_module::KernelModule::build(args)?),
-        "swap" => Box::new(swap::Swap::build(args)?),
-        "firewall" => Box::new(firewall::Firewall::build(args)?),
-        "selinux" => Box::new(selinux::Selinux::build(args)?),
-        "apt_repo" => Box::new(apt_repo::AptRepo::build(args)?),
-        "yum_repo" => Box::new(yum_repo::YumRepo::build(args)?),
-        "package" => Box::new(package::Package::build(args, ctx)?),
-        "route" => Box::new(route::RouteSet::build(args)?),
-        "cni_bridge" => Box::new(cni_bridge::CniBridge::build(args)?),
-        "cni_manifest" => Box::new(cni_manifest::CniManifest::build(args)?),
-        "service" => Box::new(service::Service::build(args)?),
-        "command" | "shell" => Box::new(command::Command::build(name, args)?),
-        "containerd_config" => Box::new(containerd_config::ContainerdConfig::build(args)?),
-        "containerd_hosts" => Box::new(containerd_hosts::ContainerdHosts::build(args)?),
-        "crictl_config" => Box::new(crictl_config::CrictlConfig::build(args)?),
-        "kube_init" => Box::new(kube_init::KubeInit::build(args)?),
-        "kube_join" => Box::new(kube_join::KubeJoin::build(args)?),
-        "kube_join_control_plane" => {
-            Box::new(kube_join_control_plane::KubeJoinControlPlane::build(args)?)
-        }
-        "etcd_member" => Box::new(etcd_member::EtcdMember::build(args)?),
-        "kube_join_info" => Box::new(kube_join_info::KubeJoinInfo::build(args)?),
-        "kube_reset" => Box::new(kube_reset::KubeReset::build(args)?),
-        other => {
-            return Err(ModuleError::UnknownModule {
-                name: other.to_string(),
-                hint: args::suggest(other, names()),
-            })
-        }
-    })
+    match catalog::find(name).and_then(|e| e.build) {
+        Some(build) => build(name, args, ctx),
+        None => Err(ModuleError::UnknownModule {
+            name: name.to_string(),
+            hint: args::suggest(name, names()),
+        }),
+    }
 }
 
-/// JSON schema of a module's arguments (for `kprov schema` and editor support).
+/// JSON schema of a module's arguments (for `kprov modules NAME` and editor support).
 pub fn arg_schema(name: &str) -> Option<schemars::Schema> {
-    use schemars::schema_for;
-    Some(match name {
-        "file" | "copy" => schema_for!(file::Args),
-        "directory" => schema_for!(directory::Args),
-        "line" => schema_for!(line::Args),
-        "block" => schema_for!(block::Args),
-        "hostname" => schema_for!(hostname::Args),
-        "hosts" => schema_for!(hosts::Args),
-        "sysctl" => schema_for!(sysctl::Args),
-        "kernel_module" => schema_for!(kernel_module::Args),
-        "swap" => schema_for!(swap::Args),
-        "firewall" => schema_for!(firewall::Args),
-        "selinux" => schema_for!(selinux::Args),
-        "apt_repo" => schema_for!(apt_repo::Args),
-        "yum_repo" => schema_for!(yum_repo::Args),
-        "package" => schema_for!(package::Args),
-        "route" => schema_for!(route::Args),
-        "cni_bridge" => schema_for!(cni_bridge::Args),
-        "cni_manifest" => schema_for!(cni_manifest::Args),
-        "service" => schema_for!(service::Args),
-        "command" => schema_for!(command::CommandArgs),
-        "shell" => schema_for!(command::ShellArgs),
-        "containerd_config" => schema_for!(containerd_config::Args),
-        "containerd_hosts" => schema_for!(containerd_hosts::Args),
-        "crictl_config" => schema_for!(crictl_config::Args),
-        "kube_init" => schema_for!(kube_init::Args),
-        "kube_join" => schema_for!(kube_join::Args),
-        "kube_join_control_plane" => schema_for!(kube_join_control_plane::Args),
-        "etcd_member" => schema_for!(etcd_member::Args),
-        "kube_join_info" => schema_for!(kube_join_info::Args),
-        "kube_reset" => schema_for!(kube_reset::Args),
-        _ => return None,
-    })
+    catalog::find(name).map(|e| (e.schema)())
 }

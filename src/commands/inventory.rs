@@ -46,7 +46,7 @@ pub fn run(args: &InventoryShowArgs, _global: &GlobalArgs) -> anyhow::Result<Exi
 }
 
 /// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
-fn show(text: &str) -> std::io::Result<()> {
+pub(super) fn show(text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

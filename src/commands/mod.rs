@@ -4,6 +4,7 @@ mod facts;
 mod input;
 mod inventory;
 mod lab;
+mod modules;
 mod run;
 mod schema;
 mod validate;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Validate(args) => validate::run(&args, &global).await,
         Command::Inventory(args) => inventory::run(&args, &global),
         Command::Schema { kind } => schema::run(kind),
+        Command::Modules(args) => modules::run(&args, &global),
         Command::Lab(command) => lab::run(command, &global).await,
         Command::Apply(args) => {
             crate::companions::ensure_built()?;

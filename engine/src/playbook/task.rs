@@ -24,14 +24,6 @@ pub const KEYWORDS: &[&str] = &[
     "with_items",
 ];
 
-/// Modules the engine handles itself: `template` renders a role template into `copy`
-/// content; `kube_apply` runs on the control machine against a host's API server.
-pub const ENGINE_MODULES: &[&str] = &["template", crate::kube::MODULE];
-
-fn is_module(name: &str) -> bool {
-    ENGINE_MODULES.contains(&name) || kprov_modules::names().contains(&name)
-}
-
 /// A task as written (templates in `args`, `when`, `until` are rendered per host later).
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -155,14 +147,17 @@ fn one(
                 .into());
         }
     };
-    if !is_module(&module) {
-        let mut all: Vec<&str> = kprov_modules::names().to_vec();
-        all.extend(ENGINE_MODULES);
-        all.sort_unstable();
+    if crate::catalog::find(&module).is_none() {
         problems.push(map.at_key(
             &format!("{at}/{module}"),
-            format!("unknown module `{module}`"),
-            Some(format!("modules: {}", all.join(", "))),
+            format!(
+                "unknown module `{module}`{}",
+                crate::catalog::suggest(&module)
+            ),
+            Some(format!(
+                "modules: {} (`kprov modules` says what each does)",
+                crate::catalog::names().join(", ")
+            )),
         ));
     }
     let text = |key: &str, problems: &mut Vec<Diagnostic>| -> Option<String> {
