@@ -635,7 +635,14 @@ impl RuntimeService for RuntimeHandler {
             tty: r.tty,
         };
         self.stream_target(&r.container_id, opts)?;
-        if opts.tty {
+        // As containerd: the container's own tty setting decides; a tty=false
+        // attach to a tty container gets the terminal's output on stdout. A
+        // terminal asked of a container without one is refused.
+        let target = self
+            .agent
+            .stream_attach_target(&r.container_id)
+            .map_err(Status::from)?;
+        if opts.tty && !target.tty {
             return Err(Status::failed_precondition(crate::stream::NO_TTY));
         }
         let url = self.streams.url_for(Pending::Attach {
