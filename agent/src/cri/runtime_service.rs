@@ -14,7 +14,8 @@ use crate::util::{labels_match, now_nanos};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-/// Serves `runtime.v1.RuntimeService`; unimplemented RPCs answer UNIMPLEMENTED.
+/// Serves `runtime.v1.RuntimeService`; the unimplemented RPC (checkpointing)
+/// answers UNIMPLEMENTED.
 pub struct RuntimeHandler {
     agent: Arc<Agent>,
     streams: Arc<StreamServer>,
@@ -650,6 +651,29 @@ impl RuntimeService for RuntimeHandler {
             opts,
         });
         Ok(Response::new(api::AttachResponse { url }))
+    }
+
+    async fn get_container_events(
+        &self,
+        _r: Request<api::GetEventsRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<api::ContainerEventResponse>>, Status> {
+        Ok(Response::new(super::events::stream(self.agent.clone())))
+    }
+
+    /// No metrics are described: kubelet then keeps to the stats calls.
+    async fn list_metric_descriptors(
+        &self,
+        _r: Request<api::ListMetricDescriptorsRequest>,
+    ) -> Result<Response<api::ListMetricDescriptorsResponse>, Status> {
+        Ok(Response::new(api::ListMetricDescriptorsResponse::default()))
+    }
+
+    /// Empty, as the descriptors are.
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _r: Request<api::ListPodSandboxMetricsRequest>,
+    ) -> Result<Response<api::ListPodSandboxMetricsResponse>, Status> {
+        Ok(Response::new(api::ListPodSandboxMetricsResponse::default()))
     }
 
     async fn port_forward(

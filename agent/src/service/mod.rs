@@ -3,6 +3,7 @@
 
 mod containers;
 mod error;
+pub mod events;
 mod exits;
 mod sandboxes;
 mod streaming;
@@ -45,6 +46,8 @@ pub struct Agent {
     monitor_exe: PathBuf,
     /// This binary (run again as `__pull`).
     self_exe: PathBuf,
+    /// Container lifecycle events (see [`events`]).
+    events: tokio::sync::broadcast::Sender<events::ContainerEvent>,
 }
 
 /// `kprov-agent-monitor` next to the running binary, or the running binary itself.
@@ -99,6 +102,7 @@ impl Agent {
             held_caps,
             monitor_exe: monitor_exe()?,
             self_exe: std::env::current_exe()?,
+            events: events::channel(),
             cfg,
         });
         agent
@@ -231,9 +235,13 @@ impl Agent {
         self.records
             .save_container(r)
             .map_err(|e| AgentError::internal("saving container record", e))?;
-        if let Ok(mut g) = self.containers.write() {
-            g.insert(r.id.clone(), r.clone());
-        }
+        let old = self
+            .containers
+            .write()
+            .ok()
+            .and_then(|mut g| g.insert(r.id.clone(), r.clone()))
+            .map(|o| o.state);
+        self.emit_change(old, r);
         Ok(())
     }
 
@@ -243,12 +251,14 @@ impl Agent {
         id: &str,
         f: impl FnOnce(&mut ContainerRecord),
     ) -> Option<ContainerRecord> {
-        let rec = {
+        let (old, rec) = {
             let mut g = self.containers.write().ok()?;
             let r = g.get_mut(id)?;
+            let old = r.state;
             f(r);
-            r.clone()
+            (old, r.clone())
         };
+        self.emit_change(Some(old), &rec);
         if let Err(e) = self.records.save_container(&rec) {
             tracing::warn!(id, error = %e, "saving container record");
         }
@@ -259,8 +269,10 @@ impl Agent {
         if let Err(e) = self.records.delete_container(id) {
             tracing::warn!(id, error = %e, "deleting container record");
         }
-        if let Ok(mut g) = self.containers.write() {
-            g.remove(id);
+        let gone = self.containers.write().ok().and_then(|mut g| g.remove(id));
+        // A create that never finished was never announced.
+        if let Some(r) = gone.filter(|r| r.state != crate::state::ContainerState::Creating) {
+            self.emit(events::EventKind::Deleted, &r);
         }
     }
 
