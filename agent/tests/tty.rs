@@ -1,8 +1,9 @@
 //! TTY containers end to end: a shell run by runc on a pty its monitor holds,
 //! driven through Attach (and Exec) by the third-party stream clients (npm's
 //! spdy-transport, PyPI's websockets) as a person types: echo, resize then
-//! `stty size`, detach, `exit 7`; the CRI log of the terminal's output;
-//! stdin_once hanging the terminal up; nothing left once it is removed.
+//! `stty size`, detach, `exit 7`; the CRI log of the terminal's output; exec
+//! with a tty following resizes; an agent restart; stdin_once hanging the
+//! terminal up; nothing left once it is removed.
 
 mod common;
 
@@ -239,7 +240,7 @@ async fn tty_attach_echo_resize_detach_exit_and_log() {
 
 #[tokio::test]
 async fn tty_exec_resizes_and_stdin_once_hangs_up() {
-    let (_reg, a, image) = setup(36).await;
+    let (_reg, mut a, image) = setup(36).await;
     let mut rt = a.runtime().await;
     let pod_cfg = sandbox_config(&a, "tty-once");
     let pod = run_pod(&mut rt, &pod_cfg).await;
@@ -267,6 +268,12 @@ async fn tty_exec_resizes_and_stdin_once_hangs_up() {
     assert!(r["stdout"].as_str().unwrap().contains("11 77"), "{r}");
     assert_eq!(exit_code(&r), "3", "{r}");
     assert!(running(&mut rt, &c).await);
+
+    // The monitor, and the terminal it holds, outlive an agent restart.
+    drop(rt);
+    a.restart(true);
+    let mut rt = a.runtime().await;
+    assert_eq!(monitor_of(&c).map(|m| m.0), Some(mpid));
 
     // stdin_once: the first attach client leaving closes the terminal (as
     // containerd's shim closes the console), so the shell gets a hangup.

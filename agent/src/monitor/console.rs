@@ -34,7 +34,11 @@ impl ConsoleSocket {
     /// Listens in a fresh mode-0700 directory under `base` named for `id`.
     pub fn bind(base: &Path, id: &str) -> Result<Self, ConsoleError> {
         let short: String = id.chars().take(16).collect();
-        let dir = base.join(format!("kprov-console-{short}-{}", std::process::id()));
+        // A random part: nobody can guess the name and plant something there.
+        let dir = base.join(format!(
+            "kprov-console-{short}-{}",
+            &crate::util::new_id()[..12]
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let err = |e| ConsoleError::Socket(dir.clone(), e);
         std::fs::create_dir(&dir).map_err(err)?;
