@@ -203,11 +203,12 @@ async fn tty_attach_echo_resize_detach_exit_and_log() {
     // The log has the terminal's output, all of it as stdout.
     let log = a.path().join("logs/tty-pod/shell/0.log");
     let text = wait_log(&log, "40 120").await;
+    // Whole lines, without the terminal's "\r\n" (as containerd writes them).
     for needle in ["hi-42-spdy", "33 101", "plain-2", "ws-42"] {
         assert!(
             text.lines()
-                .any(|l| l.contains(" stdout F ") && l.contains(needle)),
-            "{needle} in {text}"
+                .any(|l| l.ends_with(&format!(" stdout F {needle}"))),
+            "{needle} in {text:?}"
         );
     }
     assert!(!text.contains(" stderr "), "{text}");
