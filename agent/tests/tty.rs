@@ -320,6 +320,36 @@ async fn tty_exec_resizes_and_stdin_once_hangs_up() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
     assert!(e.message().contains("created without a terminal"), "{e}");
+
+    // A tty container whose command is missing fails, and leaves nothing.
+    let mut bad = tty_config(&image, "missing", false);
+    bad.command = vec!["/no/such/binary".into()];
+    let e = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(bad),
+            sandbox_config: Some(pod_cfg.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("no such file"), "{e}");
+    // No console directory stays (one of a create under way goes in a moment).
+    let consoles = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("kprov-console-")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while consoles() != 0 {
+        assert!(Instant::now() < deadline, "a console directory was left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     rt.stop_pod_sandbox(api::StopPodSandboxRequest {
         pod_sandbox_id: pod.clone(),
     })
