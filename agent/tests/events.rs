@@ -1,6 +1,7 @@
-//! GetContainerEvents end to end: a subscriber sees a container's created,
-//! started, stopped and deleted events in order, each with its pod's status
-//! and the pod's container statuses as they then are.
+//! GetContainerEvents end to end: a subscriber sees a pod's and its
+//! container's created, started, stopped and deleted events in order (the
+//! sandbox's own name the sandbox as the container, as containerd's do), each
+//! with its pod's status and the pod's container statuses as they then were.
 
 mod common;
 
@@ -14,7 +15,6 @@ async fn a_containers_life_comes_as_events() {
     let (_reg, a, image) = setup(37).await;
     let mut rt = a.runtime().await;
     let pod_cfg = sandbox_config(&a, "events-pod");
-    let pod = run_pod(&mut rt, &pod_cfg).await;
     let mut events = a
         .runtime()
         .await
@@ -30,6 +30,7 @@ async fn a_containers_life_comes_as_events() {
         .await
         .expect("GetContainerEvents")
         .into_inner();
+    let pod = run_pod(&mut rt, &pod_cfg).await;
     let c = start_container(
         &mut rt,
         &pod,
@@ -46,26 +47,41 @@ async fn a_containers_life_comes_as_events() {
     .expect("RemoveContainer");
 
     use api::ContainerEventType::*;
-    let want = [
+    let life = [
         ContainerCreatedEvent,
         ContainerStartedEvent,
         ContainerStoppedEvent,
         ContainerDeletedEvent,
     ];
-    let mut got = Vec::new();
-    while got.len() < want.len() {
+    let mut all = Vec::new();
+    for _ in 0..6 {
         let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await
             .expect("an event in time")
             .expect("the stream goes on")
             .expect("an event, not an error");
-        assert_eq!(ev.container_id, c, "{ev:?}");
         assert_eq!(ev.pod_sandbox_status.as_ref().unwrap().id, pod, "{ev:?}");
         assert!(ev.created_at > 0);
-        got.push(ev);
+        all.push(ev);
     }
+    // The sandbox comes up first: created and started, itself the "container".
+    let pod_kinds: Vec<_> = all[..2]
+        .iter()
+        .map(|e| (e.container_id.clone(), e.container_event_type))
+        .collect();
+    assert_eq!(
+        pod_kinds,
+        [
+            (pod.clone(), ContainerCreatedEvent as i32),
+            (pod.clone(), ContainerStartedEvent as i32)
+        ],
+        "{all:?}"
+    );
+    assert!(all[0].containers_statuses.is_empty());
+    let got = all.split_off(2);
+    assert!(got.iter().all(|e| e.container_id == c), "{got:?}");
     let kinds: Vec<_> = got.iter().map(|e| e.container_event_type).collect();
-    assert_eq!(kinds, want.map(|k| k as i32), "{got:?}");
+    assert_eq!(kinds, life.map(|k| k as i32), "{got:?}");
     let mine =
         |e: &api::ContainerEventResponse| e.containers_statuses.iter().find(|s| s.id == c).cloned();
     assert_eq!(
@@ -76,13 +92,19 @@ async fn a_containers_life_comes_as_events() {
     assert_eq!(stopped.state, api::ContainerState::ContainerExited as i32);
     assert_eq!(stopped.exit_code, 2);
     assert!(mine(&got[3]).is_none(), "a deleted container has no status");
-    for k in want {
+    // The second subscriber saw the same six.
+    for (i, k) in [ContainerCreatedEvent, ContainerStartedEvent]
+        .into_iter()
+        .chain(life)
+        .enumerate()
+    {
         let ev = tokio::time::timeout(Duration::from_secs(5), other.next())
             .await
             .expect("the second subscriber's event")
             .unwrap()
             .unwrap();
         assert_eq!(ev.container_event_type, k as i32);
+        assert_eq!(&ev.container_id, if i < 2 { &pod } else { &c });
     }
     // A create that fails announces nothing.
     let mut bad = container_config(&image, "bad", &["true"]);
@@ -104,4 +126,29 @@ async fn a_containers_life_comes_as_events() {
             .is_err(),
         "no event for a failed create"
     );
+
+    // The sandbox's stop and removal.
+    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .expect("StopPodSandbox");
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .expect("RemovePodSandbox");
+    for (k, state) in [
+        (ContainerStoppedEvent, api::PodSandboxState::SandboxNotready),
+        (ContainerDeletedEvent, api::PodSandboxState::SandboxNotready),
+    ] {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("a sandbox event in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev.container_id, pod, "{ev:?}");
+        assert_eq!(ev.container_event_type, k as i32, "{ev:?}");
+        assert_eq!(ev.pod_sandbox_status.unwrap().state, state as i32);
+    }
 }

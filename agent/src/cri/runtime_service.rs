@@ -657,7 +657,7 @@ impl RuntimeService for RuntimeHandler {
         &self,
         _r: Request<api::GetEventsRequest>,
     ) -> Result<Response<tonic::codegen::BoxStream<api::ContainerEventResponse>>, Status> {
-        Ok(Response::new(super::events::stream(self.agent.clone())))
+        Ok(Response::new(super::events::stream(&self.agent)))
     }
 
     /// No metrics are described: kubelet then keeps to the stats calls.

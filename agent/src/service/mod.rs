@@ -216,9 +216,13 @@ impl Agent {
         self.records
             .save_sandbox(r)
             .map_err(|e| AgentError::internal("saving sandbox record", e))?;
-        if let Ok(mut g) = self.sandboxes.write() {
-            g.insert(r.id.clone(), r.clone());
-        }
+        let old = self
+            .sandboxes
+            .write()
+            .ok()
+            .and_then(|mut g| g.insert(r.id.clone(), r.clone()))
+            .map(|o| o.state);
+        self.emit_sandbox_change(old, r);
         Ok(())
     }
 
@@ -226,8 +230,9 @@ impl Agent {
         if let Err(e) = self.records.delete_sandbox(id) {
             tracing::warn!(id, error = %e, "deleting sandbox record");
         }
-        if let Ok(mut g) = self.sandboxes.write() {
-            g.remove(id);
+        let gone = self.sandboxes.write().ok().and_then(|mut g| g.remove(id));
+        if let Some(r) = gone.filter(|r| r.state != crate::state::SandboxState::Creating) {
+            self.emit_sandbox(events::EventKind::Deleted, &r);
         }
     }
 
@@ -272,7 +277,7 @@ impl Agent {
         let gone = self.containers.write().ok().and_then(|mut g| g.remove(id));
         // A create that never finished was never announced.
         if let Some(r) = gone.filter(|r| r.state != crate::state::ContainerState::Creating) {
-            self.emit(events::EventKind::Deleted, &r);
+            self.emit(events::EventKind::Deleted, &r.id, &r.sandbox_id);
         }
     }
 
