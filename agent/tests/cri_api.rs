@@ -96,11 +96,19 @@ async fn version_status_and_unimplemented() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
-    let e = rt
-        .get_container_events(api::GetEventsRequest {})
+    // The metrics calls answer empty lists (kubelet keeps to the stats calls).
+    let d = rt
+        .list_metric_descriptors(api::ListMetricDescriptorsRequest {})
         .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+        .expect("ListMetricDescriptors")
+        .into_inner();
+    assert!(d.descriptors.is_empty(), "{d:?}");
+    let m = rt
+        .list_pod_sandbox_metrics(api::ListPodSandboxMetricsRequest {})
+        .await
+        .expect("ListPodSandboxMetrics")
+        .into_inner();
+    assert!(m.pod_metrics.is_empty(), "{m:?}");
 }
 
 /// A codec that sends raw bytes, to put garbage on the wire.

@@ -180,7 +180,7 @@ pub fn build_spec(i: &SpecInput<'_>) -> Result<BuiltSpec, String> {
     };
 
     let mut process = json!({
-        "terminal": false,
+        "terminal": c.tty,
         "user": {"uid": uid, "gid": gid, "additionalGids": additional},
         "args": args,
         "env": env,

@@ -2,6 +2,7 @@
 //! the [`crate::service::Agent`].
 
 mod convert;
+mod events;
 mod image_service;
 mod runtime_service;
 mod server;

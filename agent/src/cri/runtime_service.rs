@@ -14,7 +14,8 @@ use crate::util::{labels_match, now_nanos};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-/// Serves `runtime.v1.RuntimeService`; unimplemented RPCs answer UNIMPLEMENTED.
+/// Serves `runtime.v1.RuntimeService`; the unimplemented RPC (checkpointing)
+/// answers UNIMPLEMENTED.
 pub struct RuntimeHandler {
     agent: Arc<Agent>,
     streams: Arc<StreamServer>,
@@ -635,7 +636,14 @@ impl RuntimeService for RuntimeHandler {
             tty: r.tty,
         };
         self.stream_target(&r.container_id, opts)?;
-        if opts.tty {
+        // As containerd: the container's own tty setting decides; a tty=false
+        // attach to a tty container gets the terminal's output on stdout. A
+        // terminal asked of a container without one is refused.
+        let target = self
+            .agent
+            .stream_attach_target(&r.container_id)
+            .map_err(Status::from)?;
+        if opts.tty && !target.tty {
             return Err(Status::failed_precondition(crate::stream::NO_TTY));
         }
         let url = self.streams.url_for(Pending::Attach {
@@ -643,6 +651,29 @@ impl RuntimeService for RuntimeHandler {
             opts,
         });
         Ok(Response::new(api::AttachResponse { url }))
+    }
+
+    async fn get_container_events(
+        &self,
+        _r: Request<api::GetEventsRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<api::ContainerEventResponse>>, Status> {
+        Ok(Response::new(super::events::stream(&self.agent)))
+    }
+
+    /// No metrics are described: kubelet then keeps to the stats calls.
+    async fn list_metric_descriptors(
+        &self,
+        _r: Request<api::ListMetricDescriptorsRequest>,
+    ) -> Result<Response<api::ListMetricDescriptorsResponse>, Status> {
+        Ok(Response::new(api::ListMetricDescriptorsResponse::default()))
+    }
+
+    /// Empty, as the descriptors are.
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _r: Request<api::ListPodSandboxMetricsRequest>,
+    ) -> Result<Response<api::ListPodSandboxMetricsResponse>, Status> {
+        Ok(Response::new(api::ListPodSandboxMetricsResponse::default()))
     }
 
     async fn port_forward(

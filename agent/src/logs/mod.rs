@@ -64,7 +64,12 @@ impl CriLogWriter {
             if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
                 if nl <= self.max_line {
                     let line: Vec<u8> = self.pending[idx].drain(..=nl).collect();
-                    self.record(stream, true, &line[..line.len() - 1]);
+                    // "\r\n" ends a line too (a terminal's), as containerd reads them.
+                    let end = match line.len() {
+                        n if n >= 2 && line[n - 2] == b'\r' => n - 2,
+                        n => n - 1,
+                    };
+                    self.record(stream, true, &line[..end]);
                     continue;
                 }
             }
@@ -132,5 +137,13 @@ mod tests {
         assert!(std::fs::read_to_string(&p)
             .unwrap()
             .ends_with(" stdout F after\n"));
+        // A terminal's line ends in "\r\n": neither is in the record; a lone
+        // "\r" inside a line stays.
+        w.feed(Stream::Stdout, b"tty\r\na\rb\n\r\n");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        assert!(tail[2].ends_with(" stdout F tty"), "{tail:?}");
+        assert!(tail[1].ends_with(" stdout F a\rb"), "{tail:?}");
+        assert!(tail[0].ends_with(" stdout F "), "{tail:?}");
     }
 }

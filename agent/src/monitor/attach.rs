@@ -5,6 +5,9 @@
 //! blocks: a client that does not keep up (more than [`MAX_BUFFERED`] bytes
 //! pending) is dropped, so log writing and the container never wait for one.
 //!
+//! For a tty container the "stdin pipe" is the pty master, clients may set its
+//! size ([`RESIZE`]), and closing stdin (stdin_once) hangs the terminal up.
+//!
 //! Frames both ways: one byte stream id, a big-endian u32 length, the payload.
 
 use nix::poll::{PollFd, PollFlags};
@@ -25,6 +28,9 @@ pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 3;
 /// Client to monitor: the client's stdin ended.
 pub const STDIN_CLOSE: u8 = 4;
+/// Client to monitor: a terminal size, rows then columns (u16 BE each); only
+/// a tty container has a terminal to size.
+pub const RESIZE: u8 = 5;
 /// Frame header size.
 pub const HEADER: usize = 5;
 /// Output kept for one client before it is dropped as too slow.
@@ -129,6 +135,28 @@ pub struct AttachServer {
     stdin: Option<std::fs::File>,
     stdin_buf: Vec<u8>,
     stdin_once: bool,
+    /// The pty master, for a tty container (resizes go to it).
+    console: Option<OwnedFd>,
+    /// Set when a tty's stdin closed: the monitor then closes the console.
+    hangup: bool,
+}
+
+/// Decodes a [`RESIZE`] payload into (rows, columns).
+pub fn parse_size(data: &[u8]) -> Option<(u16, u16)> {
+    if data.len() != 4 {
+        return None;
+    }
+    Some((
+        u16::from_be_bytes([data[0], data[1]]),
+        u16::from_be_bytes([data[2], data[3]]),
+    ))
+}
+
+/// Encodes a [`RESIZE`] payload.
+pub fn size_payload(rows: u16, cols: u16) -> [u8; 4] {
+    let r = rows.to_be_bytes();
+    let c = cols.to_be_bytes();
+    [r[0], r[1], c[0], c[1]]
 }
 
 fn set_nonblocking(fd: &impl AsFd) -> Result<(), String> {
@@ -166,7 +194,27 @@ impl AttachServer {
             stdin,
             stdin_buf: Vec::new(),
             stdin_once,
+            console: None,
+            hangup: false,
         })
+    }
+
+    /// Makes this a tty container's server: `stdin` (a copy of the pty master,
+    /// when the container has stdin) takes clients' input, `size` (another
+    /// copy) their resizes.
+    pub fn set_console(&mut self, stdin: Option<OwnedFd>, size: OwnedFd) -> Result<(), String> {
+        if let Some(fd) = stdin {
+            set_nonblocking(&fd)?;
+            self.stdin = Some(std::fs::File::from(fd));
+        }
+        self.console = Some(size);
+        Ok(())
+    }
+
+    /// True once (then false) after a tty's stdin was closed: the caller
+    /// closes its copy of the master too.
+    pub fn take_hangup(&mut self) -> bool {
+        std::mem::take(&mut self.hangup)
     }
 
     /// The descriptors to poll, each with its slot.
@@ -266,6 +314,11 @@ impl AttachServer {
                         self.stdin_buf.extend_from_slice(&data);
                     }
                 }
+                RESIZE => {
+                    if let (Some(c), Some((rows, cols))) = (&self.console, parse_size(&data)) {
+                        super::console::set_size(c, rows, cols);
+                    }
+                }
                 STDIN_CLOSE => {
                     self.clients[i].sent_stdin = true;
                     if self.stdin_once {
@@ -290,6 +343,9 @@ impl AttachServer {
         self.flush_stdin();
         self.stdin = None;
         self.stdin_buf.clear();
+        if self.console.take().is_some() {
+            self.hangup = true;
+        }
     }
 
     fn flush_stdin(&mut self) {

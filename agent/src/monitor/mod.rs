@@ -6,6 +6,7 @@
 //! attach clients on a socket in the bundle (see [`attach`]).
 
 pub mod attach;
+pub mod console;
 
 use crate::logs::{CriLogWriter, Stream};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -39,6 +40,10 @@ pub struct MonitorArgs {
     /// Close the container's stdin when the first attach client that used it leaves.
     #[serde(default)]
     pub stdin_once: bool,
+    /// The container runs on a pty (its `process.terminal`): the monitor gets
+    /// the master from runc and all output is stdout.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// Written by the monitor when the container exits.
@@ -102,7 +107,7 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
         .map_err(|e| format!("open log {}: {e}", a.log_path.display()))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (stdin_cfg, stdin_w) = if a.stdin {
+    let (stdin_cfg, stdin_w) = if a.stdin && !a.tty {
         let (r, w) = pipe()?;
         (Stdio::from(r), Some(w))
     } else {
@@ -111,24 +116,57 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
     // Bound before the container exists: a failure leaves nothing to undo.
     let mut attach =
         attach::AttachServer::bind(&a.bundle.join(attach::SOCKET_NAME), stdin_w, a.stdin_once)?;
+    let console = if a.tty {
+        Some(
+            console::ConsoleSocket::bind(&std::env::temp_dir(), &a.id)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
     let pid_file = a.bundle.join("init.pid");
     let runc_log = a.bundle.join("runc.log");
     let _ = std::fs::remove_file(&runc_log);
-    let status = Command::new(&a.runc)
-        .args(&a.runc_global_args)
+    let mut cmd = Command::new(&a.runc);
+    cmd.args(&a.runc_global_args)
         .arg("--log")
         .arg(&runc_log)
         .args(["create", "--bundle"])
         .arg(&a.bundle)
         .arg("--pid-file")
-        .arg(&pid_file)
+        .arg(&pid_file);
+    if let Some(c) = &console {
+        cmd.arg("--console-socket").arg(c.path());
+    }
+    let mut child = cmd
         .arg(&a.id)
         .stdin(stdin_cfg)
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w))
-        .status()
+        .spawn()
         .map_err(|e| format!("cannot run {}: {e}", a.runc.display()))?;
-    if !status.success() {
+    drop(cmd);
+    let master = match &console {
+        Some(c) => {
+            let got = c.receive(Duration::from_secs(60), || {
+                matches!(child.try_wait(), Ok(None))
+            });
+            match got {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e.to_string());
+                }
+            }
+        }
+        None => None,
+    };
+    drop(console);
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {}: {e}", a.runc.display()))?;
+    if !status.success() || (a.tty && master.is_none()) {
         let mut msg = String::new();
         let mut f = std::fs::File::from(err_r);
         let _ = nix::fcntl::fcntl(
@@ -149,6 +187,29 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
             detail.join("; ")
         ));
     }
+    // With a tty the container's output is the master; stdin goes there too.
+    let (pipes, attach_console) = match master {
+        Some(m) => {
+            let dup = |m: &OwnedFd| m.try_clone().map_err(|e| format!("dup console: {e}"));
+            let for_stdin = if a.stdin { Some(dup(&m)?) } else { None };
+            let for_size = dup(&m)?;
+            drop((out_r, err_r));
+            (
+                [Some(std::fs::File::from(m)), None],
+                Some((for_stdin, for_size)),
+            )
+        }
+        None => (
+            [
+                Some(std::fs::File::from(out_r)),
+                Some(std::fs::File::from(err_r)),
+            ],
+            None,
+        ),
+    };
+    if let Some((stdin, size)) = attach_console {
+        attach.set_console(stdin, size)?;
+    }
     let cpid: i32 = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -160,7 +221,7 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
         let _ = nix::unistd::dup2_stdout(null.as_fd());
         let _ = nix::unistd::dup2_stderr(null.as_fd());
     }
-    let mut pipes: [Option<std::fs::File>; 2] = [Some(out_r.into()), Some(err_r.into())];
+    let mut pipes = pipes;
     let mut exit: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -216,6 +277,12 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
             .collect();
         drop(fds);
         attach.handle(&attach_ready);
+        if attach.take_hangup() {
+            // stdin_once on a tty: the console closes (containerd's shim does
+            // the same), the container sees a hangup.
+            pipes[0] = None;
+            log.finish(Stream::Stdout);
+        }
         for i in ready {
             let stream = if i == 0 {
                 Stream::Stdout
@@ -224,7 +291,14 @@ fn supervise(a: &MonitorArgs, sfd: &SignalFd) -> Result<(), String> {
             };
             let n = match pipes[i].as_mut().map(|f| f.read(&mut buf)) {
                 Some(Ok(n)) => n,
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    continue
+                }
                 _ => 0,
             };
             if n == 0 {

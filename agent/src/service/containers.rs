@@ -139,6 +139,7 @@ impl Agent {
                 .and_then(|s| s.namespace_options.as_ref())
                 .map(|n| n.pid != api::NamespaceMode::Container as i32)
                 .unwrap_or(false),
+            tty: config.tty,
         };
         self.put_container(&rec)?;
         match self
@@ -210,7 +211,7 @@ impl Agent {
         )?;
         self.put_container(rec)?;
         let (monitor_pid, pid) = self
-            .spawn_monitor(rec, config.stdin, config.stdin_once)
+            .spawn_monitor(rec, config.stdin, config.stdin_once, config.tty)
             .await?;
         rec.monitor_pid = monitor_pid;
         rec.pid = pid;
@@ -219,12 +220,13 @@ impl Agent {
     }
 
     /// Starts the monitor (which runs `runc create`, with a stdin pipe of its
-    /// own when `stdin`); returns (monitor pid, container pid).
+    /// own when `stdin`, on a pty when `tty`); returns (monitor pid, container pid).
     async fn spawn_monitor(
         &self,
         rec: &ContainerRecord,
         stdin: bool,
         stdin_once: bool,
+        tty: bool,
     ) -> AgentResult<(i32, i32)> {
         let log_path = if rec.log_path.is_empty() {
             rec.bundle.join("container.log")
@@ -241,6 +243,7 @@ impl Agent {
             max_line: self.cfg.logs.max_line_bytes,
             stdin,
             stdin_once,
+            tty,
         };
         let json =
             serde_json::to_string(&args).map_err(|e| AgentError::internal("monitor args", e))?;

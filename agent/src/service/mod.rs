@@ -3,6 +3,7 @@
 
 mod containers;
 mod error;
+pub mod events;
 mod exits;
 mod sandboxes;
 mod streaming;
@@ -45,6 +46,8 @@ pub struct Agent {
     monitor_exe: PathBuf,
     /// This binary (run again as `__pull`).
     self_exe: PathBuf,
+    /// Container lifecycle events (see [`events`]).
+    events: tokio::sync::broadcast::Sender<events::ContainerEvent>,
 }
 
 /// `kprov-agent-monitor` next to the running binary, or the running binary itself.
@@ -99,6 +102,7 @@ impl Agent {
             held_caps,
             monitor_exe: monitor_exe()?,
             self_exe: std::env::current_exe()?,
+            events: events::channel(),
             cfg,
         });
         agent
@@ -212,9 +216,13 @@ impl Agent {
         self.records
             .save_sandbox(r)
             .map_err(|e| AgentError::internal("saving sandbox record", e))?;
-        if let Ok(mut g) = self.sandboxes.write() {
-            g.insert(r.id.clone(), r.clone());
-        }
+        let old = self
+            .sandboxes
+            .write()
+            .ok()
+            .and_then(|mut g| g.insert(r.id.clone(), r.clone()))
+            .map(|o| o.state);
+        self.emit_sandbox_change(old, r);
         Ok(())
     }
 
@@ -222,8 +230,9 @@ impl Agent {
         if let Err(e) = self.records.delete_sandbox(id) {
             tracing::warn!(id, error = %e, "deleting sandbox record");
         }
-        if let Ok(mut g) = self.sandboxes.write() {
-            g.remove(id);
+        let gone = self.sandboxes.write().ok().and_then(|mut g| g.remove(id));
+        if let Some(r) = gone.filter(|r| r.state != crate::state::SandboxState::Creating) {
+            self.emit_sandbox(events::EventKind::Deleted, &r);
         }
     }
 
@@ -231,9 +240,13 @@ impl Agent {
         self.records
             .save_container(r)
             .map_err(|e| AgentError::internal("saving container record", e))?;
-        if let Ok(mut g) = self.containers.write() {
-            g.insert(r.id.clone(), r.clone());
-        }
+        let old = self
+            .containers
+            .write()
+            .ok()
+            .and_then(|mut g| g.insert(r.id.clone(), r.clone()))
+            .map(|o| o.state);
+        self.emit_change(old, r);
         Ok(())
     }
 
@@ -243,12 +256,14 @@ impl Agent {
         id: &str,
         f: impl FnOnce(&mut ContainerRecord),
     ) -> Option<ContainerRecord> {
-        let rec = {
+        let (old, rec) = {
             let mut g = self.containers.write().ok()?;
             let r = g.get_mut(id)?;
+            let old = r.state;
             f(r);
-            r.clone()
+            (old, r.clone())
         };
+        self.emit_change(Some(old), &rec);
         if let Err(e) = self.records.save_container(&rec) {
             tracing::warn!(id, error = %e, "saving container record");
         }
@@ -259,8 +274,10 @@ impl Agent {
         if let Err(e) = self.records.delete_container(id) {
             tracing::warn!(id, error = %e, "deleting container record");
         }
-        if let Ok(mut g) = self.containers.write() {
-            g.remove(id);
+        let gone = self.containers.write().ok().and_then(|mut g| g.remove(id));
+        // A create that never finished was never announced.
+        if let Some(r) = gone.filter(|r| r.state != crate::state::ContainerState::Creating) {
+            self.emit(events::EventKind::Deleted, &r.id, &r.sandbox_id);
         }
     }
 

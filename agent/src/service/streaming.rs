@@ -20,6 +20,8 @@ pub struct AttachTarget {
     pub socket: PathBuf,
     /// The monitor's exit record (read if the socket closes without an exit code).
     pub exit_file: PathBuf,
+    /// The container runs on a pty (resizes apply; all output is stdout).
+    pub tty: bool,
 }
 
 impl Agent {
@@ -29,6 +31,7 @@ impl Agent {
         Ok(AttachTarget {
             socket: c.bundle.join(crate::monitor::attach::SOCKET_NAME),
             exit_file: c.bundle.join("exit.json"),
+            tty: c.tty,
         })
     }
 

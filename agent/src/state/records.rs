@@ -123,4 +123,8 @@ pub struct ContainerRecord {
     /// killing its init does not end its other processes.
     #[serde(default)]
     pub shared_pid: bool,
+    /// Created with a tty (CRI `ContainerConfig.tty`): it runs on a pty that
+    /// its monitor holds.
+    #[serde(default)]
+    pub tty: bool,
 }

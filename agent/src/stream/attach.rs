@@ -2,21 +2,23 @@
 //! pumps its output frames to the session's stdout/stderr, the client's stdin
 //! to the socket, until the monitor sends the exit code (the session then ends
 //! with it, as an exec does). A client that leaves only detaches: the
-//! container keeps running and logging. Containers never have a terminal here,
-//! so an attach with a tty is refused.
+//! container keeps running and logging. A tty container's terminal output comes
+//! as stdout and the session's resizes set its size; a terminal asked of a
+//! container created without one is refused.
 
 use super::remotecommand::{Io, Outcome};
 use crate::monitor::attach::{
-    frame, parse_frames, socket_path, EXIT, STDERR, STDIN, STDIN_CLOSE, STDOUT,
+    frame, parse_frames, size_payload, socket_path, EXIT, RESIZE, STDERR, STDIN, STDIN_CLOSE,
+    STDOUT,
 };
 use crate::monitor::ExitRecord;
 use crate::service::AttachTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-/// Why attach with a tty fails.
+/// Why attach with a tty fails for a container created without one.
 pub const NO_TTY: &str =
-    "attach with a tty is not supported: this runtime runs containers without a terminal";
+    "attach with a tty refused: the container was created without a terminal (its ContainerConfig.tty is false)";
 
 async fn connect(target: &AttachTarget) -> std::io::Result<UnixStream> {
     let (path, _dir) = socket_path(&target.socket)?;
@@ -40,7 +42,7 @@ fn exit_from_record(target: &AttachTarget) -> Outcome {
 
 /// Attaches the session's streams to the container; returns how it ended.
 pub async fn run(target: &AttachTarget, tty: bool, io: &mut Io) -> Outcome {
-    if tty {
+    if tty && !target.tty {
         return Outcome::Failed(NO_TTY.into());
     }
     let sock = match connect(target).await {
@@ -72,6 +74,17 @@ pub async fn run(target: &AttachTarget, tty: bool, io: &mut Io) -> Outcome {
                 }
             }
             let _ = w.lock().await.write_all(&frame(STDIN_CLOSE, &[])).await;
+        })
+    });
+    let resize_task = io.resize.take().filter(|_| target.tty).map(|mut rx| {
+        let w = writer.clone();
+        tokio::spawn(async move {
+            while let Some(s) = rx.recv().await {
+                let f = frame(RESIZE, &size_payload(s.height, s.width));
+                if w.lock().await.write_all(&f).await.is_err() {
+                    return;
+                }
+            }
         })
     });
     let mut closed = io.closed.clone();
@@ -116,7 +129,7 @@ pub async fn run(target: &AttachTarget, tty: bool, io: &mut Io) -> Outcome {
         },
         _ = super::until_closed(&mut closed) => Outcome::Failed("the client went away".into()),
     };
-    if let Some(t) = stdin_task {
+    for t in [stdin_task, resize_task].into_iter().flatten() {
         t.abort();
     }
     drop(writer);

@@ -5,6 +5,9 @@
 // SPEC: {"mode":"exec", "stdin":"...", "tty":bool, "stderr":bool,
 //        "resize":[{"Width":..,"Height":..}], "waitFor":"text", "keepStdin":bool,
 //        "exitAfter":"text"}  (exec and attach; exitAfter: leave once stdout has it)
+//        "steps":[{"send":"..."}|{"resize":{..}}|{"waitFor":"..."}|{"sleepMs":N}|
+//                 {"closeStdin":true}|{"leave":true}]  (a session typed step by
+//        step: waitFor holds the next steps until stdout has the text; leave detaches)
 //    or {"mode":"portforward", "port":N, "request":"...", "requestID":"0"}
 // Prints one JSON line: {"http":..., "stdout":..., "stderr":..., "error":..., "data":...}.
 'use strict'
@@ -71,8 +74,29 @@ function start () {
     if (!spec.keepStdin) stdin.end()
   }
   let fed = !spec.waitFor
+  let resize = null
+  let step = 0
+  let stepping = false
+  const next = () => {
+    if (!stepping) return
+    while (step < spec.steps.length) {
+      const s = spec.steps[step]
+      if (s.waitFor !== undefined) {
+        if (!result.stdout.includes(s.waitFor)) return
+        step++
+        continue
+      }
+      step++
+      if (s.send !== undefined && stdin) stdin.write(s.send)
+      if (s.resize && resize) resize.write(JSON.stringify(s.resize))
+      if (s.closeStdin && stdin) stdin.end()
+      if (s.leave) { result.left = true; return done() }
+      if (s.sleepMs) { stepping = false; setTimeout(() => { stepping = true; next() }, s.sleepMs); return }
+    }
+  }
   stdout.on('data', (d) => {
     result.stdout += d.toString()
+    if (spec.steps) next()
     if (!fed && result.stdout.includes(spec.waitFor)) { fed = true; feed() }
     if (spec.exitAfter && result.stdout.includes(spec.exitAfter)) { result.left = true; done() }
   })
@@ -81,8 +105,13 @@ function start () {
     stderr.on('data', (d) => { result.stderr += d.toString() })
   }
   if (spec.tty) {
-    const resize = open(conn, { streamtype: 'resize' })
+    resize = open(conn, { streamtype: 'resize' })
     for (const s of spec.resize || []) resize.write(JSON.stringify(s))
+  }
+  if (spec.steps) {
+    fed = true
+    stdout.once('response', () => setTimeout(() => { stepping = true; next() }, 200))
+    return
   }
   // Feed stdin once the server has answered the streams (kubectl starts
   // copying after its streams are created, too).

@@ -4,7 +4,10 @@
 
 SPEC: {"stdin": "...", "waitFor": "text", "delayMs": N, "resize": [{"Width":..,"Height":..}],
        "closeStdin": bool, "exitAfter": "text"}  (exec/attach; exitAfter: leave
-       once stdout has it), or {"portforward": true, "request": "..."}.
+       once stdout has it), or {"steps": [...]} (a session typed step by step:
+       {"send"}, {"resize"}, {"waitFor"} holds the next steps until stdout has
+       the text, {"sleepMs"}, {"closeStdin"}, {"leave"} detaches),
+       or {"portforward": true, "request": "..."}.
 Prints one JSON line: {"protocol", "stdout", "stderr", "error", "data", "closed"}.
 """
 import base64
@@ -50,7 +53,30 @@ with connect(url, subprotocols=[protocol], open_timeout=10, max_size=None) as ws
             pass
         out["ports"] = ports
     else:
-        fed = "waitFor" not in spec
+        fed = "waitFor" not in spec and "steps" not in spec
+        steps = list(spec.get("steps", []))
+
+        def step():
+            """Runs the steps that can run now; True once a step says leave."""
+            while steps:
+                s = steps[0]
+                if "waitFor" in s:
+                    if s["waitFor"] not in out["stdout"]:
+                        return False
+                    steps.pop(0)
+                    continue
+                steps.pop(0)
+                if "send" in s:
+                    ws.send(frame(0, s["send"].encode()))
+                if "resize" in s:
+                    ws.send(frame(4, json.dumps(s["resize"]).encode()))
+                if s.get("closeStdin"):
+                    ws.send(bytes([255, 0]))
+                if s.get("sleepMs"):
+                    time.sleep(s["sleepMs"] / 1000)
+                if s.get("leave"):
+                    return True
+            return False
 
         def feed():
             for s in spec.get("resize", []):
@@ -65,8 +91,13 @@ with connect(url, subprotocols=[protocol], open_timeout=10, max_size=None) as ws
 
         if fed:
             feed()
+        if steps:
+            time.sleep(0.2)
+            if step():
+                out["left"] = True
+                steps = None
         try:
-            while True:
+            while steps is not None:
                 ch, data = unframe(ws.recv(timeout=20))
                 if out["first"] is None:
                     out["first"] = [ch, len(data)]
@@ -74,7 +105,10 @@ with connect(url, subprotocols=[protocol], open_timeout=10, max_size=None) as ws
                     out["closed"].append(data[0])
                     continue
                 out[names.get(ch, "other")] = out.get(names.get(ch, "other"), "") + data.decode(errors="replace")
-                if not fed and spec["waitFor"] in out["stdout"]:
+                if steps and step():
+                    out["left"] = True
+                    break
+                if not fed and "waitFor" in spec and spec["waitFor"] in out["stdout"]:
                     fed = True
                     feed()
                 if "exitAfter" in spec and spec["exitAfter"] in out["stdout"]:
