@@ -215,14 +215,25 @@ pub struct ValidateArgs {
     pub extra_vars: Vec<String>,
 }
 
+/// The inventory of a playbook run; a saved plan file names its own.
+#[derive(Debug, Args)]
+pub struct RunInventoryArgs {
+    /// Inventory: hosts, groups `masters`/`nodes`, SSH settings. kprov's own hosts.yaml,
+    /// an Ansible YAML or INI inventory (kubespray's group names work), or a directory
+    /// holding one plus group_vars/ and host_vars/. Not given with a plan file.
+    #[arg(short, long, value_name = "INVENTORY")]
+    pub inventory: Option<PathBuf>,
+}
+
 /// A playbook run (`apply`, `plan`).
 #[derive(Debug, Args)]
 pub struct PlaybookArgs {
-    /// Playbook (a list of plays), e.g. playbooks/node-prep.yaml.
+    /// Playbook (a list of plays), e.g. playbooks/node-prep.yaml; for `apply`, or a plan
+    /// file written by `kprov plan --out`, applied exactly as planned.
     #[arg(value_name = "PLAYBOOK")]
     pub playbook: PathBuf,
     #[command(flatten)]
-    pub inventory: InventoryArgs,
+    pub inventory: RunInventoryArgs,
     #[command(flatten)]
     pub limit: LimitArg,
     #[command(flatten)]
@@ -254,6 +265,10 @@ pub struct PlaybookArgs {
     #[arg(long, value_name = "SECONDS",
           default_value_t = kprov_engine::run::DEFAULT_LOCK_WAIT.as_secs())]
     pub lock_timeout: u64,
+    /// `apply PLAN_FILE`: plan again, and apply, the hosts whose state changed since the
+    /// plan was made, instead of refusing them (exit 6).
+    #[arg(long)]
+    pub allow_drift: bool,
 }
 
 /// `reset` flags.
@@ -282,6 +297,10 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none (for CI drift checks).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also write the plan to FILE (mode 0600, no secrets) for `kprov apply FILE` to
+    /// apply exactly, refusing hosts that changed in between.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// File formats with a schema.

@@ -24,6 +24,9 @@ impl Exit {
     /// Another kprov apply held a host's lock until `--lock-timeout`; nothing was done on
     /// that host (the others were worked on).
     pub const LOCKED: Exit = Exit(5);
+    /// A saved plan cannot be applied as made: its inputs changed, or hosts' state drifted
+    /// since (those hosts were refused; the others were worked on).
+    pub const DRIFT: Exit = Exit(6);
     /// The command line is wrong (unknown flag, missing argument): `EX_USAGE`.
     pub const USAGE: Exit = Exit(64);
     /// Interrupted (Ctrl-C or SIGTERM): 128 + SIGINT, as shells report it.
@@ -59,6 +62,12 @@ pub struct Invalid(pub String);
 #[error("{0}")]
 pub struct Usage(pub String);
 
+/// A saved plan that cannot be applied as made (its inputs or kprov changed); nothing was
+/// changed on any host. Exits [`Exit::DRIFT`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Stale(pub String);
+
 /// Prints a command's error on stderr and chooses its exit code.
 pub fn report(err: &anyhow::Error) -> Exit {
     let paint = Paint::for_stream(Stream::Stderr);
@@ -66,6 +75,10 @@ pub fn report(err: &anyhow::Error) -> Exit {
     if let Some(invalid) = err.downcast_ref::<Invalid>() {
         eprintln!("{error} {invalid}\nnothing was changed on any host.");
         return Exit::INVALID;
+    }
+    if let Some(stale) = err.downcast_ref::<Stale>() {
+        eprintln!("{error} {stale}\nnothing was changed on any host.");
+        return Exit::DRIFT;
     }
     if let Some(usage) = err.downcast_ref::<Usage>() {
         eprintln!("{error} {usage}");

@@ -6,6 +6,7 @@ mod inventory;
 mod lab;
 mod modules;
 mod run;
+mod saved_plan;
 mod schema;
 mod validate;
 
@@ -28,12 +29,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Lab(command) => lab::run(command, &global).await,
         Command::Apply(args) => {
             crate::companions::ensure_built()?;
-            run::run(&args, Mode::Apply, false, &global).await
+            run::run(&args, Mode::Apply, false, None, &global).await
         }
         Command::Reset(args) => run::reset(&args, &global).await,
         Command::Plan(args) => {
             crate::companions::ensure_built()?;
-            run::run(&args.run, Mode::Plan, args.detailed_exitcode, &global).await
+            let out = args.out.as_deref();
+            run::run(&args.run, Mode::Plan, args.detailed_exitcode, out, &global).await
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kprov", &mut std::io::stdout());

@@ -19,7 +19,7 @@ use super::chain::chain_file_edits;
 use super::graph::Step;
 use super::outcome::{split_stderr, Outcome};
 use super::prepare::{self, Inputs, Prepared};
-use super::{hints, notify, RunCtx};
+use super::{hints, notify, Plans, RunCtx};
 use crate::events::{Event, Failure, Mode, Phase, Status};
 use crate::playbook::Task;
 use crate::transport::{Connection, TransportErrorKind};
@@ -75,6 +75,8 @@ struct Item<'a> {
     started: Instant,
     /// A handler of the current flush (its successful run clears its marker).
     handler: bool,
+    /// Its key in saved plans (`origin|name#n`).
+    key: String,
 }
 
 /// State of one host while it runs.
@@ -98,6 +100,8 @@ pub struct HostRun<'a> {
     held: Option<Vec<Event>>,
     /// The host stopped answering: its failure is reported as unreachable.
     lost: bool,
+    /// How often each `origin|name` was prepared on this host (saved-plan keys).
+    keys_seen: HashMap<String, usize>,
 }
 
 impl<'a> HostRun<'a> {
@@ -125,7 +129,16 @@ impl<'a> HostRun<'a> {
             task_stderr: BTreeMap::new(),
             held: None,
             lost: false,
+            keys_seen: HashMap::new(),
         }
+    }
+
+    /// The saved-plan key of the next item of `task` named `name`.
+    fn plan_key(&mut self, task: &Task, name: &str) -> String {
+        let base = format!("{}|{name}", task.origin);
+        let n = self.keys_seen.entry(base.clone()).or_insert(0);
+        *n += 1;
+        format!("{base}#{n}")
     }
 
     fn name(&self) -> &str {
@@ -373,14 +386,18 @@ impl<'a> HostRun<'a> {
         let started = Instant::now();
         for (name, prepared) in prepare::prepare_all(task, &self.inputs(vars, unknown)) {
             match prepared {
-                Prepared::Ready(module) => items.push(Item {
-                    id: items.len(),
-                    task,
-                    name,
-                    module,
-                    started,
-                    handler: false,
-                }),
+                Prepared::Ready(module) => {
+                    let key = self.plan_key(task, &name);
+                    items.push(Item {
+                        id: items.len(),
+                        task,
+                        name,
+                        module,
+                        started,
+                        handler: false,
+                        key,
+                    })
+                }
                 Prepared::Skip(why) => {
                     self.register(task, false, false, true, &BTreeMap::new());
                     let outcome = Outcome::simple(Status::Skipped, Some(why));
@@ -466,7 +483,22 @@ impl<'a> HostRun<'a> {
                 }
                 let state = report.state();
                 match item.module.plan(&state) {
-                    Ok(p) => plans.push((p, state)),
+                    Ok(mut p) => {
+                        match &self.ctx.plans {
+                            Plans::Record(book) if self.ctx.mode == Mode::Plan => {
+                                book.record(self.name(), &item.key, &item.name, &state, &p)
+                            }
+                            Plans::Follow(book) => {
+                                if let Some(script) =
+                                    book.script_for(self.name(), &item.key, &state)
+                                {
+                                    p.script = script;
+                                }
+                            }
+                            _ => {}
+                        }
+                        plans.push((p, state))
+                    }
                     Err(e) => {
                         let f = self.failure(item, &e.to_string(), "diff");
                         self.finish_ok_prefix(&items, &plans);

@@ -12,6 +12,7 @@ mod notify;
 mod outcome;
 pub(crate) mod prepare;
 mod refs;
+pub mod saved;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -52,6 +53,22 @@ pub struct RunRequest {
     pub lock_wait: Duration,
     pub sink: Sink,
     pub run_id: String,
+    /// Saved plans: a plan run records every task it planned here; an apply run given the
+    /// book of a saved plan runs its scripts where the host's state is still the planned
+    /// one. See [`saved`].
+    pub plans: Plans,
+}
+
+/// What a run does with saved plans.
+#[derive(Debug, Clone, Default)]
+pub enum Plans {
+    /// Nothing.
+    #[default]
+    None,
+    /// Plan: record each task's plan.
+    Record(Arc<saved::PlanBook>),
+    /// Apply: run the saved scripts where the state is the planned one.
+    Follow(Arc<saved::PlanBook>),
 }
 
 /// Totals of a run.
@@ -173,6 +190,7 @@ pub(crate) struct RunCtx {
     kprov_dir: Value,
     spec: Map<String, Value>,
     extra: Map<String, Value>,
+    pub plans: Plans,
 }
 
 impl RunCtx {
@@ -313,6 +331,7 @@ pub async fn run(req: RunRequest) -> Result<RunSummary, RunError> {
         lock_wait: req.lock_wait,
         spec: req.spec,
         extra: req.extra,
+        plans: req.plans.clone(),
     });
     let _ = req.sink.send(Event::RunStarted {
         run_id: req.run_id.clone(),
