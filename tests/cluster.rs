@@ -30,18 +30,7 @@ fn apply(inv: &str, playbook: &str) -> Vec<Value> {
 }
 
 fn apply_with(inv: &str, playbook: &str, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "apply",
-        playbook,
-        "-i",
-        inv,
-        "--spec",
-        SPEC,
-        "-e",
-        "kubelet_install=false",
-        "--output",
-        "json",
-    ];
+    let mut args = common::cluster_args("apply", playbook, inv, SPEC);
     args.extend_from_slice(extra);
     let (code, ev, err) = run(&args);
     assert_eq!(code, Some(0), "apply {playbook} failed:\n{err}");
@@ -223,19 +212,9 @@ fn cluster_playbook_on_a_three_host_lab() {
     );
 
     // Plan on hosts without a cluster: the join waits for values known after apply.
-    let (code, plan, err) = run(&[
-        "plan",
-        "playbooks/cluster.yaml",
-        "-i",
-        inv,
-        "--spec",
-        SPEC,
-        "-e",
-        "kubelet_install=false",
-        "--output",
-        "json",
-        "--detailed-exitcode",
-    ]);
+    let mut args = common::cluster_args("plan", "playbooks/cluster.yaml", inv, SPEC);
+    args.push("--detailed-exitcode");
+    let (code, plan, err) = run(&args);
     assert_eq!(code, Some(2), "{err}");
     let unknown: Vec<(&str, &str)> = plan
         .iter()

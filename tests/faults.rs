@@ -24,18 +24,7 @@ const SPEC: &str = "tests/fixtures/cluster-lab.yaml";
 const PKI: &str = "/etc/kubernetes/pki";
 
 fn args<'a>(inv: &'a str, playbook: &'a str) -> Vec<&'a str> {
-    vec![
-        "apply",
-        playbook,
-        "-i",
-        inv,
-        "--spec",
-        SPEC,
-        "-e",
-        "kubelet_install=false",
-        "--output",
-        "json",
-    ]
+    common::cluster_args("apply", playbook, inv, SPEC)
 }
 
 /// A whole apply: exit code, events, stderr.

@@ -26,18 +26,12 @@ const AGENT_TOML: &str = "/etc/kprov/agent.toml";
 /// `kprov apply playbooks/cluster.yaml --spec SPEC -e kubelet_install=false`: exit code,
 /// changed count of the run, stderr.
 fn apply_cluster(inventory: &str) -> (Option<i32>, Option<u64>, String) {
-    let out = kprov(&[
+    let out = kprov(&common::cluster_args(
         "apply",
         "playbooks/cluster.yaml",
-        "-i",
         inventory,
-        "--spec",
         SPEC,
-        "-e",
-        "kubelet_install=false",
-        "--output",
-        "json",
-    ]);
+    ));
     let changed = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -183,19 +183,12 @@ fn saved_plans_apply_exactly_what_was_planned() {
         ca,
         "the node trusts the master's CA"
     );
-    let again = [
+    let (code, ev, err) = run(&common::cluster_args(
         "apply",
         "playbooks/cluster.yaml",
-        "-i",
         inv,
-        "--spec",
         SPEC,
-        "-e",
-        "kubelet_install=false",
-        "--output",
-        "json",
-    ];
-    let (code, ev, err) = run(&again);
+    ));
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(changed_count(&ev), 0, "{:?}", with_status(&ev, "changed"));
     // No key, token or password of the cluster is in either plan file.

@@ -8,6 +8,28 @@ pub mod agent_lab;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// `VERB PLAYBOOK -i INV --spec SPEC -e kubelet_install=false --output json`: a cluster run
+/// on lab hosts, where no real kubelet can run.
+pub fn cluster_args<'a>(
+    verb: &'a str,
+    playbook: &'a str,
+    inv: &'a str,
+    spec: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        verb,
+        playbook,
+        "-i",
+        inv,
+        "--spec",
+        spec,
+        "-e",
+        "kubelet_install=false",
+        "--output",
+        "json",
+    ]
+}
+
 /// Runs `kprov` with `args`.
 pub fn kprov(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kprov"))
