@@ -7,3 +7,13 @@ mod harness;
 
 #[path = "executor/basics.rs"]
 mod basics;
+#[path = "executor/conditions.rs"]
+mod conditions;
+#[path = "executor/connector.rs"]
+mod connector;
+#[path = "executor/failures.rs"]
+mod failures;
+#[path = "executor/graph.rs"]
+mod graph;
+#[path = "executor/handlers.rs"]
+mod handlers;

@@ -32,6 +32,8 @@ pub struct Opts {
     pub fail_fast: bool,
     pub extra: Map<String, Value>,
     pub forks: Option<usize>,
+    /// How long to wait for another run's lock (default 5 s).
+    pub lock_wait: Option<Duration>,
 }
 
 impl Hosts {
@@ -143,7 +145,7 @@ impl Hosts {
                 command_timeout: Duration::from_secs(60),
                 ..PoolOptions::default()
             },
-            lock_wait: Duration::from_secs(5),
+            lock_wait: opts.lock_wait.unwrap_or(Duration::from_secs(5)),
             sink,
             run_id: "test".into(),
         };
