@@ -75,7 +75,12 @@ pub(super) async fn acquire(
         &me.user,
         &clean(run_id),
     ];
-    let script = script(conn.target().kind);
+    let kind = conn.target().kind;
+    let script = script(kind);
+    let path = match kind {
+        ConnectionKind::Ssh => LOCK_PATH.to_string(),
+        ConnectionKind::Local => "apply.lock in the host's state directory".to_string(),
+    };
     let mut held = conn
         .clone()
         .hold(&script, &args)
@@ -104,10 +109,7 @@ pub(super) async fn acquire(
                 let holder = read_holder(&mut held).await;
                 held.release().await;
                 return Err(Failure {
-                    message: format!(
-                        "locked by {holder}; waited {} s for {LOCK_PATH}",
-                        wait.as_secs()
-                    ),
+                    message: format!("locked by {holder}; waited {} s for {path}", wait.as_secs()),
                     hint: Some(
                         "another kprov apply is working on this host: wait for it to finish \
                          and run again, or give it longer with --lock-timeout SECONDS (a lock \
@@ -128,10 +130,15 @@ pub(super) async fn acquire(
             Some("noopen") => {
                 held.release().await;
                 return Err(Failure {
-                    message: format!("cannot take the run lock: cannot open {LOCK_PATH}"),
-                    hint: Some(
-                        "kprov needs root on the host (connect as root or set `become`)".into(),
-                    ),
+                    message: format!("cannot take the run lock: cannot open {path}"),
+                    hint: Some(match kind {
+                        ConnectionKind::Ssh => {
+                            "kprov needs root on the host (connect as root or set `become`)".into()
+                        }
+                        ConnectionKind::Local => "set the host's `kprov_state_dir` to a \
+                             directory this user may write, or run kprov as root"
+                            .into(),
+                    }),
                     ..Failure::default()
                 });
             }

@@ -5,8 +5,9 @@
 //!
 //! kprov's own state on the host (the run lock, handler markers) goes where the scripts'
 //! `KPROV_RUN_DIR` and `KPROV_STATE_DIR` say: the host's `state_dir`, else the usual
-//! places (`/run/kprov`, `/var/lib/kprov`) as root, else `$XDG_RUNTIME_DIR/kprov` or
-//! `/tmp/kprov-<uid>`, so a local host needs no root unless its tasks do.
+//! places (`/run/kprov`, `/var/lib/kprov`) as root, else `local/<host>` under
+//! `$XDG_RUNTIME_DIR/kprov` or `/tmp/kprov-<uid>`, so a local host needs no root unless
+//! its tasks do.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -38,10 +39,15 @@ impl LocalConnection {
         let state_dir = match &target.state_dir {
             Some(dir) => Some(dir.clone()),
             None if super::pool::current_uid() == 0 => None,
-            None => Some(match std::env::var_os("XDG_RUNTIME_DIR") {
-                Some(run) => PathBuf::from(run).join("kprov"),
-                None => PathBuf::from(format!("/tmp/kprov-{}", super::pool::current_uid())),
-            }),
+            // One per host: several local hosts of one run must not share a lock.
+            None => Some(
+                match std::env::var_os("XDG_RUNTIME_DIR") {
+                    Some(run) => PathBuf::from(run).join("kprov"),
+                    None => PathBuf::from(format!("/tmp/kprov-{}", super::pool::current_uid())),
+                }
+                .join("local")
+                .join(&target.name),
+            ),
         };
         if let Some(dir) = &state_dir {
             use std::os::unix::fs::DirBuilderExt;

@@ -422,9 +422,12 @@ impl Pool {
         targets: Vec<Target>,
         options: &PoolOptions,
     ) -> (Pool, Vec<TransportError>) {
-        let control_dir = match control_dir(options.control_dir.as_deref()) {
-            Ok(dir) => dir,
-            Err(err) => {
+        // Only ssh needs the control directory: a run of local hosts writes nothing there.
+        let any_ssh = targets.iter().any(|t| t.kind == super::ConnectionKind::Ssh);
+        let control_dir = match any_ssh.then(|| control_dir(options.control_dir.as_deref())) {
+            Some(Ok(dir)) => dir,
+            None => PathBuf::new(),
+            Some(Err(err)) => {
                 let errors = targets
                     .iter()
                     .map(|t| TransportError::connection(&t.name, &err))

@@ -64,8 +64,8 @@ pub struct Target {
     /// Over ssh, or with the local shell.
     pub kind: ConnectionKind,
     /// Local hosts: where kprov keeps its own state (run lock, handler markers); `None`
-    /// for the usual places (`/run/kprov`, `/var/lib/kprov`) as root, else
-    /// `$XDG_RUNTIME_DIR/kprov` or `/tmp/kprov-<uid>`.
+    /// for the usual places (`/run/kprov`, `/var/lib/kprov`) as root, else `local/<name>`
+    /// under `$XDG_RUNTIME_DIR/kprov` or `/tmp/kprov-<uid>`.
     pub state_dir: Option<PathBuf>,
 }
 
