@@ -9,6 +9,7 @@
 
 mod connector;
 mod error;
+mod forward;
 mod held;
 pub mod keepalive;
 pub mod live;

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
+use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::error::{TransportError, TransportErrorKind};
+pub use super::forward::Forward;
+use super::forward::{connect, listen};
 use super::persist;
 use super::target::{HostKeyPolicy, Target};
 
@@ -274,19 +276,12 @@ impl Connection {
             .port();
         let remote = (host.to_string(), port);
         self.session
-            .request_port_forward(ForwardType::Local, Forward::listen(local), connect(&remote))
+            .request_port_forward(ForwardType::Local, listen(local), connect(&remote))
             .await
             .map_err(|e| {
                 TransportError::connection(name, format!("forwarding to {host}:{port}: {e}"))
             })?;
-        let forward = Forward {
-            local,
-            way: Way::Ssh {
-                session: &self.session,
-                remote,
-            },
-        };
-        Ok(forward)
+        Ok(Forward::ssh(local, &self.session, remote))
     }
 
     /// Closes the master connection, or leaves it running for the next run when
@@ -302,69 +297,6 @@ impl Connection {
         }
         if let Err(err) = self.session.close().await {
             tracing::debug!(host = %self.target.name, %err, "closing ssh master");
-        }
-    }
-}
-
-/// A local TCP port forwarded to a remote address through a host's connection.
-#[derive(Debug)]
-pub struct Forward<'a> {
-    /// The port on 127.0.0.1 that reaches the remote address.
-    pub local: u16,
-    way: Way<'a>,
-}
-
-/// How a forward reaches its address.
-#[derive(Debug)]
-enum Way<'a> {
-    /// `ssh -L` through the host's master.
-    Ssh {
-        session: &'a Session,
-        remote: (String, u16),
-    },
-    /// A relay in this process that connects directly (a local host).
-    Direct(tokio::task::JoinHandle<()>),
-}
-
-fn connect(remote: &(String, u16)) -> Socket<'_> {
-    Socket::TcpSocket {
-        host: remote.0.as_str().into(),
-        port: remote.1,
-    }
-}
-
-impl Forward<'_> {
-    fn listen(local: u16) -> Socket<'static> {
-        Socket::TcpSocket {
-            host: "127.0.0.1".into(),
-            port: local,
-        }
-    }
-
-    /// A forward relayed by `task` from 127.0.0.1:`local` (a local host's).
-    pub(super) fn direct(local: u16, task: tokio::task::JoinHandle<()>) -> Forward<'static> {
-        Forward {
-            local,
-            way: Way::Direct(task),
-        }
-    }
-
-    /// Stops forwarding.
-    pub async fn close(self) {
-        match self.way {
-            Way::Ssh { session, remote } => {
-                if let Err(err) = session
-                    .close_port_forward(
-                        ForwardType::Local,
-                        Self::listen(self.local),
-                        connect(&remote),
-                    )
-                    .await
-                {
-                    tracing::debug!(%err, "closing a port forward");
-                }
-            }
-            Way::Direct(task) => task.abort(),
         }
     }
 }

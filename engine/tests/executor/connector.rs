@@ -234,3 +234,17 @@ async fn facts_are_gathered_from_this_machine() {
     assert_eq!(facts.hostname, hostname.trim());
     assert!(!facts.kernel.is_empty());
 }
+
+#[test]
+fn the_example_local_inventory_loads_as_a_local_host() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../inventories/local.yaml");
+    let inventory = kprov_engine::inventory::load(&path).unwrap();
+    let here = &inventory.hosts[0];
+    assert!(here.local);
+    assert_eq!(
+        here.state_dir.as_deref(),
+        Some(std::path::Path::new("/tmp/kprov-here"))
+    );
+    let target = Target::for_host(here);
+    assert_eq!(target.kind, ConnectionKind::Local);
+}
