@@ -63,7 +63,7 @@ const FAIL_FAST: &str = r#"
   hosts: all
   tasks:
     - name: refuse on h2, wait elsewhere
-      shell: "test {{ inventory_hostname }} != h2 && sleep 1"
+      shell: "test {{ inventory_hostname }} != h2 && sleep 2"
       register: waited
     - name: only without fail-fast
       copy: { path: "{{ root }}/ran", content: "ran\n" }
@@ -114,7 +114,7 @@ async fn max_fail_percentage_stops_the_run_past_its_share() {
   max_fail_percentage: 20
   tasks:
     - name: refuse on h2, wait elsewhere
-      shell: "test {{ inventory_hostname }} != h2 && sleep 1"
+      shell: "test {{ inventory_hostname }} != h2 && sleep 2"
       register: waited
     - name: later
       copy: { path: "{{ root }}/ran", content: "ran\n" }
@@ -140,7 +140,7 @@ async fn max_fail_percentage_lets_a_smaller_share_go_on() {
   max_fail_percentage: 30
   tasks:
     - name: refuse on h2, wait elsewhere
-      shell: "test {{ inventory_hostname }} != h2 && sleep 1"
+      shell: "test {{ inventory_hostname }} != h2 && sleep 2"
       register: waited
     - name: later
       copy: { path: "{{ root }}/ran", content: "ran\n" }
