@@ -261,13 +261,16 @@ impl Drop for Group {
     }
 }
 
-/// Sends `signal` (`TERM`, `KILL`) to each process group.
+/// Sends `signal` (`TERM`, `KILL`) to each process group (with the shell's own `kill`,
+/// which every POSIX sh has; no `kill` binary or libc binding needed).
 pub(super) fn signal_groups(groups: &[u32], signal: &str) {
     for pgid in groups {
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg("--")
-            .arg(format!("-{pgid}"))
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("kill -s \"$1\" -- \"-$2\"")
+            .arg("kill")
+            .arg(signal)
+            .arg(pgid.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
