@@ -248,3 +248,26 @@ fn the_example_local_inventory_loads_as_a_local_host() {
     let target = Target::for_host(here);
     assert_eq!(target.kind, ConnectionKind::Local);
 }
+
+#[tokio::test]
+async fn without_a_state_dir_root_keeps_the_usual_places_and_others_get_one_per_host() {
+    let mut target = Target::new("elsewhere", "127.0.0.1");
+    target.kind = ConnectionKind::Local;
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !root {
+        // Not run as root: the default directory would be created; nothing to compare.
+        return;
+    }
+    let conn: Arc<dyn Connector> =
+        Arc::new(LocalConnection::open(target, Duration::from_secs(10)).unwrap());
+    let out = conn
+        .run(
+            "printf '%s %s' \"${KPROV_RUN_DIR:-unset}\" \"${KPROV_STATE_DIR:-unset}\"",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"unset unset");
+}
