@@ -12,7 +12,7 @@ pub async fn run(args: &FactsArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
     let targets = crate::hosts::targets(&inventory, global.limit.as_deref())?;
     let (pool, mut unreachable) = Pool::connect(targets, &PoolOptions::default()).await;
     let gathered = pool
-        .for_each(|conn| async move { Facts::gather(&conn).await })
+        .for_each(|conn| async move { Facts::gather(&*conn).await })
         .await;
     pool.close().await;
 

@@ -125,6 +125,9 @@ fn host_vars(host: &Host) -> Value {
     vars.insert("ansible_port".into(), json!(host.port));
     vars.insert("ansible_user".into(), json!(host.user));
     vars.insert("ansible_become".into(), json!(host.become_));
+    if host.local {
+        vars.insert("ansible_connection".into(), json!("local"));
+    }
     if let Some(key) = &host.identity_file {
         vars.insert(
             "ansible_ssh_private_key_file".into(),

@@ -64,4 +64,4 @@ for d in /etc/ssl/certs /etc/ca-certificates /usr/share/ca-certificates /usr/loc
 done
 echo "ca_trust_dirs=$dirs"
 # Handlers a change notified that have not run yet (kprov's markers; see run/notify.rs).
-echo "pending_handlers=$(ls /var/lib/kprov/handlers 2>/dev/null | grep -v '\.tmp$' | tr '\n' ' ')"
+echo "pending_handlers=$(ls "${KPROV_STATE_DIR:-/var/lib/kprov}/handlers" 2>/dev/null | grep -v '\.tmp$' | tr '\n' ' ')"

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::transport::{Connection, TransportError};
+use crate::transport::{Connector, TransportError};
 
 /// The script that gathers facts; needs only `sh` and coreutils.
 pub const GATHER_SCRIPT: &str = include_str!("gather.sh");
@@ -89,7 +89,7 @@ pub enum FactsError {
 
 impl Facts {
     /// Gathers facts over an open connection: one remote shell, one round trip.
-    pub async fn gather(conn: &Connection) -> Result<Facts, FactsError> {
+    pub async fn gather(conn: &dyn Connector) -> Result<Facts, FactsError> {
         let out = conn.run(GATHER_SCRIPT, None).await?;
         if !out.success() {
             return Err(FactsError::Script {

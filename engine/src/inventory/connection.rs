@@ -44,9 +44,9 @@ fn ignored(key: &str, value: &Value) -> Option<String> {
         "ansible_become_method" => Some("kprov becomes root with `sudo -n` only".into()),
         "ansible_become_user" if text == "root" => None,
         "ansible_become_user" => Some("kprov becomes root, never another user".into()),
-        "ansible_connection" if matches!(text, "ssh" | "smart" | "paramiko") => None,
+        "ansible_connection" if matches!(text, "ssh" | "smart" | "paramiko" | "local") => None,
         "ansible_connection" => Some(format!(
-            "kprov always connects over ssh (`{text}` connections are not supported)"
+            "kprov connects over ssh or locally (`{text}` connections are not supported)"
         )),
         "ansible_python_interpreter" => Some("kprov runs no Python on the hosts".into()),
         "ansible_password" | "ansible_ssh_pass" | "ansible_become_password"
@@ -147,6 +147,21 @@ pub(crate) fn ssh_args(args: &str) -> Result<Vec<(String, String)>, String> {
     Ok(options)
 }
 
+/// Whether a host's merged variables make it a local host (`connection: local`, Ansible's
+/// `ansible_connection: local`), and its `kprov_state_dir` if it sets one.
+pub(super) fn local(vars: &Map<String, Value>) -> (bool, Option<PathBuf>) {
+    let local = ["ansible_connection", "connection"]
+        .iter()
+        .find_map(|k| vars.get(*k).and_then(Value::as_str))
+        .is_some_and(|c| c == "local");
+    let state_dir = vars
+        .get("kprov_state_dir")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    (local, state_dir)
+}
+
 fn as_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
@@ -235,6 +250,24 @@ mod tests {
         assert!(ssh_args("-x").is_err());
         assert!(ssh_args("-o").is_err());
         assert!(ssh_args("-o ProxyCommand='ssh {{ bastion }}'").is_err());
+    }
+
+    #[test]
+    fn local_connections_are_honoured_and_others_named() {
+        let vars = |v: Value| v.as_object().cloned().unwrap();
+        let (is_local, dir) = local(&vars(serde_json::json!({"connection": "local"})));
+        assert!(is_local);
+        assert_eq!(dir, None);
+        let (is_local, dir) = local(&vars(
+            serde_json::json!({"ansible_connection": "local", "kprov_state_dir": "/tmp/s"}),
+        ));
+        assert!(is_local);
+        assert_eq!(dir, Some(PathBuf::from("/tmp/s")));
+        assert!(!local(&vars(serde_json::json!({"ansible_connection": "ssh"}))).0);
+        assert!(!local(&vars(serde_json::json!({}))).0);
+        assert_eq!(ignored("ansible_connection", &Value::from("local")), None);
+        let why = ignored("ansible_connection", &Value::from("docker")).unwrap();
+        assert!(why.contains("`docker`"), "{why}");
     }
 
     #[test]

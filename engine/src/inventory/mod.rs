@@ -106,6 +106,11 @@ pub struct Host {
     pub ssh_options: Vec<(String, String)>,
     /// Which names the file uses for settings (for hints).
     pub spelling: Spelling,
+    /// `connection: local` (`ansible_connection=local`): this machine's own shell, no ssh.
+    pub local: bool,
+    /// Local hosts: where kprov keeps its run lock and handler markers
+    /// (`kprov_state_dir`); `None` for the defaults.
+    pub state_dir: Option<PathBuf>,
     /// Groups this host belongs to (directly or through `children`), sorted.
     pub groups: Vec<String>,
     /// Merged variables: all < group < host.

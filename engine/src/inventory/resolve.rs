@@ -234,6 +234,7 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
             }
         }
         let ssh_address = address.unwrap_or_else(|| draft_host.name.clone());
+        let (local, state_dir) = super::connection::local(&vars);
         groups_of.sort();
         let d = &draft.defaults;
         jumps.push(
@@ -268,6 +269,8 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
                 Shape::Kprov => super::Spelling::Kprov,
                 Shape::Ansible => super::Spelling::Ansible,
             },
+            local,
+            state_dir: state_dir.map(|p| relative_to_file(&source, p)),
             groups: groups_of,
             vars,
         });

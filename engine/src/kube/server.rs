@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use super::Args;
-use crate::transport::Connection;
+use crate::transport::Connector;
 
 /// What an apply (or its dry run) did.
 #[derive(Debug)]
@@ -86,7 +86,7 @@ fn client_through(
 /// kubeconfig, reached through `conn`, then marks `args.nodes`. `dry_run` changes
 /// nothing on the server.
 pub(crate) async fn apply(
-    conn: &Connection,
+    conn: &dyn Connector,
     creds: Credentials<'_>,
     objects: &[(String, Value)],
     args: &Args,

@@ -10,7 +10,7 @@ use super::host::{HostResult, HostRun};
 use super::{lock, RunCtx};
 use crate::events::{Event, Failure, Mode, Status};
 use crate::facts::{Facts, FactsError};
-use crate::transport::{Connection, Held, TransportErrorKind};
+use crate::transport::{Connector, Held, TransportErrorKind};
 
 /// How a host's part of the run ended.
 pub(super) struct Finished {
@@ -32,7 +32,7 @@ pub(super) struct Stops {
 /// Runs everything for the host of `conn`; `None` when it is not part of the run.
 pub(super) async fn run_host(
     ctx: Arc<RunCtx>,
-    conn: Arc<Connection>,
+    conn: Arc<dyn Connector>,
     stops: Arc<Stops>,
 ) -> Option<Finished> {
     let started = Instant::now();
@@ -64,7 +64,7 @@ pub(super) async fn run_host(
         None
     };
     let round_trips = usize::from(lock.is_some());
-    let facts = match Facts::gather(&conn).await {
+    let facts = match Facts::gather(&*conn).await {
         Ok(f) => f,
         Err(e) => {
             ctx.shared.stop(h);

@@ -22,7 +22,7 @@ use super::prepare::{self, Inputs, Prepared};
 use super::{hints, notify, Plans, RunCtx};
 use crate::events::{Event, Failure, Mode, Phase, Status};
 use crate::playbook::Task;
-use crate::transport::{Connection, TransportErrorKind};
+use crate::transport::{Connector, TransportErrorKind};
 
 /// Default ceiling for one task when it sets no `timeout`.
 const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -83,7 +83,7 @@ struct Item<'a> {
 pub struct HostRun<'a> {
     pub ctx: &'a RunCtx,
     pub host: usize,
-    pub conn: Arc<Connection>,
+    pub conn: Arc<dyn Connector>,
     pub facts: Value,
     pub module_ctx: kprov_modules::HostContext,
     pub result: HostResult,
@@ -108,7 +108,7 @@ impl<'a> HostRun<'a> {
     pub fn new(
         ctx: &'a RunCtx,
         host: usize,
-        conn: Arc<Connection>,
+        conn: Arc<dyn Connector>,
         facts: Value,
         module_ctx: kprov_modules::HostContext,
     ) -> Self {

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::events::Failure;
-use crate::transport::{Connection, Held};
+use crate::transport::{ConnectionKind, Connector, Held};
 
-/// Where the lock lives on every host (tmpfs: gone at reboot, like its holders).
+/// Where the lock lives on every ssh host (tmpfs: gone at reboot, like its holders). A
+/// local host's lock is `apply.lock` in its state directory (`KPROV_RUN_DIR`, see
+/// [`crate::transport::LocalConnection`]): several local hosts of one machine each have
+/// their own, and a run as non-root needs no `/run`.
 pub const LOCK_PATH: &str = "/run/kprov/apply.lock";
 
 /// Default wait for another run's lock.
@@ -23,18 +26,23 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// Without `release` on stdin, the stdin closed because kprov died (SIGKILL, a crash):
 /// its commands still running on this connection are ended before the lock is let go,
 /// so the next run never works beside them.
-fn script() -> String {
-    format!("{SCRIPT}{}", crate::transport::live::KILL_SCRIPT)
+/// A local host's script ends its own commands' process groups instead (kprov's own
+/// interrupt handling); the ssh one, run here, would look for an sshd ancestor of kprov.
+fn script(kind: ConnectionKind) -> String {
+    match kind {
+        ConnectionKind::Ssh => format!("{SCRIPT}{}", crate::transport::live::KILL_SCRIPT),
+        ConnectionKind::Local => SCRIPT.to_string(),
+    }
 }
 
 /// `$1` wait in seconds, `$2`… the holder's pid, control machine, user and run id.
 /// Prints `locked`, or `busy`/`timeout` with the holder's record, or `noflock`. While it
 /// holds the lock, a heartbeat on stderr (discarded by kprov) makes the host's sshd notice
 /// a connection whose client vanished (network gone), so that lock ends too.
-const SCRIPT: &str = r#"f=/run/kprov/apply.lock
+const SCRIPT: &str = r#"d=${KPROV_RUN_DIR:-/run/kprov}; f=$d/apply.lock
 command -v flock >/dev/null 2>&1 || { echo noflock; exit 0; }
 umask 077
-mkdir -p /run/kprov 2>/dev/null
+mkdir -p "$d" 2>/dev/null
 ( : >>"$f" ) 2>/dev/null || { echo noopen; exit 0; }
 exec 9>>"$f"
 holder() { echo "$1"; head -n 8 "$f" 2>/dev/null; echo end; }
@@ -53,7 +61,7 @@ kill $beat 2>/dev/null
 /// Takes the host's run lock, waiting up to `wait` for another run to release it.
 /// The lock is held until [`Held::release`] (or until this process ends).
 pub(super) async fn acquire(
-    conn: &Arc<Connection>,
+    conn: &Arc<dyn Connector>,
     wait: Duration,
     run_id: &str,
 ) -> Result<Held, Failure> {
@@ -67,7 +75,15 @@ pub(super) async fn acquire(
         &me.user,
         &clean(run_id),
     ];
-    let mut held = Held::start(conn, &script(), &args)
+    let kind = conn.target().kind;
+    let script = script(kind);
+    let path = match kind {
+        ConnectionKind::Ssh => LOCK_PATH.to_string(),
+        ConnectionKind::Local => "apply.lock in the host's state directory".to_string(),
+    };
+    let mut held = conn
+        .clone()
+        .hold(&script, &args)
         .await
         .map_err(|e| Failure {
             message: format!("taking the run lock: {}: {}", e.kind, e.detail),
@@ -93,10 +109,7 @@ pub(super) async fn acquire(
                 let holder = read_holder(&mut held).await;
                 held.release().await;
                 return Err(Failure {
-                    message: format!(
-                        "locked by {holder}; waited {} s for {LOCK_PATH}",
-                        wait.as_secs()
-                    ),
+                    message: format!("locked by {holder}; waited {} s for {path}", wait.as_secs()),
                     hint: Some(
                         "another kprov apply is working on this host: wait for it to finish \
                          and run again, or give it longer with --lock-timeout SECONDS (a lock \
@@ -117,10 +130,15 @@ pub(super) async fn acquire(
             Some("noopen") => {
                 held.release().await;
                 return Err(Failure {
-                    message: format!("cannot take the run lock: cannot open {LOCK_PATH}"),
-                    hint: Some(
-                        "kprov needs root on the host (connect as root or set `become`)".into(),
-                    ),
+                    message: format!("cannot take the run lock: cannot open {path}"),
+                    hint: Some(match kind {
+                        ConnectionKind::Ssh => {
+                            "kprov needs root on the host (connect as root or set `become`)".into()
+                        }
+                        ConnectionKind::Local => "set the host's `kprov_state_dir` to a \
+                             directory this user may write, or run kprov as root"
+                            .into(),
+                    }),
                     ..Failure::default()
                 });
             }

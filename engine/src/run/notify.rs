@@ -8,8 +8,10 @@ use sha2::{Digest, Sha256};
 
 use kprov_modules::quote;
 
-/// Where the markers live on each host.
-pub const MARKER_DIR: &str = "/var/lib/kprov/handlers";
+/// Where the markers live, as the scripts name it: `/var/lib/kprov/handlers` on ssh hosts,
+/// under a local host's state directory (`KPROV_STATE_DIR`) when its connector sets one.
+/// Used inside double quotes; state directories contain no spaces or quotes.
+const MARKER_SH: &str = "${KPROV_STATE_DIR:-/var/lib/kprov}/handlers";
 
 /// The marker file name of a handler: a hash, so any handler name is a safe file name.
 pub fn marker_id(handler: &str) -> String {
@@ -18,7 +20,7 @@ pub fn marker_id(handler: &str) -> String {
 }
 
 fn marker_path(handler: &str) -> String {
-    quote(&format!("{MARKER_DIR}/{}", marker_id(handler)))
+    format!("\"{MARKER_SH}/{}\"", marker_id(handler))
 }
 
 /// Shell that records that `handlers` are due (created atomically, kept until they run).
@@ -26,7 +28,7 @@ pub fn mark(handlers: &[String]) -> String {
     if handlers.is_empty() {
         return String::new();
     }
-    let mut s = format!("mkdir -p {} 2>/dev/null\n", quote(MARKER_DIR));
+    let mut s = format!("mkdir -p \"{MARKER_SH}\" 2>/dev/null\n");
     for h in handlers {
         // The name inside is for people looking at the host; the file name is the key.
         s.push_str(&format!(
@@ -46,9 +48,9 @@ pub fn mark_ahead(handlers: &[String]) -> String {
     if handlers.is_empty() {
         return String::new();
     }
-    let mut s = format!("kp_ahead=\nmkdir -p {} 2>/dev/null\n", quote(MARKER_DIR));
+    let mut s = format!("kp_ahead=\nmkdir -p \"{MARKER_SH}\" 2>/dev/null\n");
     for h in handlers {
-        let raw = format!("{MARKER_DIR}/{}", marker_id(h));
+        let raw = format!("{MARKER_SH}/{}", marker_id(h));
         s.push_str(&format!(
             "[ -e {p} ] || {{ printf '%s\\n' {} > {p}.tmp 2>/dev/null && mv -f {p}.tmp {p} 2>/dev/null && kp_ahead=\"$kp_ahead {raw}\"; }}\n",
             quote(h),
@@ -88,25 +90,33 @@ mod tests {
             "restart containerd".to_string(),
             "it's $(touch pwned); `x` \n y".to_string(),
         ];
-        let swap = |s: String| s.replace(MARKER_DIR, dir.path().to_str().unwrap());
         let run = |script: String| {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(script)
+                .env("KPROV_STATE_DIR", dir.path())
                 .current_dir(dir.path())
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{out:?}");
         };
-        run(swap(mark(&names)));
+        run(mark(&names));
         for n in &names {
-            let file = dir.path().join(marker_id(n));
+            let file = dir.path().join("handlers").join(marker_id(n));
             assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{n}\n"));
         }
         assert!(!dir.path().join("pwned").exists());
-        run(swap(clear(&names[..1])));
-        assert!(!dir.path().join(marker_id(&names[0])).exists());
-        assert!(dir.path().join(marker_id(&names[1])).exists());
+        run(clear(&names[..1]));
+        assert!(!dir
+            .path()
+            .join("handlers")
+            .join(marker_id(&names[0]))
+            .exists());
+        assert!(dir
+            .path()
+            .join("handlers")
+            .join(marker_id(&names[1]))
+            .exists());
         assert_eq!(marker_id("a").len(), 16);
         assert_ne!(marker_id("a"), marker_id("b"));
     }
@@ -117,26 +127,22 @@ mod tests {
     fn markers_ahead_survive_a_death_and_only_their_own_are_taken_back() {
         let dir = tempfile::tempdir().unwrap();
         let names = vec!["restart containerd".to_string(), "it's `x`".to_string()];
-        let swap = |s: String| s.replace(MARKER_DIR, dir.path().to_str().unwrap());
         let run = |script: String| {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(script)
+                .env("KPROV_STATE_DIR", dir.path())
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{out:?}");
         };
-        let exists = |n: &str| dir.path().join(marker_id(n)).exists();
+        let exists = |n: &str| dir.path().join("handlers").join(marker_id(n)).exists();
         // Killed after the change started: both markers are there.
-        run(swap(format!("{}exit 0\n", mark_ahead(&names))));
+        run(format!("{}exit 0\n", mark_ahead(&names)));
         assert!(exists(&names[0]) && exists(&names[1]));
         // A task that changed nothing takes back only what it wrote ahead.
-        run(swap(clear(&names[1..])));
-        run(swap(format!(
-            "{}{}",
-            mark_ahead(&names),
-            unmark_ahead(&names)
-        )));
+        run(clear(&names[1..]));
+        run(format!("{}{}", mark_ahead(&names), unmark_ahead(&names)));
         assert!(exists(&names[0]), "a marker from before stays");
         assert!(!exists(&names[1]), "its own ahead marker goes");
     }

@@ -9,8 +9,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{Child, ChildStdout, Session, Stdio};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use openssh::{Child, Session, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader, Lines};
 
 use super::error::TransportError;
 use super::pool::Connection;
@@ -27,11 +27,25 @@ impl Deref for Shared {
 }
 
 /// A running remote command: read its stdout line by line, then [`Held::release`] it.
-#[derive(Debug)]
 pub struct Held {
     host: String,
-    child: Child<Shared>,
-    lines: Lines<BufReader<ChildStdout>>,
+    child: Running,
+    stdin: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    lines: Lines<BufReader<Box<dyn AsyncRead + Send + Unpin>>>,
+}
+
+/// The process behind a [`Held`].
+enum Running {
+    /// A command on a host over ssh.
+    Ssh(Child<Shared>),
+    /// A process group of this machine (a local host).
+    Local(tokio::process::Child, super::local::Group),
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held").field("host", &self.host).finish()
+    }
 }
 
 impl Held {
@@ -67,10 +81,37 @@ impl Held {
         let stdout = child.stdout().take().ok_or_else(|| {
             TransportError::connection(&host, "no stdout from the remote command")
         })?;
+        let stdin = child
+            .stdin()
+            .take()
+            .map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>);
         Ok(Held {
             host,
-            child,
-            lines: BufReader::new(stdout).lines(),
+            child: Running::Ssh(child),
+            stdin,
+            lines: BufReader::new(Box::new(stdout) as Box<dyn AsyncRead + Send + Unpin>).lines(),
+        })
+    }
+
+    /// A held local process (already spawned with piped stdin and stdout) of `group`.
+    pub(super) fn local(
+        host: String,
+        mut child: tokio::process::Child,
+        group: super::local::Group,
+    ) -> Result<Held, TransportError> {
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| TransportError::connection(&host, "no stdout from the command"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>);
+        Ok(Held {
+            host,
+            child: Running::Local(child, group),
+            stdin,
+            lines: BufReader::new(Box::new(stdout) as Box<dyn AsyncRead + Send + Unpin>).lines(),
         })
     }
 
@@ -90,13 +131,22 @@ impl Held {
     /// Says `release` on the command's stdin, closes it and waits (up to 10 s) until it has ended on the host.
     /// Returns its exit code when it ended in time.
     pub async fn release(mut self) -> Option<i32> {
-        if let Some(mut stdin) = self.child.stdin().take() {
+        if let Some(mut stdin) = self.stdin.take() {
             use tokio::io::AsyncWriteExt;
             // A clean end: the command tells it from kprov dying (stdin closed unsaid).
             let _ = stdin.write_all(b"release\n").await;
             let _ = stdin.shutdown().await;
         }
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+        let limit = Duration::from_secs(10);
+        let waited: Result<Result<std::process::ExitStatus, String>, _> = match self.child {
+            Running::Ssh(child) => tokio::time::timeout(limit, child.wait())
+                .await
+                .map(|r| r.map_err(|e| e.to_string())),
+            Running::Local(mut child, _group) => tokio::time::timeout(limit, child.wait())
+                .await
+                .map(|r| r.map_err(|e| e.to_string())),
+        };
+        match waited {
             Ok(Ok(status)) => status.code(),
             Ok(Err(err)) => {
                 tracing::debug!(host = %self.host, %err, "waiting for a held command");

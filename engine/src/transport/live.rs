@@ -1,4 +1,5 @@
-//! Every ssh master this process opened, so an interrupt can stop new remote work, end the
+//! Every ssh master this process opened (and every local script's process group still
+//! running), so an interrupt can stop new remote work, end the
 //! remote commands still running (their processes on the host, not just the ssh client)
 //! and close the masters (none outlives the run unless connections persist).
 
@@ -21,6 +22,24 @@ struct Master {
 static MASTERS: Mutex<Vec<Master>> = Mutex::new(Vec::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// Process groups of local hosts' scripts still running.
+static LOCAL_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A local script's process group started (ended by [`end_all`] if still running).
+pub(super) fn local_started(pgid: u32) {
+    LOCAL_GROUPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(pgid);
+}
+
+/// A local script's process group was ended or waited for.
+pub(super) fn local_ended(pgid: u32) {
+    LOCAL_GROUPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|g| *g != pgid);
+}
 
 pub(super) fn register(ctl: &Path, host: &str, become_root: bool, persist: bool) {
     MASTERS
@@ -77,6 +96,12 @@ pub async fn idle() {
 /// Ends what still runs on every host (TERM, then KILL after a second) and closes every
 /// master that does not persist. Returns the hosts whose leftovers could not be ended.
 pub async fn end_all() -> Vec<String> {
+    let groups = std::mem::take(&mut *LOCAL_GROUPS.lock().unwrap_or_else(PoisonError::into_inner));
+    if !groups.is_empty() {
+        super::local::signal_groups(&groups, "TERM");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        super::local::signal_groups(&groups, "KILL");
+    }
     let masters = std::mem::take(&mut *MASTERS.lock().unwrap_or_else(PoisonError::into_inner));
     let mut set = tokio::task::JoinSet::new();
     for master in masters {

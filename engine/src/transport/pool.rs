@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
+use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::error::{TransportError, TransportErrorKind};
+pub use super::forward::Forward;
+use super::forward::{connect, listen};
 use super::persist;
 use super::target::{HostKeyPolicy, Target};
 
@@ -272,18 +274,14 @@ impl Connection {
             .and_then(|l| l.local_addr())
             .map_err(|e| TransportError::connection(name, e))?
             .port();
-        let forward = Forward {
-            session: &self.session,
-            local,
-            remote: (host.to_string(), port),
-        };
+        let remote = (host.to_string(), port);
         self.session
-            .request_port_forward(ForwardType::Local, forward.listen(), forward.connect())
+            .request_port_forward(ForwardType::Local, listen(local), connect(&remote))
             .await
             .map_err(|e| {
                 TransportError::connection(name, format!("forwarding to {host}:{port}: {e}"))
             })?;
-        Ok(forward)
+        Ok(Forward::ssh(local, &self.session, remote))
     }
 
     /// Closes the master connection, or leaves it running for the next run when
@@ -303,46 +301,49 @@ impl Connection {
     }
 }
 
-/// A local TCP port forwarded to a remote address through a host's connection.
-#[derive(Debug)]
-pub struct Forward<'a> {
-    session: &'a Session,
-    /// The port on 127.0.0.1 that reaches the remote address.
-    pub local: u16,
-    remote: (String, u16),
-}
-
-impl Forward<'_> {
-    fn listen(&self) -> Socket<'static> {
-        Socket::TcpSocket {
-            host: "127.0.0.1".into(),
-            port: self.local,
-        }
+impl super::Connector for Connection {
+    fn target(&self) -> &Target {
+        &self.target
     }
 
-    fn connect(&self) -> Socket<'_> {
-        Socket::TcpSocket {
-            host: self.remote.0.as_str().into(),
-            port: self.remote.1,
-        }
+    fn run_watching<'a>(
+        &'a self,
+        script: &'a str,
+        timeout: Option<Duration>,
+        on_line: super::LineWatcher<'a>,
+    ) -> super::BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(Connection::run_watching(self, script, timeout, on_line))
     }
 
-    /// Stops forwarding.
-    pub async fn close(self) {
-        if let Err(err) = self
-            .session
-            .close_port_forward(ForwardType::Local, self.listen(), self.connect())
-            .await
-        {
-            tracing::debug!(%err, "closing a port forward");
-        }
+    fn hold<'a>(
+        self: Arc<Self>,
+        script: &'a str,
+        args: &'a [&'a str],
+    ) -> super::BoxFuture<'a, Result<super::Held, TransportError>> {
+        Box::pin(async move { super::Held::start(&self, script, args).await })
+    }
+
+    fn forward_tcp<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> super::BoxFuture<'a, Result<Forward<'a>, TransportError>> {
+        Box::pin(Connection::forward_tcp(self, host, port))
+    }
+
+    fn close(self: Arc<Self>) -> super::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Ok(conn) = Arc::try_unwrap(self) {
+                Connection::close(conn).await;
+            }
+        })
     }
 }
 
 /// Open connections to a set of hosts, in inventory order.
 #[derive(Debug)]
 pub struct Pool {
-    connections: Vec<Arc<Connection>>,
+    connections: Vec<Arc<dyn super::Connector>>,
     limit: Arc<Semaphore>,
 }
 
@@ -353,9 +354,12 @@ impl Pool {
         targets: Vec<Target>,
         options: &PoolOptions,
     ) -> (Pool, Vec<TransportError>) {
-        let control_dir = match control_dir(options.control_dir.as_deref()) {
-            Ok(dir) => dir,
-            Err(err) => {
+        // Only ssh needs the control directory: a run of local hosts writes nothing there.
+        let any_ssh = targets.iter().any(|t| t.kind == super::ConnectionKind::Ssh);
+        let control_dir = match any_ssh.then(|| control_dir(options.control_dir.as_deref())) {
+            Some(Ok(dir)) => dir,
+            None => PathBuf::new(),
+            Some(Err(err)) => {
                 let errors = targets
                     .iter()
                     .map(|t| TransportError::connection(&t.name, &err))
@@ -372,17 +376,24 @@ impl Pool {
             let persist = options.persist_secs;
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                (
-                    index,
-                    Connection::open(target, &control_dir, timeout, persist).await,
-                )
+                let conn: Result<Arc<dyn super::Connector>, _> = match target.kind {
+                    super::ConnectionKind::Local => {
+                        super::LocalConnection::open(target, timeout).map(|c| Arc::new(c) as _)
+                    }
+                    super::ConnectionKind::Ssh => {
+                        Connection::open(target, &control_dir, timeout, persist)
+                            .await
+                            .map(|c| Arc::new(c) as _)
+                    }
+                };
+                (index, conn)
             });
         }
         let mut opened = Vec::new();
         let mut errors = Vec::new();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok((index, Ok(conn))) => opened.push((index, Arc::new(conn))),
+                Ok((index, Ok(conn))) => opened.push((index, conn)),
                 Ok((index, Err(err))) => errors.push((index, err)),
                 Err(join) => tracing::error!(%join, "connection task panicked"),
             }
@@ -404,7 +415,7 @@ impl Pool {
     }
 
     /// The connected hosts, in inventory order.
-    pub fn connections(&self) -> &[Arc<Connection>] {
+    pub fn connections(&self) -> &[Arc<dyn super::Connector>] {
         &self.connections
     }
 
@@ -412,7 +423,7 @@ impl Pool {
     /// in inventory order, labelled with the host name.
     pub async fn for_each<F, Fut, T>(&self, work: F) -> Vec<(String, T)>
     where
-        F: Fn(Arc<Connection>) -> Fut,
+        F: Fn(Arc<dyn super::Connector>) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
@@ -441,9 +452,7 @@ impl Pool {
     pub async fn close(self) {
         let mut set = JoinSet::new();
         for conn in self.connections {
-            if let Ok(conn) = Arc::try_unwrap(conn) {
-                set.spawn(conn.close());
-            }
+            set.spawn(conn.close());
         }
         while set.join_next().await.is_some() {}
     }
@@ -533,7 +542,7 @@ fn control_dir(configured: Option<&Path>) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn current_uid() -> u32 {
+pub(super) fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of /proc/self is our real uid; avoids a libc dependency for one call.
     std::fs::metadata("/proc/self")

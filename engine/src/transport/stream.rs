@@ -30,7 +30,7 @@ pub(super) async fn collect(
 
 /// Reads both streams to their end at the same time (neither can fill its pipe and stall
 /// the other), showing `on_line` each stdout line as soon as it is complete.
-async fn read_both<O, E>(
+pub(super) async fn read_both<O, E>(
     stdout: Option<O>,
     stderr: Option<E>,
     on_line: LineWatcher<'_>,

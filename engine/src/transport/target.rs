@@ -30,6 +30,16 @@ impl HostKeyPolicy {
     }
 }
 
+/// How kprov reaches a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionKind {
+    /// Over ssh (the default).
+    #[default]
+    Ssh,
+    /// This machine's own `sh` (`connection: local`, `ansible_connection=local`).
+    Local,
+}
+
 /// Connection settings for one host.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -51,6 +61,12 @@ pub struct Target {
     pub ssh_options: Vec<(String, String)>,
     /// How the inventory names settings, so hints name what to change in that file.
     pub spelling: Spelling,
+    /// Over ssh, or with the local shell.
+    pub kind: ConnectionKind,
+    /// Local hosts: where kprov keeps its own state (run lock, handler markers); `None`
+    /// for the usual places (`/run/kprov`, `/var/lib/kprov`) as root, else `local/<name>`
+    /// under `$XDG_RUNTIME_DIR/kprov` or `/tmp/kprov-<uid>`.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Target {
@@ -68,6 +84,8 @@ impl Target {
             connect_timeout: Duration::from_secs(10),
             ssh_options: Vec::new(),
             spelling: Spelling::Kprov,
+            kind: ConnectionKind::Ssh,
+            state_dir: None,
         }
     }
 }
@@ -92,6 +110,12 @@ impl Target {
             connect_timeout: host.connect_timeout,
             ssh_options: host.ssh_options.clone(),
             spelling: host.spelling,
+            kind: if host.local {
+                ConnectionKind::Local
+            } else {
+                ConnectionKind::Ssh
+            },
+            state_dir: host.state_dir.clone(),
         }
     }
 

@@ -83,7 +83,7 @@ impl HostRun<'_> {
             kubeconfig: &kubeconfig,
             bootstrap: gathered.bootstrap.as_deref(),
         };
-        let applied = kube::apply(&self.conn, creds, &objects, args, plan).await?;
+        let applied = kube::apply(&*self.conn, creds, &objects, args, plan).await?;
         Ok(match applied {
             Applied::NotAnswering { server } => Outcome::pending(format!(
                 "no API server answers at {server} yet: {} objects of {} wait for a later run; \
