@@ -11,12 +11,12 @@
 //! - [`run`]: the task graph and the batched plan/apply executor.
 //! - [`events`]: what a run reports, for people and for CI.
 
+pub mod actions;
 pub mod catalog;
 pub mod diagnostic;
 pub mod events;
 pub mod facts;
 pub mod inventory;
-pub mod kube;
 pub mod playbook;
 pub mod run;
 pub mod schema;

@@ -14,10 +14,10 @@ pub use kprov_modules::catalog::Entry;
 /// The modules the engine runs itself, sorted by name.
 static ENGINE: &[Entry] = &[
     Entry {
-        name: crate::kube::MODULE,
+        name: crate::actions::kube_apply::MODULE,
         doc: "server-side applies manifests from the control machine against a host's API \
               server, and labels, annotates and taints the nodes as kubeadm does",
-        schema: || schemars::schema_for!(crate::kube::Args),
+        schema: || schemars::schema_for!(crate::actions::kube_apply::Args),
         build: None,
     },
     Entry {

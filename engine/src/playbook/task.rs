@@ -241,7 +241,10 @@ fn one(
             ("register", register.is_some()),
             ("retries", obj.contains_key("retries")),
             ("until", until.is_some()),
-            (module.as_str(), module == crate::kube::MODULE),
+            (
+                module.as_str(),
+                module == crate::actions::kube_apply::MODULE,
+            ),
         ];
         if let Some((key, _)) = unsupported.into_iter().find(|(_, set)| *set) {
             problems.push(map.at_key(

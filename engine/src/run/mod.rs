@@ -2,17 +2,25 @@
 //! host at once, each host's tasks batched into few round trips, cross-host values
 //! awaited through the task graph.
 
+mod apply;
 mod chain;
 mod each;
 mod graph;
+mod handlers;
 mod hints;
 mod host;
+mod local;
 mod lock;
 mod notify;
 mod outcome;
+mod plan;
 pub(crate) mod prepare;
+mod progress;
 mod refs;
+mod report;
+mod retry;
 pub mod saved;
+mod vars;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -25,6 +33,7 @@ use tokio::sync::watch;
 
 pub use graph::{GraphError, TagFilter};
 pub use lock::{DEFAULT_WAIT as DEFAULT_LOCK_WAIT, LOCK_PATH};
+pub(crate) use outcome::Outcome;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::events::{Event, Failure, Mode, Sink, Status};

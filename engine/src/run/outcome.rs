@@ -7,7 +7,7 @@ use kprov_modules::Diff;
 use crate::events::{Failure, Status};
 
 /// The outcome of one task, before it becomes an event.
-pub(super) struct Outcome {
+pub(crate) struct Outcome {
     pub status: Status,
     pub summary: Option<String>,
     pub diff: Option<String>,

@@ -1,12 +1,13 @@
 //! From a task as written to a ready module for one host: `when`, templates,
-//! `template:`/`copy: {src}` resolved to content, arguments checked by the module.
+//! `template:`/`copy: {src}` resolved to content ([`crate::actions::template`]), arguments
+//! checked by the module.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use crate::actions::template::Sources;
 use crate::events::Failure;
 use crate::playbook::Task;
 use crate::template::Renderer;
@@ -126,7 +127,12 @@ pub fn prepare(task: &Task, input: &Inputs<'_>) -> Prepared {
         Ok(args) => args,
         Err(not_ready) => return not_ready,
     };
-    let (module, args) = match resolve_sources(task, args, input) {
+    let sources = Sources {
+        renderer: input.renderer,
+        vars: input.vars,
+        playbook_dir: input.playbook_dir,
+    };
+    let (module, args) = match sources.resolve(task, args) {
         Ok(pair) => pair,
         Err(message) => return fail(message),
     };
@@ -211,76 +217,6 @@ fn as_template(text: &str) -> String {
     }
 }
 
-/// `template: {src, dest}` renders the role's `templates/SRC` into `copy` content;
-/// `copy: {src}` reads the role's `files/SRC`.
-fn resolve_sources(
-    task: &Task,
-    args: Value,
-    input: &Inputs<'_>,
-) -> Result<(String, Value), String> {
-    let module = task.module.clone();
-    let Value::Object(mut map) = args else {
-        return Ok((module, args));
-    };
-    let is_template = module == "template";
-    if !(is_template || module == "copy") || !map.contains_key("src") {
-        return Ok((module, Value::Object(map)));
-    }
-    let src = match map.remove("src") {
-        Some(Value::String(s)) => s,
-        _ => return Err(format!("{}: `src` must be a file name", task.origin)),
-    };
-    let path = source_path(
-        task,
-        input.playbook_dir,
-        if is_template { "templates" } else { "files" },
-        &src,
-    );
-    if is_template {
-        let text = input
-            .renderer
-            .render_file(&path, input.vars)
-            .map_err(|e| e.to_string())?;
-        map.insert("content".into(), Value::String(text));
-    } else {
-        let bytes = std::fs::read(&path).map_err(|e| {
-            format!(
-                "{}: cannot read {}: {e}{}",
-                task.origin,
-                path.display(),
-                beside_kprov_hint(&path)
-            )
-        })?;
-        // Text travels as text (readable diffs); anything else (binaries) as base64.
-        match String::from_utf8(bytes) {
-            Ok(text) => map.insert("content".into(), Value::String(text)),
-            Err(raw) => map.insert(
-                "content_base64".into(),
-                Value::String(base64::engine::general_purpose::STANDARD.encode(raw.into_bytes())),
-            ),
-        };
-    }
-    // Ansible spells the target `dest`; kprov's file modules call it `path`.
-    if let Some(dest) = map.remove("dest") {
-        map.entry("path").or_insert(dest);
-    }
-    Ok(("copy".to_string(), Value::Object(map)))
-}
-
-/// Absolute paths stay; relative ones live in the role's `kind/` directory (or the
-/// playbook's `kind/` directory for tasks outside roles).
-fn source_path(task: &Task, playbook_dir: &Path, kind: &str, src: &str) -> PathBuf {
-    let path = Path::new(src);
-    if path.is_absolute() {
-        return path.to_path_buf();
-    }
-    task.role_dir
-        .as_deref()
-        .unwrap_or(playbook_dir)
-        .join(kind)
-        .join(path)
-}
-
 /// The value a task registers: its status plus the module's reported fields.
 pub fn registered(
     changed: bool,
@@ -307,42 +243,10 @@ pub fn registered(
     Value::Object(m)
 }
 
-/// For a file that should sit beside the running kprov binary (the companion binaries
-/// kprov pushes, such as kprov-agent): how to get it.
-fn beside_kprov_hint(path: &Path) -> String {
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-        .is_some_and(|dir| path.parent() == Some(dir.as_path()));
-    if beside && !path.exists() {
-        format!(
-            "; it is built with kprov: run `cargo build --release` in kprov's checkout (it builds \
-             every binary kprov pushes into the directory of kprov itself, {})",
-            path.parent()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default()
-        )
-    } else {
-        String::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn a_missing_file_beside_kprov_says_how_to_build_it() {
-        let dir = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let hint = beside_kprov_hint(&dir.join("kprov-agent-never-built"));
-        assert!(hint.contains("cargo build --release"), "{hint}");
-        assert!(beside_kprov_hint(Path::new("/nonexistent/kprov-agent")).is_empty());
-    }
 
     fn task(when: &str) -> Task {
         Task {

@@ -75,7 +75,7 @@ pub fn check_tasks(input: &TaskInputs<'_>) -> Result<(), Diagnostics> {
                 .iter()
                 .filter(|t| input.tags.selects(&t.tags))
                 .chain(play.handlers.iter());
-            for task in tasks.filter(|t| t.module != crate::kube::MODULE) {
+            for task in tasks.filter(|t| t.module != crate::actions::kube_apply::MODULE) {
                 let task = without_local_files(task);
                 let inputs = Inputs {
                     renderer: &renderer,
