@@ -1,5 +1,5 @@
 //! Control-plane artifacts kubeadm would write, computed without kubeadm
-//! (see `../shared/specs/kubeadm-equivalent.md`), for Kubernetes 1.28–1.31.
+//! (see `docs/controlplane.md`), for Kubernetes 1.28–1.31.
 //!
 //! Pure functions: no SSH, no engine. Callers write the returned [`Artifact`]s
 //! atomically with their modes and never print contents marked `secret`.

@@ -1,4 +1,4 @@
-//! Throw-away lab hosts on one Linux machine (spec: shared/specs/lab.md).
+//! Throw-away lab hosts on one Linux machine (see `docs/lab.md`).
 //!
 //! Each host is systemd as PID 1 in its own namespaces (mount, UTS, IPC, PID, cgroup,
 //! network) around an overlay root file system over a cached Debian bookworm base, joined
