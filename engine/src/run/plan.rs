@@ -12,6 +12,7 @@ use super::graph::Step;
 use super::host::{HostRun, Item};
 use super::outcome::Outcome;
 use super::prepare::{self, Prepared};
+use super::saved::Followed;
 use super::Plans;
 use crate::events::{Failure, Mode, Phase, Status};
 use crate::playbook::Task;
@@ -163,11 +164,29 @@ impl HostRun<'_> {
                         Plans::Record(book) if self.ctx.mode == Mode::Plan => {
                             book.record(self.name(), &item.key, &item.name, &state, &p)
                         }
-                        Plans::Follow(book) => {
-                            if let Some(script) = book.script_for(self.name(), &item.key, &state) {
-                                p.script = script;
+                        Plans::Follow(book) => match book.follow(self.name(), &item.key, &state) {
+                            Followed::Planned(Some(script)) => p.script = script,
+                            Followed::Planned(None) | Followed::NotPlanned => {}
+                            // Before this run changed anything here, a different state is
+                            // drift since the check: refused. After a change of the run,
+                            // the plan could not know the state and it is planned now.
+                            Followed::Drifted(what) if !self.changed_here() => {
+                                let message = format!(
+                                    "the host changed between the plan's drift check and its apply: {what}; \
+                                     nothing more is done on this host; make a new plan"
+                                );
+                                let f = self.failure(item, &message, "saved plan");
+                                self.finish_ok_prefix(items, &plans);
+                                self.emit_as(
+                                    item.task,
+                                    &item.name,
+                                    item.started,
+                                    Outcome::failed(f),
+                                );
+                                return None;
                             }
-                        }
+                            Followed::Drifted(_) => {}
+                        },
                         _ => {}
                     }
                     plans.push((p, state))
@@ -200,5 +219,13 @@ impl HostRun<'_> {
             }
             self.emit_as(item.task, &item.name, item.started, outcome);
         }
+    }
+
+    /// True once a task of this run changed something on this host.
+    fn changed_here(&self) -> bool {
+        self.result
+            .counts
+            .get(&Status::Changed)
+            .is_some_and(|n| *n > 0)
     }
 }

@@ -57,11 +57,7 @@ impl PlanBook {
             key: key.to_string(),
             task: task.to_string(),
             state: fingerprint(state),
-            fields: state
-                .fields
-                .iter()
-                .map(|(k, v)| (k.clone(), hex(&Sha256::digest(v))))
-                .collect(),
+            fields: field_digests(state),
             summary: changes.then(|| summary(plan)),
             script: (!plan.sensitive).then(|| plan.script.clone()),
         };
@@ -70,15 +66,57 @@ impl PlanBook {
         }
     }
 
+    /// What the saved plan says of task `key` on `host`, now gathered as `state`.
+    pub(crate) fn follow(&self, host: &str, key: &str, state: &State) -> Followed {
+        let Ok(hosts) = self.hosts.lock() else {
+            return Followed::NotPlanned;
+        };
+        let Some(task) = hosts
+            .get(host)
+            .and_then(|t| t.iter().find(|t| t.key == key))
+        else {
+            return Followed::NotPlanned;
+        };
+        if task.state == fingerprint(state) {
+            return Followed::Planned(task.script.clone());
+        }
+        let now = PlannedTask {
+            fields: field_digests(state),
+            ..task.clone()
+        };
+        Followed::Drifted(changed_fields(task, &now))
+    }
+
     /// The planned script of task `key` on `host` when the host's state for it is still the
     /// one it was planned from.
-    pub(crate) fn script_for(&self, host: &str, key: &str, state: &State) -> Option<String> {
-        let hosts = self.hosts.lock().ok()?;
-        let task = hosts.get(host)?.iter().find(|t| t.key == key)?;
-        (task.state == fingerprint(state))
-            .then(|| task.script.clone())
-            .flatten()
+    #[cfg(test)]
+    fn script_for(&self, host: &str, key: &str, state: &State) -> Option<String> {
+        match self.follow(host, key, state) {
+            Followed::Planned(script) => script,
+            _ => None,
+        }
     }
+}
+
+/// A task of an apply that follows a saved plan, as the plan knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Followed {
+    /// Planned from this very state: its saved script (`None` for a secret plan, which is
+    /// recomputed from the identical state).
+    Planned(Option<String>),
+    /// Planned from another state: what changed.
+    Drifted(String),
+    /// Not in the plan (a host planned again with `--allow-drift`, or a task the plan
+    /// could not know, e.g. one that used a value known only after apply).
+    NotPlanned,
+}
+
+fn field_digests(state: &State) -> BTreeMap<String, String> {
+    state
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), hex(&Sha256::digest(v))))
+        .collect()
 }
 
 fn summary(plan: &Plan) -> String {

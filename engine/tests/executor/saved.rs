@@ -67,32 +67,51 @@ async fn a_plan_records_every_task_and_keeps_no_secret() {
 
 #[tokio::test]
 async fn apply_runs_the_saved_script_while_the_state_is_the_planned_one() {
-    let hosts = Hosts::new(&["h1", "h2"]);
+    let hosts = Hosts::new(&["h1", "h2", "h3"]);
     let mut recorded = record(&hosts).await.hosts();
     // What apply runs comes from the book, not from planning again: a marked script
-    // proves it. h2's state changes after the plan, so h2 is planned afresh.
+    // proves it.
     for tasks in recorded.values_mut() {
         let script = tasks[0].script.take().unwrap();
         tasks[0].script = Some(script.replace("name=", "from-the-book name="));
     }
+    // h2 and h3 change after the plan (as if between the CLI's drift check and the
+    // apply). h2 is still in the book: refused, untouched. h3 is not (what
+    // `--allow-drift` does): planned afresh.
     hosts.write("h2", "etc/app.conf", "hand edit\n");
+    hosts.write("h3", "etc/app.conf", "hand edit\n");
+    recorded.remove("h3");
     let opts = Opts {
         plans: Plans::Follow(Arc::new(PlanBook::from_hosts(recorded))),
         ..Opts::default()
     };
     let ran = hosts.run_with(Mode::Apply, BOOK, opts).await;
-    assert_eq!(ran.summary.failed, 0, "{}", ran.dump());
+    assert_eq!(ran.summary.failed, 1, "{}", ran.dump());
     assert_eq!(
         hosts.read("h1", "etc/app.conf").as_deref(),
         Some("from-the-book name=h1\n")
     );
     assert_eq!(
-        hosts.read("h2", "etc/app.conf").as_deref(),
-        Some("name=h2\n")
-    );
-    assert_eq!(
         hosts.read("h1", "etc/secret").as_deref(),
         Some("s3cr3t-value\n")
+    );
+    assert_eq!(ran.status("h2", "a file").as_deref(), Some("failed"));
+    let refused = ran.tasks("h2");
+    let message = refused[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("changed between the plan's drift check and its apply")
+            && message.contains("gathered"),
+        "{}",
+        ran.dump()
+    );
+    assert_eq!(
+        hosts.read("h2", "etc/app.conf").as_deref(),
+        Some("hand edit\n")
+    );
+    assert_eq!(hosts.read("h2", "etc/secret"), None, "nothing after it ran");
+    assert_eq!(
+        hosts.read("h3", "etc/app.conf").as_deref(),
+        Some("name=h3\n")
     );
 }
 
