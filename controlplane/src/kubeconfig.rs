@@ -1,4 +1,4 @@
-//! `/etc/kubernetes/*.conf` (spec §3): kubeconfigs with embedded CA and client
+//! `/etc/kubernetes/*.conf`: kubeconfigs with embedded CA and client
 //! certificates signed by the cluster CA.
 
 use crate::pki::{Ca, CertInfo, Key, Subject, Usage};

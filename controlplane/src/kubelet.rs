@@ -1,4 +1,4 @@
-//! kubelet wiring (spec §8): `config.yaml`, `kubeadm-flags.env`, the systemd drop-in.
+//! kubelet wiring: `config.yaml`, `kubeadm-flags.env`, the systemd drop-in.
 
 use crate::{yaml, Artifact, ClusterParams, NodeParams};
 use serde_json::json;

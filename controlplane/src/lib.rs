@@ -76,9 +76,7 @@ pub fn init_files(
     Ok(out)
 }
 
-/// Every file an additional control-plane node writes (spec §7.3 with kprov's
-/// simplification: the CAs are copied from the first master instead of going
-/// through the `kubeadm-certs` Secret).
+/// Every file an additional control-plane node writes.
 ///
 /// `shared` holds the first master's `ca`, `front-proxy-ca` and `etcd/ca`
 /// certificates and keys and `sa.key` (as read from it); `existing` what is already
@@ -151,7 +149,7 @@ pub fn new_token(p: &ClusterParams, now: SystemTime) -> BootstrapToken {
     BootstrapToken::generate(now.checked_add(p.token_ttl).unwrap_or(now))
 }
 
-/// Files a worker join writes (spec §7.1): `bootstrap-kubelet.conf` with the
+/// Files a worker join writes: `bootstrap-kubelet.conf` with the
 /// token, `pki/ca.crt`, and the kubelet's config, flags and drop-in.
 pub fn join_files(
     p: &ClusterParams,
@@ -170,7 +168,7 @@ pub fn join_files(
     Ok(out)
 }
 
-/// The cluster objects of spec §1/§5 as YAML documents for server-side apply:
+/// The cluster objects kubeadm creates as YAML documents for server-side apply:
 /// kubeadm-config and kubelet-config ConfigMaps, the token Secret, bootstrap RBAC,
 /// cluster-info, CoreDNS and kube-proxy.
 pub fn cluster_objects(

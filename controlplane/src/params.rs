@@ -140,7 +140,7 @@ impl ProxyMode {
 /// Cluster-wide parameters (kubeadm's ClusterConfiguration + InitConfiguration).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterParams {
-    /// Release; selects the differences of spec §0.
+    /// Release; selects the differences between minors (docs/controlplane.md).
     pub kubernetes_version: Version,
     /// `clusterName`, default `kubernetes`.
     pub cluster_name: String,

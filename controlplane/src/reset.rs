@@ -1,4 +1,4 @@
-//! What `kubeadm reset` cleans on a node (spec §10).
+//! What `kubeadm reset` cleans on a node.
 
 /// Paths `kubeadm reset` cleans. Directories are emptied, not removed; the
 /// kubelet must be stopped and mounts under `/var/lib/kubelet` unmounted first.

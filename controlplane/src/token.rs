@@ -1,4 +1,4 @@
-//! Bootstrap tokens (spec §5), the discovery hash (§6) and the `cluster-info`
+//! Bootstrap tokens, the discovery hash and the `cluster-info`
 //! JWS the controller-manager's bootstrapsigner adds.
 
 use crate::pki::CertInfo;

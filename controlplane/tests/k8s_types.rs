@@ -1,6 +1,6 @@
 //! Every manifest parses as a Kubernetes Pod (k8s-openapi), every kubeconfig as a
 //! kubeconfig (kube-client), every cluster object as its k8s-openapi type; the
-//! version differences of spec §0 show up where they should.
+//! version differences between minors show up where they should.
 
 mod common;
 

@@ -389,7 +389,7 @@ fn ecdsa_keys_when_selected() {
 }
 
 /// Leaves re-issued under an older CA: 1.28–1.30 copy the CA's NotBefore, 1.31
-/// backdates from now (spec §0).
+/// backdates from now.
 #[test]
 fn leaf_not_before_follows_release() {
     for minor in [30, 31] {

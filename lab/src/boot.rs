@@ -11,7 +11,7 @@ use crate::layout::{HostLayout, Layout};
 use crate::state::HostPids;
 
 /// The launcher: joins the host's cgroups, unshares the namespaces, sets up the mounts
-/// systemd 252 needs and execs it (see the spec, "Facts verified").
+/// systemd 252 needs and execs it.
 const LAUNCHER: &str = include_str!("launch.sh");
 
 /// Value of `$container` in the host, for systemd's container detection.

@@ -36,7 +36,8 @@ pub struct PlanFile {
     pub format: String,
     pub kprov_version: String,
     pub run: RunInputs,
-    /// sha256 per input: `playbook`, `roles`, `inventory`, `spec`, `extra_vars`.
+    /// sha256 per input: `playbook`, `roles`, `inventory`, `spec`, `extra_vars`, and of
+    /// the kprov binary itself (`kprov`).
     pub digests: BTreeMap<String, String>,
     pub hosts: BTreeMap<String, Vec<PlannedTask>>,
 }
@@ -142,6 +143,7 @@ impl PlanFile {
                 None => "the spec".to_string(),
             },
             "extra_vars" => "the -e values (give the plan's -e values again)".to_string(),
+            "kprov" => "kprov itself (this binary is not the build that made the plan)".to_string(),
             other => other.to_string(),
         }
     }
@@ -180,7 +182,25 @@ pub fn digests(run: &RunInputs, extra: &[String]) -> BTreeMap<String, String> {
         h.update(value.as_bytes());
     }
     out.insert("extra_vars".into(), hex(&h.finalize()));
+    out.insert("kprov".into(), this_kprov().to_string());
     out
+}
+
+/// sha256 of the running kprov binary, read once: a rebuilt kprov (other module code,
+/// other scripts) keeps its version number but not this digest.
+fn this_kprov() -> &'static str {
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| {
+        let mut h = Sha256::new();
+        let read = std::env::current_exe()
+            .and_then(std::fs::File::open)
+            .and_then(|mut f| std::io::copy(&mut f, &mut h));
+        match read {
+            Ok(_) => hex(&h.finalize()),
+            // Unreadable: a digest no other run can match, so such a plan is never applied.
+            Err(err) => format!("unreadable ({err}) {}", std::process::id()),
+        }
+    })
 }
 
 /// sha256 over the regular files at or below `paths` (relative names and contents, in
@@ -260,6 +280,12 @@ mod tests {
         let plan = PlanFile::new(run.clone(), digests(&run, &extra), &PlanBook::default());
         let why = plan.stale_because(&digests(&run, &other)).unwrap();
         assert!(why.contains("-e values"), "{why}");
+        // Another build of kprov with the same version number.
+        let mut rebuilt = digests(&run, &extra);
+        assert_eq!(plan.stale_because(&rebuilt), None);
+        rebuilt.insert("kprov".into(), "another build".into());
+        let why = plan.stale_because(&rebuilt).unwrap();
+        assert!(why.contains("kprov itself"), "{why}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Static pod manifests in `/etc/kubernetes/manifests` (spec §4).
+//! Static pod manifests in `/etc/kubernetes/manifests`.
 
 mod apiserver;
 mod controller_manager;
@@ -67,7 +67,7 @@ fn add_volume(volumes: &mut Volumes, name: &str, path: &str, kind: &'static str,
     volumes.insert(name.to_string(), (path.to_string(), kind, read_only));
 }
 
-/// `/etc/ssl/certs` plus the CA-trust directories present on the node (spec §4).
+/// `/etc/ssl/certs` plus the CA-trust directories present on the node.
 fn ca_volumes(p: &ClusterParams, node: &NodeParams) -> Volumes {
     let mut volumes = Volumes::new();
     add_volume(

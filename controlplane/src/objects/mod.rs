@@ -1,4 +1,4 @@
-//! Cluster objects kubeadm creates through the API (spec §1 phases 8–14, §5), as
+//! Cluster objects kubeadm creates through the API, as
 //! YAML documents ready for server-side apply.
 
 mod bootstrap;

@@ -1,4 +1,4 @@
-//! `/etc/kubernetes/pki` (spec §2): the three CAs, their leaves and the
+//! `/etc/kubernetes/pki`: the three CAs, their leaves and the
 //! service-account key pair. Valid existing files are kept byte for byte.
 
 mod cert;
