@@ -35,7 +35,9 @@
 //! Layout: the framework at the top ([`Module`], [`Plan`], [`State`] in `module.rs`; the
 //! scripts, the prelude and the wire format in `script.rs` and `report.rs`; [`catalog`]),
 //! the modules grouped by domain (`files`, `system`, `packages`, `runtime`, `network`,
-//! `kube`), and the helpers they are written with in `util`.
+//! `kube`), the typed facts their gather fragments read and their plans parse back (file
+//! stat, routes, iptables rules, systemd units) in `facts`, and the other helpers they are
+//! written with in `util`.
 
 pub mod catalog;
 mod error;
@@ -43,6 +45,7 @@ mod module;
 mod report;
 mod script;
 
+mod facts;
 mod util;
 
 mod files;
@@ -53,13 +56,13 @@ mod runtime;
 mod system;
 
 pub use error::ModuleError;
+pub use facts::file::predict_file;
 pub use module::{Diff, HostContext, Module, Plan, State};
-pub use network::cni_bridge::check_slices;
+pub use network::pod_slices::check_slices;
 pub use report::{parse_output, TaskReport};
 pub use runtime::registry_name;
 pub use script::{apply_script, apply_script_with, gather_script, quote, AfterTask, PRELUDE};
 pub use util::args::suggest;
-pub use util::edit::predict_file;
 
 /// Every module name [`build`] accepts, sorted (the names of [`catalog::ENTRIES`]).
 pub fn names() -> &'static [&'static str] {

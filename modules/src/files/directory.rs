@@ -4,9 +4,11 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::file::{FileFact, Read};
+use crate::facts::Fact;
 use crate::script::quote;
 use crate::util::args::{self, ModeArg, Presence};
-use crate::util::managed::{attr_args, FileStat};
+use crate::util::managed::attr_args;
 use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `directory`.
@@ -56,8 +58,8 @@ impl Module for Directory {
     }
 
     fn gather(&self) -> String {
-        // A sha that never matches: a regular file in the way shows its content.
-        format!("kp_stat_file '' {} '' || return\n", quote(&self.path))
+        // A regular file in the way shows its content.
+        self.fact().gather()
     }
 
     fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
@@ -69,9 +71,14 @@ impl Module for Directory {
 }
 
 impl Directory {
+    /// What its gather reads: the path's stat.
+    fn fact(&self) -> FileFact {
+        FileFact::new("", &self.path, Read::Content)
+    }
+
     /// What would change.
     fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        let stat = FileStat::from_state(NAME, state, "")?;
+        let stat = self.fact().parse(NAME, state)?.stat;
         match (self.state, stat) {
             (Presence::Absent, None) => Ok(Diff::Unchanged),
             (_, Some(s)) if !s.is_dir() => Err(ModuleError::conflict(

@@ -3,9 +3,10 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::Fact;
 use crate::script::{quote, unb64};
 use crate::util::args::{self, ModeArg, Presence};
-use crate::util::managed::{fold, removal, ManagedFile};
+use crate::util::managed::{fold, removal, removal_fact, ManagedFile};
 use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// Arguments of `file` and `copy` (templates and `src` files arrive as `content`).
@@ -84,9 +85,7 @@ impl Module for FileModule {
     fn gather(&self) -> String {
         match self.state {
             Presence::Present => self.file.gather(""),
-            Presence::Absent => {
-                format!("kp_stat_file '' {} '' || return\n", quote(&self.file.path))
-            }
+            Presence::Absent => removal_fact("", &self.file.path).gather(),
         }
     }
 

@@ -10,13 +10,15 @@
 
 use kprov_controlplane::{Artifact, Existing};
 
+use crate::facts::file::{FileFact, Read};
+use crate::facts::Fact;
 use crate::script::{b64, quote, sha256_hex};
-use crate::util::managed::FileStat;
 use crate::{Diff, ModuleError, Plan, State};
 
-/// Field prefix of `path` in the gathered state.
-fn prefix(path: &str) -> String {
-    format!("{path}:")
+/// The fact of `path` in the gathered state: its stat and content, its fields named
+/// after the path.
+fn fact(path: &str) -> FileFact {
+    FileFact::new(format!("{path}:"), path, Read::Content)
 }
 
 /// Suffix of a staged file beside its target.
@@ -30,18 +32,28 @@ pub(crate) fn journal_for(module: &str) -> String {
 /// Gather fragment: stat and content of every path, of its staged file and of the
 /// journal.
 pub(crate) fn gather(paths: &[String], journal: &str) -> String {
-    let stat = |p: &str| {
-        format!(
-            "kp_stat_file {} {} '' || return\n",
-            quote(&prefix(p)),
-            quote(p)
-        )
-    };
     paths
         .iter()
         .chain(std::iter::once(&journal.to_string()))
-        .flat_map(|p| [stat(p), stat(&format!("{p}{STAGED}"))])
+        .flat_map(|p| [fact(p).gather(), fact(&format!("{p}{STAGED}")).gather()])
         .collect()
+}
+
+/// Gather fragment for a file of which only whether it exists matters (it holds a key):
+/// its stat and sha256, never its content.
+pub(crate) fn gather_presence(path: &str) -> String {
+    presence(path).gather()
+}
+
+/// Whether the file of [`gather_presence`] exists (not gathered: no).
+pub(crate) fn present(module: &str, state: &State, path: &str) -> bool {
+    presence(path)
+        .parse(module, state)
+        .is_ok_and(|f| f.stat.is_some())
+}
+
+fn presence(path: &str) -> FileFact {
+    FileFact::new(format!("{path}:"), path, Read::ShaOnly)
 }
 
 /// The gathered state of a host that holds none of `paths` (for tests).
@@ -72,34 +84,33 @@ pub(crate) fn settle(
         .iter()
         .chain(std::iter::once(&journal_path))
         .map(|p| {
-            Ok((
-                p,
-                FileStat::from_state(module, state, &prefix(&format!("{p}{STAGED}")))?,
-            ))
+            let staged = fact(&format!("{p}{STAGED}")).parse(module, state)?;
+            Ok((p, staged.stat))
         })
         .collect::<Result<Vec<_>, ModuleError>>()?
         .into_iter()
         .filter_map(|(p, stat)| stat.map(|_| p))
         .collect();
-    if FileStat::from_state(module, state, &prefix(journal))?.is_none() {
+    let journal_file = fact(journal).parse(module, state)?;
+    if journal_file.stat.is_none() {
         let recovery = (!staged.is_empty()).then(|| Action::Discard {
             staged: staged.iter().map(|p| format!("{p}{STAGED}")).collect(),
         });
         return Ok((view, recovery.into_iter().collect()));
     }
-    let listed = state
-        .text(&format!("{}content", prefix(journal)))
+    let listed = journal_file
+        .content
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
         .unwrap_or_default();
     let listed: Vec<&str> = listed.lines().collect();
     let (listed_staged, stray): (Vec<&String>, Vec<&String>) =
         staged.iter().partition(|p| listed.contains(&p.as_str()));
     for path in listed_staged {
-        let from = prefix(&format!("{path}{STAGED}"));
-        let to = prefix(path);
+        let (from, to) = (fact(&format!("{path}{STAGED}")), fact(path));
         for field in ["stat", "sha", "content"] {
-            match state.bytes(&format!("{from}{field}")) {
-                Some(bytes) => view.fields.insert(format!("{to}{field}"), bytes.to_vec()),
-                None => view.fields.remove(&format!("{to}{field}")),
+            match state.bytes(&from.field(field)) {
+                Some(bytes) => view.fields.insert(to.field(field), bytes.to_vec()),
+                None => view.fields.remove(&to.field(field)),
             };
         }
     }
@@ -124,8 +135,8 @@ pub(crate) fn existing(
 ) -> Result<Existing, ModuleError> {
     let mut found = Existing::empty();
     for path in paths {
-        let pre = prefix(path);
-        let Some(stat) = FileStat::from_state(module, state, &pre)? else {
+        let file = fact(path).parse(module, state)?;
+        let Some(stat) = file.stat else {
             continue;
         };
         if !stat.is_file() {
@@ -137,10 +148,10 @@ pub(crate) fn existing(
                 ),
             ));
         }
-        let content = state
-            .bytes(&format!("{pre}content"))
+        let content = file
+            .content
             .ok_or_else(|| ModuleError::conflict(module, format!("{path} is larger than 1 MiB")))?;
-        found.0.insert(path.clone(), content.to_vec());
+        found.0.insert(path.clone(), content);
     }
     Ok(found)
 }
@@ -195,11 +206,10 @@ pub(crate) fn actions(
 ) -> Result<Vec<Action>, ModuleError> {
     let mut out = Vec::new();
     for a in artifacts {
-        let pre = prefix(&a.path);
-        let stat = FileStat::from_state(module, state, &pre)?;
+        let file = fact(&a.path).parse(module, state)?;
         let mode = format!("{:o}", a.mode);
-        let current = state.bytes(&format!("{pre}content"));
-        match (stat, current) {
+        let current = file.content.as_deref();
+        match (file.stat, current) {
             (Some(stat), Some(bytes)) if stat.is_file() && bytes == a.content.as_slice() => {
                 if stat.mode != mode {
                     out.push(Action::Chmod {

@@ -118,9 +118,7 @@ impl KubeJoin {
 
     /// What to fix, from what the host holds now (crash leftovers settled first).
     fn actions(&self, state: &State) -> Result<Vec<Action>, ModuleError> {
-        let joined = state
-            .bytes(&format!("{KUBELET_CONF}:stat"))
-            .is_some_and(|s| s != b"absent");
+        let joined = kube_files::present(NAME, state, KUBELET_CONF);
         let wanted: Vec<Artifact> = self
             .artifacts
             .iter()
@@ -141,11 +139,7 @@ impl Module for KubeJoin {
     fn gather(&self) -> String {
         // kubelet.conf holds a client key: only whether it exists matters.
         let mut script = kube_files::gather(&self.paths(), &self.journal);
-        script.push_str(&format!(
-            "kp_stat_file {} {} '-' || return\n",
-            crate::quote(&format!("{KUBELET_CONF}:")),
-            crate::quote(KUBELET_CONF)
-        ));
+        script.push_str(&kube_files::gather_presence(KUBELET_CONF));
         script
     }
 

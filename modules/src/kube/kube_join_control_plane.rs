@@ -266,9 +266,7 @@ impl KubeJoinControlPlane {
         let (state, mut actions) = kube_files::settle(NAME, state, &self.paths, &self.journal)?;
         let state = &state;
         let existing = kube_files::existing(NAME, state, &self.paths)?;
-        let joined = state
-            .bytes(&format!("{KUBELET_CONF}:stat"))
-            .is_some_and(|s| s != b"absent");
+        let joined = kube_files::present(NAME, state, KUBELET_CONF);
         let wanted: Vec<Artifact> = self
             .artifacts(&existing, SystemTime::now())?
             .into_iter()
@@ -287,11 +285,7 @@ impl Module for KubeJoinControlPlane {
     fn gather(&self) -> String {
         // kubelet.conf holds a client key: only whether it exists matters.
         let mut script = kube_files::gather(&self.paths, &self.journal);
-        script.push_str(&format!(
-            "kp_stat_file {} {} '-' || return\n",
-            crate::quote(&format!("{KUBELET_CONF}:")),
-            crate::quote(KUBELET_CONF)
-        ));
+        script.push_str(&kube_files::gather_presence(KUBELET_CONF));
         script
     }
 

@@ -9,6 +9,8 @@ use kprov_controlplane::reset_paths;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::unit::UnitFact;
+use crate::facts::Fact;
 use crate::script::quote;
 use crate::util::args;
 use crate::{Diff, Module, ModuleError, Plan, State};
@@ -48,6 +50,11 @@ impl KubeReset {
     }
 }
 
+/// Whether the kubelet runs.
+fn kubelet() -> UnitFact {
+    UnitFact::new("kubelet.", "kubelet.service").active()
+}
+
 /// Shell: `kp_mounts` = mount points at or under /var/lib/kubelet (resolved), deepest first.
 const MOUNTS: &str = r#"kp_kd=$(readlink -f /var/lib/kubelet 2>/dev/null || echo /var/lib/kubelet)
 kp_mounts=$(awk -v d="$kp_kd" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts 2>/dev/null | sort -r)
@@ -58,12 +65,12 @@ impl Module for KubeReset {
         NAME
     }
 
-    /// Reports what is left: `kubelet` (active), `mounts`, `nonempty` dirs, `files`,
+    /// Reports what is left: `kubelet.active`, `mounts`, `nonempty` dirs, `files`,
     /// `etcd` (etcd.yaml present and the data dir not empty).
     fn gather(&self) -> String {
         format!(
             "{MOUNTS}\
-             kp_word kubelet \"$(systemctl is-active kubelet 2>/dev/null || :)\"\n\
+             {kubelet}\
              kp_field mounts \"$kp_mounts\"\n\
              kp_l=\n\
              for kp_d in {dirs}; do [ -d \"$kp_d\" ] && [ -n \"$(ls -A \"$kp_d\" 2>/dev/null)\" ] && kp_l=\"$kp_l$kp_d$kp_nl\"; done\n\
@@ -74,6 +81,7 @@ impl Module for KubeReset {
              kp_e=0\n\
              [ -f {manifest} ] && [ -n \"$(ls -A {etcd} 2>/dev/null)\" ] && kp_e=1\n\
              kp_word etcd \"$kp_e\"\n",
+            kubelet = kubelet().gather(),
             dirs = Self::words(&self.dirs),
             files = Self::words(&self.files),
             manifest = quote(ETCD_MANIFEST),
@@ -93,7 +101,7 @@ impl KubeReset {
     /// What would change.
     fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
-        if state.text("kubelet").is_some_and(|s| s.trim() == "active") {
+        if kubelet().parse(NAME, state)?.is_active() {
             parts.push("stop kubelet".to_string());
         }
         let list = |name: &str| -> Vec<String> {
@@ -171,7 +179,7 @@ mod tests {
         assert!(m.dirs.iter().any(|d| d == "/etc/kubernetes/pki"));
         assert!(m.files.iter().any(|f| f == "/etc/kubernetes/admin.conf"));
         let clean = fields(&[
-            ("kubelet", "inactive"),
+            ("kubelet.active", "inactive"),
             ("mounts", ""),
             ("nonempty", ""),
             ("files", ""),
@@ -179,7 +187,7 @@ mod tests {
         ]);
         assert_eq!(m.diff(&clean).unwrap(), Diff::Unchanged);
         let dirty = fields(&[
-            ("kubelet", "active"),
+            ("kubelet.active", "active"),
             ("mounts", "/var/lib/kubelet/pods/x\n"),
             ("nonempty", "/etc/kubernetes/pki\n"),
             ("files", "/etc/kubernetes/admin.conf\n"),

@@ -8,7 +8,8 @@
 //! **Slice rule**: the host at position `i` (0-based) of the inventory's host order
 //! (`groups.all`) gets the `i`-th subnet of size `node_cidr_mask` of `pod_cidr`; a host var
 //! `pod_cidr` overrides it for that host (it must lie inside `pod_cidr`). Two hosts whose
-//! slices overlap are an error naming both hosts and a free slice.
+//! slices overlap are an error naming both hosts and a free slice ([`slices`]). The
+//! iptables rules are [`PodRules`].
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -17,10 +18,16 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::network::route::{self, Route, RouteArg, RouteSet};
+use crate::facts::file::FileFact;
+use crate::facts::unit::UnitFact;
+use crate::facts::Fact;
+use crate::network::pod_rules::PodRules;
+use crate::network::pod_slices::slices;
+use crate::network::route::RouteSet;
+use crate::network::route_spec::{self, Route, RouteArg};
 use crate::script::quote;
 use crate::util::args::{self, Presence};
-use crate::util::managed::ManagedFile;
+use crate::util::managed::{merge, removal_fact, ManagedFile};
 use crate::{Diff, Module, ModuleError, Plan, State};
 
 /// One inventory host as `inventory_host_entries` lists it.
@@ -94,147 +101,8 @@ const NAME: &str = "cni_bridge";
 /// Routing protocol kprov's pod routes carry, so that removing stale ones never touches
 /// routes another CNI (flannel host-gw, calico's BIRD) installed in the pod network.
 const PROTO: &str = "static";
-/// Comment on the nat rule that masquerades this host's pods' traffic leaving the pod
-/// network (and never pod-to-pod traffic between hosts).
-const MASQ_COMMENT: &str = "kprov-pod-masquerade";
 /// File name of the conflist in `conf_dir`.
 pub(crate) const CONFLIST: &str = "10-kprov-bridge.conflist";
-
-/// One host's slice of the pod network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Slice {
-    pub host: String,
-    pub address: IpAddr,
-    pub net: IpNet,
-}
-
-/// Where a host's slice came from, for error messages.
-fn origin(overridden: bool, position: usize) -> String {
-    if overridden {
-        "its host var pod_cidr".to_string()
-    } else {
-        format!("position {} in the inventory", position + 1)
-    }
-}
-
-/// Every host's slice (see the module doc for the rule), in inventory order.
-pub(crate) fn slices(
-    pod: IpNet,
-    mask: u8,
-    hosts: &[(String, String)],
-    overrides: &BTreeMap<String, IpNet>,
-) -> Result<Vec<Slice>, ModuleError> {
-    if mask <= pod.prefix_len() || mask > pod.max_prefix_len() {
-        return Err(ModuleError::args(
-            NAME,
-            format!("node_cidr_mask /{mask} does not split pod_cidr {pod} into host slices"),
-        ));
-    }
-    for name in overrides.keys() {
-        if !hosts.iter().any(|(h, _)| h == name) {
-            return Err(ModuleError::args(
-                NAME,
-                format!("pod_cidr override for `{name}`, which is not an inventory host"),
-            ));
-        }
-    }
-    let mut out: Vec<Slice> = Vec::new();
-    let mut overridden = Vec::new();
-    for (i, (host, address)) in hosts.iter().enumerate() {
-        let address: IpAddr = address.parse().map_err(|_| {
-            ModuleError::args(
-                NAME,
-                format!(
-                    "host `{host}` has address `{address}`, not an IP address; the bridge \
-                     CNI routes pods through host addresses: set its inventory address to its IP"
-                ),
-            )
-        })?;
-        let net = match overrides.get(host) {
-            Some(net) => {
-                if !pod.contains(net) {
-                    return Err(ModuleError::args(
-                        NAME,
-                        format!(
-                            "host var pod_cidr {net} of `{host}` is not inside the pod network \
-                             {pod}; pick a slice of {pod}"
-                        ),
-                    ));
-                }
-                *net
-            }
-            None => nth_slice(pod, mask, i).ok_or_else(|| {
-                ModuleError::args(
-                    NAME,
-                    format!(
-                        "pod_cidr {pod} has too few /{mask} slices for {} hosts (`{host}` is \
-                         host {}); use a larger pod_cidr or a longer node_cidr_mask",
-                        hosts.len(),
-                        i + 1
-                    ),
-                )
-            })?,
-        };
-        overridden.push(overrides.contains_key(host));
-        out.push(Slice {
-            host: host.clone(),
-            address,
-            net,
-        });
-    }
-    for (i, a) in out.iter().enumerate() {
-        for (j, b) in out.iter().enumerate().skip(i + 1) {
-            if a.net.contains(&b.net) || b.net.contains(&a.net) {
-                let fix = if overridden[j] { b } else { a };
-                let free = free_slice(pod, mask, &out)
-                    .map(|n| format!(", e.g. {n}"))
-                    .unwrap_or_default();
-                return Err(ModuleError::args(
-                    NAME,
-                    format!(
-                        "hosts `{}` ({} from {}) and `{}` ({} from {}) would share pod \
-                         addresses; give `{}` a host var pod_cidr no other host uses{free}",
-                        a.host,
-                        a.net,
-                        origin(overridden[i], i),
-                        b.host,
-                        b.net,
-                        origin(overridden[j], j),
-                        fix.host,
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Checks the hosts' slices of `pod` (each `/mask`, by position or its `pod_cidr`
-/// override) as the module does, without host addresses: the same errors it would give.
-pub fn check_slices(
-    pod: IpNet,
-    mask: u8,
-    hosts: &[String],
-    overrides: &BTreeMap<String, IpNet>,
-) -> Result<(), ModuleError> {
-    let hosts: Vec<(String, String)> = hosts
-        .iter()
-        .map(|h| (h.clone(), "0.0.0.0".to_string()))
-        .collect();
-    slices(pod, mask, &hosts, overrides).map(|_| ())
-}
-
-fn nth_slice(pod: IpNet, mask: u8, n: usize) -> Option<IpNet> {
-    pod.subnets(mask).ok()?.nth(n)
-}
-
-/// The first slice no host uses (looks at the first 4096).
-fn free_slice(pod: IpNet, mask: u8, used: &[Slice]) -> Option<IpNet> {
-    pod.subnets(mask)
-        .ok()?
-        .take(4096)
-        .find(|n| !used.iter().any(|s| s.net.contains(n) || n.contains(&s.net)))
-}
 
 /// The first address after the network address: the bridge's gateway address.
 fn gateway(net: IpNet) -> IpAddr {
@@ -259,7 +127,7 @@ pub(crate) fn conflist(bridge: &str, slice: IpNet) -> String {
                 "type": "bridge",
                 "bridge": bridge,
                 "isGateway": true,
-                // kprov masquerades itself, except towards other pods (see MASQ_COMMENT):
+                // kprov masquerades itself, except towards other pods (see pod_rules):
                 // the plugin's ipMasq would hide pod addresses from pods on other hosts.
                 "ipMasq": false,
                 "hairpinMode": true,
@@ -283,8 +151,8 @@ pub(crate) fn conflist(bridge: &str, slice: IpNet) -> String {
 pub(crate) struct CniBridge {
     conflist: ManagedFile,
     routes: RouteSet,
-    /// The pod network, accepted in the FORWARD chain.
-    pod: IpNet,
+    /// The FORWARD and masquerade rules.
+    rules: PodRules,
     /// This host's slice, reported as the field `pod_subnet` (for `register`); `None` when
     /// the bridge CNI is to be removed.
     slice: Option<IpNet>,
@@ -297,8 +165,8 @@ impl CniBridge {
         let a: Args = args::parse(NAME, args)?;
         args::path(NAME, "conf_dir", &a.conf_dir)?;
         args::path(NAME, "systemd_dir", &a.systemd_dir)?;
-        route::interface(NAME, "bridge_name", &a.bridge_name)?;
-        let pod = route::destination(NAME, &a.pod_cidr)?;
+        route_spec::interface(NAME, "bridge_name", &a.bridge_name)?;
+        let pod = route_spec::destination(NAME, &a.pod_cidr)?;
         let conflist_path = format!("{}/{CONFLIST}", a.conf_dir.trim_end_matches('/'));
         if a.state == Presence::Absent {
             let unit = if a.unit.is_empty() {
@@ -312,7 +180,7 @@ impl CniBridge {
                 conflist: ManagedFile::new(conflist_path, ""),
                 routes: RouteSet::new(Vec::new(), Vec::new(), None, &a.systemd_dir, &[])?
                     .purging(Some(pod), Some(PROTO.into())),
-                pod,
+                rules: PodRules::new(pod, None),
                 slice: None,
                 removal: Some((format!("{unit}.service"), file)),
             });
@@ -327,7 +195,7 @@ impl CniBridge {
             let (host, cidr) = word.split_once('=').ok_or_else(|| {
                 ModuleError::args(NAME, format!("override `{word}` is not name=cidr"))
             })?;
-            let net = route::destination(NAME, cidr).map_err(|_| {
+            let net = route_spec::destination(NAME, cidr).map_err(|_| {
                 ModuleError::args(
                     NAME,
                     format!("host var pod_cidr of `{host}`: `{cidr}` is not a network like 10.244.5.0/24"),
@@ -350,17 +218,18 @@ impl CniBridge {
             })
             .collect();
         for r in &a.routes {
-            let mut r = route::route(NAME, r)?;
+            let mut r = route_spec::route(NAME, r)?;
             r.proto.get_or_insert_with(|| PROTO.into());
             routes.push(r);
         }
         let unit = (!a.unit.is_empty()).then_some(a.unit.as_str());
+        let rules = PodRules::new(pod, Some(own.net));
         let routes = RouteSet::new(
             routes,
             Vec::new(),
             unit,
             &a.systemd_dir,
-            &boot_rules(pod, own.net),
+            &rules.boot_lines(),
         )?
         .purging(Some(pod), Some(PROTO.into()));
         let mut conflist = ManagedFile::new(conflist_path, conflist(&a.bridge_name, own.net));
@@ -368,79 +237,24 @@ impl CniBridge {
         Ok(CniBridge {
             conflist,
             routes,
-            pod,
+            rules,
             slice: Some(own.net),
             removal: None,
         })
     }
 
-    fn iptables(&self) -> &'static str {
-        if self.pod.addr().is_ipv4() {
-            "iptables"
-        } else {
-            "ip6tables"
-        }
-    }
-
-    /// The nat POSTROUTING rule for this host's slice (present mode).
-    fn masquerade(&self) -> Option<Vec<String>> {
-        let slice = self.slice?;
-        Some(masquerade_words(self.pod, slice))
-    }
-
-    /// The FORWARD rules: (field, rule words after the chain).
-    fn rules(&self) -> [(&'static str, [String; 4]); 2] {
-        let p = self.pod.to_string();
+    /// With `state: absent`: the conflist's and the boot unit's files (stat and content).
+    fn removed_files(&self, unit_file: &str) -> [FileFact; 2] {
         [
-            (
-                "fw.src",
-                ["-s".into(), p.clone(), "-j".into(), "ACCEPT".into()],
-            ),
-            ("fw.dst", ["-d".into(), p, "-j".into(), "ACCEPT".into()]),
+            removal_fact("c.", &self.conflist.path),
+            removal_fact("u.", unit_file),
         ]
     }
 }
 
-/// `-s SLICE ! -d POD -m comment --comment kprov-pod-masquerade -j MASQUERADE`.
-fn masquerade_words(pod: IpNet, slice: IpNet) -> Vec<String> {
-    [
-        "-s",
-        &slice.to_string(),
-        "!",
-        "-d",
-        &pod.to_string(),
-        "-m",
-        "comment",
-        "--comment",
-        MASQ_COMMENT,
-        "-j",
-        "MASQUERADE",
-    ]
-    .iter()
-    .map(|w| w.to_string())
-    .collect()
-}
-
-/// `ExecStart=` lines of the boot unit that restore the FORWARD rules and the masquerade
-/// rule (values are validated networks; `-`: a host without iptables still boots the unit).
-fn boot_rules(pod: IpNet, slice: IpNet) -> Vec<String> {
-    let ipt = if pod.addr().is_ipv4() {
-        "iptables"
-    } else {
-        "ip6tables"
-    };
-    let mut out: Vec<String> = ["-s", "-d"]
-        .iter()
-        .map(|dir| {
-            let rule = format!("FORWARD {dir} {pod} -j ACCEPT");
-            format!("-/bin/sh -c '{ipt} -w -C {rule} 2>/dev/null || {ipt} -w -I {rule}'")
-        })
-        .collect();
-    let rule = format!("POSTROUTING {}", masquerade_words(pod, slice).join(" "));
-    out.push(format!(
-        "-/bin/sh -c '{ipt} -w -t nat -C {rule} 2>/dev/null || {ipt} -w -t nat -A {rule}'"
-    ));
-    out
+/// With `state: absent`: whether the boot unit is enabled.
+fn boot_unit(unit: &str) -> UnitFact {
+    UnitFact::new("unit.", unit).enabled()
 }
 
 impl Module for CniBridge {
@@ -450,13 +264,11 @@ impl Module for CniBridge {
 
     fn gather(&self) -> String {
         let mut out = match (&self.removal, self.slice) {
-            (Some((unit, file)), _) => format!(
-                "kp_stat_file c. {} '' || return\nkp_stat_file u. {} '' || return\n\
-                 command -v systemctl >/dev/null 2>&1 && kp_word enabled \"$(systemctl is-enabled {} 2>/dev/null)\"\n",
-                quote(&self.conflist.path),
-                quote(file),
-                quote(unit)
-            ),
+            (Some((unit, file)), _) => {
+                let mut out: String = self.removed_files(file).iter().map(Fact::gather).collect();
+                out.push_str(&boot_unit(unit).gather());
+                out
+            }
             (None, slice) => {
                 let mut out = self.conflist.gather("c.");
                 if let Some(slice) = slice {
@@ -469,31 +281,7 @@ impl Module for CniBridge {
             }
         };
         out.push_str(&self.routes.gather());
-        let ipt = self.iptables();
-        out.push_str(&format!(
-            "if command -v {ipt} >/dev/null 2>&1; then\n  kp_word fw 1\n"
-        ));
-        for (field, rule) in self.rules() {
-            let words: Vec<String> = rule.iter().map(|w| quote(w)).collect();
-            out.push_str(&format!(
-                "  {ipt} -w -C FORWARD {} >/dev/null 2>&1 && kp_word {field} 1\n",
-                words.join(" ")
-            ));
-        }
-        match self.masquerade() {
-            Some(words) => {
-                let words: Vec<String> = words.iter().map(|w| quote(w)).collect();
-                out.push_str(&format!(
-                    "  {ipt} -w -t nat -C POSTROUTING {} >/dev/null 2>&1 && kp_word fw.masq 1\n",
-                    words.join(" ")
-                ));
-            }
-            None => out.push_str(&format!(
-                "  kp_word fw.masq \"$({ipt} -w -t nat -S POSTROUTING 2>/dev/null | grep -c -e {})\"\n",
-                quote(MASQ_COMMENT)
-            )),
-        }
-        out.push_str("fi\n:\n");
+        out.push_str(&self.rules.fact().gather());
         out
     }
 
@@ -502,7 +290,7 @@ impl Module for CniBridge {
         let routes = self.routes.plan(state)?;
         Ok(Plan::new(
             self.planned_diff(state, routes.diff)?,
-            self.planned_script(state, &routes.script),
+            self.planned_script(state, &routes.script)?,
         ))
     }
 }
@@ -511,17 +299,16 @@ impl CniBridge {
     /// What would change.
     fn planned_diff(&self, state: &State, routes: Diff) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
-        let present = self.removal.is_none();
         if let Some((unit, file)) = &self.removal {
-            if state.text("enabled").as_deref() == Some("enabled") {
+            if boot_unit(unit).parse(NAME, state)?.is_enabled_exactly() {
                 parts.push(Diff::change(format!("disable {unit}")));
             }
-            if let Some(bridge) = old_bridge(state) {
+            if let Some(bridge) = self.old_bridge(state)? {
                 parts.push(Diff::change(format!("delete bridge {bridge}")));
             }
-            for (prefix, path) in [("c.", &self.conflist.path), ("u.", file)] {
-                if state.require(NAME, &format!("{prefix}stat"))? != "absent" {
-                    parts.push(Diff::change(format!("remove {path}")));
+            for fact in self.removed_files(file) {
+                if fact.parse(NAME, state)?.stat.is_some() {
+                    parts.push(Diff::change(format!("remove {}", fact.path())));
                 }
             }
         } else if let Some(c) = self.conflist.change(NAME, state, "c.")? {
@@ -532,37 +319,12 @@ impl CniBridge {
             });
         }
         parts.push(routes);
-        if state.flag("fw") {
-            for (field, rule) in self.rules() {
-                if state.flag(field) != present {
-                    parts.push(Diff::change(format!(
-                        "{} {} FORWARD {}",
-                        self.iptables(),
-                        if present { "-I" } else { "-D" },
-                        rule.join(" ")
-                    )));
-                }
-            }
-            match self.masquerade() {
-                Some(words) if !state.flag("fw.masq") => parts.push(Diff::change(format!(
-                    "{} -t nat -A POSTROUTING {}",
-                    self.iptables(),
-                    words.join(" ")
-                ))),
-                None if state.text("fw.masq").is_some_and(|n| n != "0") => {
-                    parts.push(Diff::change(format!(
-                        "{} -t nat: delete the {MASQ_COMMENT} rules",
-                        self.iptables()
-                    )))
-                }
-                _ => {}
-            }
-        }
+        parts.extend(self.rules.changes(state)?);
         Ok(merge(parts))
     }
 
     /// The script that makes it so.
-    fn planned_script(&self, state: &State, routes: &str) -> String {
+    fn planned_script(&self, state: &State, routes: &str) -> Result<String, ModuleError> {
         let mut out = match &self.removal {
             Some((unit, file)) => {
                 let u = quote(unit);
@@ -574,7 +336,7 @@ impl CniBridge {
                 );
                 // Only while our conflist is still there: later, the name may be the
                 // new plugin's bridge (flannel's is cni0 too).
-                if let Some(bridge) = old_bridge(state) {
+                if let Some(bridge) = self.old_bridge(state)? {
                     let b = quote(&bridge);
                     out.push_str(&format!(
                         "if [ -e {c} ] && ip link show {b} type bridge >/dev/null 2>&1; then\n  \
@@ -588,166 +350,48 @@ impl CniBridge {
             None => self.conflist.apply(),
         };
         out.push_str(routes);
-        let ipt = self.iptables();
-        out.push_str(&format!("if command -v {ipt} >/dev/null 2>&1; then\n"));
-        for (_, rule) in self.rules() {
-            let words: Vec<String> = rule.iter().map(|w| quote(w)).collect();
-            let words = words.join(" ");
-            if self.removal.is_none() {
-                let what = quote(&format!("{ipt} -I FORWARD {}", rule.join(" ")));
-                out.push_str(&format!(
-                    "  if ! {ipt} -w -C FORWARD {words} >/dev/null 2>&1; then\n    \
-                     kp_run {what} {ipt} -w -I FORWARD {words} || return\n    kp_changed\n  fi\n"
-                ));
-            } else {
-                let what = quote(&format!("{ipt} -D FORWARD {}", rule.join(" ")));
-                out.push_str(&format!(
-                    "  while {ipt} -w -C FORWARD {words} >/dev/null 2>&1; do\n    \
-                     kp_run {what} {ipt} -w -D FORWARD {words} || return\n    kp_changed\n  done\n"
-                ));
-            }
-        }
-        match self.masquerade() {
-            Some(words) => {
-                let what = quote(&format!("{ipt} -t nat -A POSTROUTING {}", words.join(" ")));
-                let words: Vec<String> = words.iter().map(|w| quote(w)).collect();
-                let words = words.join(" ");
-                out.push_str(&format!(
-                    "  if ! {ipt} -w -t nat -C POSTROUTING {words} >/dev/null 2>&1; then\n    \
-                     kp_run {what} {ipt} -w -t nat -A POSTROUTING {words} || return\n    kp_changed\n  fi\n"
-                ));
-            }
-            None => {
-                // Every slice this host had: the `-s` of each kprov masquerade rule (only
-                // address characters pass the sed expression).
-                let rest: Vec<String> = masquerade_words(self.pod, self.pod)[2..]
-                    .iter()
-                    .map(|w| quote(w))
-                    .collect();
-                out.push_str(&format!(
-                    "  for kp_s in $({ipt} -w -t nat -S POSTROUTING 2>/dev/null | \
-                     sed -n 's|^-A POSTROUTING -s \\([0-9a-fA-F.:/]*\\) .*{MASQ_COMMENT}.*|\\1|p'); do\n    \
-                     kp_run 'delete masquerade rule for '\"$kp_s\" {ipt} -w -t nat -D POSTROUTING -s \"$kp_s\" {} || return\n    \
-                     kp_changed\n  done\n",
-                    rest.join(" ")
-                ));
-            }
-        }
-        out.push_str("fi\n");
-        out
+        out.push_str(&self.rules.script());
+        Ok(out)
+    }
+
+    /// The bridge named in a conflist kprov wrote earlier (gathered with `state: absent`),
+    /// when it is a plain interface name.
+    fn old_bridge(&self, state: &State) -> Result<Option<String>, ModuleError> {
+        let Some((_, file)) = &self.removal else {
+            return Ok(None);
+        };
+        let [conflist, _] = self.removed_files(file);
+        let content = conflist.parse(NAME, state)?.content;
+        Ok(content.and_then(|c| bridge_of(&c)))
     }
 }
 
-/// The bridge named in a conflist kprov wrote earlier (gathered with `state: absent`),
-/// when it is a plain interface name.
-fn old_bridge(state: &State) -> Option<String> {
-    let text = state.text("c.content")?;
-    let list: serde_json::Value = serde_json::from_str(&text).ok()?;
+/// The bridge plugin's `bridge` of a conflist, when it is a plain interface name.
+fn bridge_of(conflist: &[u8]) -> Option<String> {
+    let list: serde_json::Value = serde_json::from_slice(conflist).ok()?;
     let name = list["plugins"]
         .as_array()?
         .iter()
         .find(|p| p["type"] == "bridge")?["bridge"]
         .as_str()?
         .to_string();
-    route::interface(NAME, "bridge", &name).ok()?;
+    route_spec::interface(NAME, "bridge", &name).ok()?;
     Some(name)
-}
-
-/// Several diffs as one: summaries joined, the first file text kept for the unified diff.
-fn merge(parts: Vec<Diff>) -> Diff {
-    let mut summaries = Vec::new();
-    let mut texts = None;
-    for d in parts {
-        match d {
-            Diff::Unchanged => {}
-            Diff::Run { summary } => summaries.push(summary),
-            Diff::Change {
-                summary,
-                before,
-                after,
-            } => {
-                summaries.push(summary);
-                if texts.is_none() && (before.is_some() || after.is_some()) {
-                    texts = Some((before, after));
-                }
-            }
-        }
-    }
-    if summaries.is_empty() {
-        return Diff::Unchanged;
-    }
-    let (before, after) = texts.unwrap_or((None, None));
-    Diff::Change {
-        summary: summaries.join("; "),
-        before,
-        after,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::route::tests::Netns;
+    use crate::network::netns::Netns;
+    use crate::network::pod_rules::MASQ_COMMENT;
     #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     #[allow(unused_imports)]
     use crate::Diff;
     use serde_json::json;
 
-    fn hosts(n: usize) -> Vec<(String, String)> {
-        (0..n)
-            .map(|i| (format!("h{i}"), format!("10.77.0.{}", 10 + i)))
-            .collect()
-    }
-
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn slices_follow_inventory_order_and_overrides() {
-        let pod = net("10.244.0.0/16");
-        let s = slices(pod, 24, &hosts(3), &BTreeMap::new()).unwrap();
-        let nets: Vec<String> = s.iter().map(|s| s.net.to_string()).collect();
-        assert_eq!(nets, ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]);
-        // An override moves one host only; the others keep theirs.
-        let o = BTreeMap::from([("h1".to_string(), net("10.244.200.0/24"))]);
-        let s = slices(pod, 24, &hosts(3), &o).unwrap();
-        let nets: Vec<String> = s.iter().map(|s| s.net.to_string()).collect();
-        assert_eq!(nets, ["10.244.0.0/24", "10.244.200.0/24", "10.244.2.0/24"]);
-    }
-
-    #[test]
-    fn colliding_overrides_name_both_hosts() {
-        let pod = net("10.244.0.0/16");
-        let o = BTreeMap::from([("h2".to_string(), net("10.244.0.0/24"))]);
-        let err = slices(pod, 24, &hosts(3), &o).unwrap_err().to_string();
-        assert!(
-            err.contains("`h0`") && err.contains("`h2`") && err.contains("host var pod_cidr"),
-            "{err}"
-        );
-        assert!(
-            err.contains("give `h2`") && err.contains("e.g. 10.244.2.0/24"),
-            "{err}"
-        );
-        // Outside the pod network, unknown hosts, too few slices, names as addresses.
-        let o = BTreeMap::from([("h1".to_string(), net("10.9.0.0/24"))]);
-        assert!(slices(pod, 24, &hosts(2), &o).is_err());
-        let o = BTreeMap::from([("nope".to_string(), net("10.244.9.0/24"))]);
-        assert!(slices(pod, 24, &hosts(2), &o).is_err());
-        let err = slices(net("10.244.0.0/23"), 24, &hosts(3), &BTreeMap::new())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("too few"), "{err}");
-        let named = vec![("a".to_string(), "master.lab".to_string())];
-        let err = slices(pod, 24, &named, &BTreeMap::new())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("master.lab") && err.contains("not an IP"),
-            "{err}"
-        );
-        assert!(slices(pod, 16, &hosts(1), &BTreeMap::new()).is_err());
     }
 
     fn args(conf_dir: &str) -> serde_json::Value {
@@ -790,7 +434,7 @@ mod tests {
         let mut bad = args("/etc/cni/net.d");
         bad["bridge_name"] = json!("br; reboot");
         assert!(CniBridge::build(bad).is_err());
-        let boot = boot_rules(net("10.244.0.0/16"), net("10.244.1.0/24"));
+        let boot = PodRules::new(net("10.244.0.0/16"), Some(net("10.244.1.0/24"))).boot_lines();
         assert!(boot[2].contains(
             "iptables -w -t nat -A POSTROUTING -s 10.244.1.0/24 ! -d 10.244.0.0/16 -m comment \
              --comment kprov-pod-masquerade -j MASQUERADE"

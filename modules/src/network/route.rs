@@ -1,31 +1,20 @@
 //! `route`: a set of static routes in the main table, live (`ip route replace`/`del`) and,
 //! optionally, replayed at boot by a generated systemd oneshot unit (enabled).
 
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::net::IpAddr;
 
+use crate::facts::routes::{RoutesFact, SeenRoute, TYPES};
+use crate::facts::Fact;
+use crate::network::route_spec::{destination, protocol, route, Route, RouteArg};
 use crate::script::quote;
 use crate::system::service::Service;
 use crate::util::args;
-use crate::util::managed::fold;
+use crate::util::managed::{fold, merge};
 use crate::{Diff, Module, ModuleError, Plan, State};
-
-/// One route as written in YAML.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RouteArg {
-    /// Destination network (`10.244.1.0/24`), address (`/32` implied) or `default`.
-    pub destination: String,
-    /// Next hop address.
-    pub via: Option<String>,
-    /// Outgoing interface.
-    pub dev: Option<String>,
-    /// Routing protocol the route is marked with: `static`, a name from rt_protos or a
-    /// number (default: ip's own, `boot`).
-    pub proto: Option<String>,
-}
 
 /// Arguments of `route`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -55,39 +44,6 @@ fn default_systemd_dir() -> String {
     "/etc/systemd/system".to_string()
 }
 
-/// One wanted route, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Route {
-    pub destination: IpNet,
-    pub via: Option<IpAddr>,
-    pub dev: Option<String>,
-    pub proto: Option<String>,
-}
-
-impl Route {
-    /// The arguments of `ip route replace` after the destination.
-    fn spec_words(&self) -> Vec<String> {
-        let mut out = vec![self.destination.to_string()];
-        if let Some(via) = self.via {
-            out.push("via".into());
-            out.push(via.to_string());
-        }
-        if let Some(dev) = &self.dev {
-            out.push("dev".into());
-            out.push(dev.clone());
-        }
-        if let Some(proto) = &self.proto {
-            out.push("proto".into());
-            out.push(proto.clone());
-        }
-        out
-    }
-
-    fn describe(&self) -> String {
-        self.spec_words().join(" ")
-    }
-}
-
 /// A built `route` task.
 #[derive(Debug)]
 pub(crate) struct RouteSet {
@@ -99,56 +55,6 @@ pub(crate) struct RouteSet {
 }
 
 const NAME: &str = "route";
-
-/// Parses a destination: a network with no host bits, an address (a host route) or
-/// `default`.
-pub(crate) fn destination(module: &str, text: &str) -> Result<IpNet, ModuleError> {
-    let text = text.trim();
-    if text == "default" {
-        return Ok(IpNet::V4(Default::default()));
-    }
-    if let Ok(addr) = text.parse::<IpAddr>() {
-        return Ok(IpNet::from(addr));
-    }
-    let net: IpNet = text.parse().map_err(|_| {
-        ModuleError::args(
-            module,
-            format!(
-                "destination `{text}` is not a network like 10.244.1.0/24, an address or `default`"
-            ),
-        )
-    })?;
-    if net.trunc() != net {
-        return Err(ModuleError::args(
-            module,
-            format!(
-                "destination `{text}` has host bits set; write the network address {}",
-                net.trunc()
-            ),
-        ));
-    }
-    Ok(net)
-}
-
-/// Checks an interface name (what the kernel accepts: up to 15 characters, no `/` or blanks).
-pub(crate) fn interface(module: &str, field: &str, name: &str) -> Result<(), ModuleError> {
-    let ok = !name.is_empty()
-        && name.len() <= 15
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ModuleError::args(
-            module,
-            format!(
-                "{field} `{name}` is not an interface name (up to 15 letters, digits, - _ . @)"
-            ),
-        ))
-    }
-}
 
 impl RouteSet {
     pub fn build(args: serde_json::Value) -> Result<RouteSet, ModuleError> {
@@ -235,7 +141,7 @@ impl RouteSet {
     }
 
     /// Gateway routes inside `purge_within` that are neither wanted nor listed as absent.
-    fn stale(&self, seen: &[Seen]) -> Vec<(IpNet, IpAddr)> {
+    fn stale(&self, seen: &[SeenRoute]) -> Vec<(IpNet, IpAddr)> {
         let Some(purge) = self.purge_within else {
             return Vec::new();
         };
@@ -254,59 +160,6 @@ impl RouteSet {
         }
         out
     }
-}
-
-/// Checks a routing protocol: a name from rt_protos or a number.
-pub(crate) fn protocol(module: &str, proto: &str) -> Result<(), ModuleError> {
-    let ok = !proto.is_empty()
-        && proto.len() <= 15
-        && proto.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ModuleError::args(
-            module,
-            format!("proto `{proto}` is not a routing protocol like static or 42"),
-        ))
-    }
-}
-
-/// Validates one route argument.
-pub(crate) fn route(module: &str, r: &RouteArg) -> Result<Route, ModuleError> {
-    let dest = destination(module, &r.destination)?;
-    let via = match &r.via {
-        None => None,
-        Some(v) => Some(v.trim().parse::<IpAddr>().map_err(|_| {
-            ModuleError::args(
-                module,
-                format!("via `{v}` (route to {dest}) is not an IP address"),
-            )
-        })?),
-    };
-    if let Some(dev) = &r.dev {
-        interface(module, "dev", dev)?;
-    }
-    if let Some(proto) = &r.proto {
-        protocol(module, proto)?;
-    }
-    if via.is_none() && r.dev.is_none() {
-        return Err(ModuleError::args(
-            module,
-            format!("route to {dest}: give `via` (next hop), `dev` or both"),
-        ));
-    }
-    if via.is_some_and(|v| v.is_ipv4() != dest.addr().is_ipv4()) {
-        return Err(ModuleError::args(
-            module,
-            format!("route to {dest}: via is of another IP family"),
-        ));
-    }
-    Ok(Route {
-        destination: dest,
-        via,
-        dev: r.dev.clone(),
-        proto: r.proto.clone(),
-    })
 }
 
 /// The boot unit: one `ip route replace` per route (values are validated addresses,
@@ -335,69 +188,6 @@ fn unit_text(routes: &[Route], extra: &[String]) -> String {
     out
 }
 
-/// A route as `ip -o route show` prints it.
-#[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    unicast: bool,
-    destination: IpNet,
-    via: Option<IpAddr>,
-    dev: Option<String>,
-    proto: Option<String>,
-}
-
-const TYPES: &[&str] = &[
-    "unicast",
-    "unreachable",
-    "blackhole",
-    "prohibit",
-    "throw",
-    "local",
-    "broadcast",
-    "multicast",
-    "nat",
-    "anycast",
-];
-
-fn parse_line(line: &str, v6: bool) -> Option<Seen> {
-    let mut words = line.split_whitespace().peekable();
-    let mut unicast = true;
-    if let Some(first) = words.peek() {
-        if TYPES.contains(first) {
-            unicast = *first == "unicast";
-            words.next();
-        }
-    }
-    let dest = words.next()?;
-    let destination = if dest == "default" {
-        if v6 {
-            IpNet::V6(Default::default())
-        } else {
-            IpNet::V4(Default::default())
-        }
-    } else if let Ok(addr) = dest.parse::<IpAddr>() {
-        IpNet::from(addr)
-    } else {
-        dest.parse().ok()?
-    };
-    let (mut via, mut dev, mut proto) = (None, None, None);
-    let rest: Vec<&str> = words.collect();
-    for pair in rest.windows(2) {
-        match pair[0] {
-            "via" => via = pair[1].parse().ok(),
-            "dev" => dev = Some(pair[1].to_string()),
-            "proto" => proto = Some(pair[1].to_string()),
-            _ => {}
-        }
-    }
-    Some(Seen {
-        unicast,
-        destination,
-        via,
-        dev,
-        proto,
-    })
-}
-
 fn family(net: &IpNet) -> &'static str {
     if net.addr().is_ipv4() {
         "-4"
@@ -407,32 +197,23 @@ fn family(net: &IpNet) -> &'static str {
 }
 
 impl RouteSet {
-    fn seen(&self, state: &State) -> Result<Vec<Seen>, ModuleError> {
-        let mut out = Vec::new();
-        for (field, v6) in [("routes4", false), ("routes6", true)] {
-            if let Some(text) = state.text(field) {
-                out.extend(text.lines().filter_map(|l| parse_line(l, v6)));
-            }
-        }
-        Ok(out)
-    }
-
-    fn needs(&self) -> (bool, bool) {
+    /// The routes of the families this task touches.
+    fn fact(&self) -> RoutesFact {
         let all = self
             .routes
             .iter()
             .map(|r| r.destination)
             .chain(self.absent.iter().copied())
             .chain(self.purge_within);
-        let mut v4v6 = (false, false);
+        let (mut v4, mut v6) = (false, false);
         for net in all {
             if net.addr().is_ipv4() {
-                v4v6.0 = true;
+                v4 = true;
             } else {
-                v4v6.1 = true;
+                v6 = true;
             }
         }
-        v4v6
+        RoutesFact::new("route.", v4, v6)
     }
 }
 
@@ -443,15 +224,7 @@ impl Module for RouteSet {
 
     fn gather(&self) -> String {
         let mut out = self.unit.as_ref().map(|u| u.gather()).unwrap_or_default();
-        let (v4, v6) = self.needs();
-        out.push_str("command -v ip >/dev/null 2>&1 && kp_word ip 1\n");
-        if v4 {
-            out.push_str("kp_field routes4 \"$(ip -o -4 route show table main 2>/dev/null)\"\n");
-        }
-        if v6 {
-            out.push_str("kp_field routes6 \"$(ip -o -6 route show table main 2>/dev/null)\"\n");
-        }
-        out.push_str(":\n");
+        out.push_str(&self.fact().gather());
         out
     }
 
@@ -473,12 +246,13 @@ impl RouteSet {
     /// What would change.
     fn planned_diff(&self, state: &State, unit: Diff) -> Result<Diff, ModuleError> {
         let mut extra = Vec::new();
-        if !state.flag("ip") {
+        let table = self.fact().parse(NAME, state)?;
+        if !table.ip {
             extra.push("install iproute2 (no `ip` command on this host)".to_string());
         }
-        let seen = self.seen(state)?;
+        let seen = table.routes;
         for r in &self.routes {
-            let now: Vec<&Seen> = seen
+            let now: Vec<&SeenRoute> = seen
                 .iter()
                 .filter(|s| s.destination == r.destination)
                 .collect();
@@ -513,30 +287,16 @@ impl RouteSet {
         for (net, via) in self.stale(&seen) {
             extra.push(format!("delete route {net} via {via} (no host has it)"));
         }
-        Ok(match (unit, extra.is_empty()) {
-            (Diff::Unchanged, true) => Diff::Unchanged,
-            (Diff::Unchanged, false) => fold(Vec::new(), extra),
-            (
-                Diff::Change {
-                    summary,
-                    before,
-                    after,
-                },
-                _,
-            ) => Diff::Change {
-                summary: std::iter::once(summary)
-                    .chain(extra)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                before,
-                after,
-            },
-            (Diff::Run { summary }, _) => fold(Vec::new(), [vec![summary], extra].concat()),
-        })
+        Ok(merge(vec![unit, fold(Vec::new(), extra)]))
     }
 
     /// The script that makes it so.
     fn planned_script(&self, state: &State, unit: String) -> String {
+        let typed: String = TYPES
+            .iter()
+            .filter(|t| **t != "unicast")
+            .map(|t| format!(" | {t}"))
+            .collect();
         let mut out = unit;
         out.push_str(
             "command -v ip >/dev/null 2>&1 || { kp_fail 'no ip command on this host: install iproute2'; return; }\n",
@@ -562,7 +322,7 @@ impl RouteSet {
                 "kp_r=$(ip -o {fam} route show table main exact {d} 2>/dev/null | head -n 1)\n\
                  kp_ok=1\n\
                  case ${{kp_r%% *}} in\n  \
-                 '' | unreachable | blackhole | prohibit | throw | local | broadcast | multicast | nat | anycast) kp_ok= ;;\n\
+                 ''{typed}) kp_ok= ;;\n\
                  esac\n\
                  {checks}\
                  if [ -z \"$kp_ok\" ]; then\n  \
@@ -570,11 +330,15 @@ impl RouteSet {
                  kp_changed\n\
                  fi\n",
                 fam = family(&r.destination),
+                typed = typed,
                 what = quote(&format!("ip route replace {}", r.describe())),
                 args = words.join(" "),
             ));
         }
-        let stale = self.seen(state).map(|s| self.stale(&s)).unwrap_or_default();
+        let stale = match self.fact().parse(NAME, state) {
+            Ok(table) => self.stale(&table.routes),
+            Err(_) => Vec::new(),
+        };
         for (net, _) in &stale {
             let d = quote(&net.to_string());
             out.push_str(&format!(
@@ -601,77 +365,13 @@ impl RouteSet {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::network::netns::Netns;
+    use crate::util::testutil::fields;
     #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    use crate::util::testutil::{fields, run_stdin};
-    use crate::{apply_script, gather_script, parse_output, TaskReport};
     use serde_json::json;
-
-    /// A network namespace for one test with a veth pair `kp0` (10.77.0.2/24) / `kp1`, both
-    /// up, removed when dropped. `None` when this machine cannot make one.
-    pub(crate) struct Netns(pub String);
-
-    impl Netns {
-        pub(crate) fn new(name: &str) -> Option<Netns> {
-            let sh = |cmd: &str| {
-                std::process::Command::new("sh")
-                    .args(["-c", cmd])
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            let _ = sh(&format!("ip netns del {name} 2>/dev/null"));
-            let ok = sh(&format!(
-                "ip netns add {name} && ip -n {name} link add kp0 type veth peer name kp1 && \
-                 ip -n {name} addr add 10.77.0.2/24 dev kp0 && \
-                 ip -n {name} link set kp1 up && ip -n {name} link set kp0 up && \
-                 ip -n {name} link set lo up"
-            ));
-            if !ok {
-                let _ = sh(&format!("ip netns del {name} 2>/dev/null"));
-                return None;
-            }
-            Some(Netns(name.to_string()))
-        }
-
-        pub(crate) fn run(&self, script: &str) -> TaskReport {
-            let out = run_stdin(&["ip", "netns", "exec", &self.0, "sh"], script);
-            let mut reports = parse_output(&out.stdout).expect("parsable output");
-            reports.remove(&7).unwrap_or_else(|| {
-                panic!(
-                    "no report; stderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            })
-        }
-
-        pub(crate) fn gather(&self, m: &dyn Module) -> State {
-            let r = self.run(&gather_script(&[(7, m)]));
-            assert!(r.ok(), "gather failed: {:?}", r.failed);
-            r.state()
-        }
-
-        pub(crate) fn apply(&self, m: &dyn Module, state: &State) -> TaskReport {
-            self.run(&apply_script(&[(7, &m.apply(state))]))
-        }
-
-        pub(crate) fn routes(&self) -> String {
-            let out = std::process::Command::new("ip")
-                .args(["-n", &self.0, "-o", "route", "show"])
-                .output()
-                .expect("ip runs");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
-    }
-
-    impl Drop for Netns {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &self.0])
-                .status();
-        }
-    }
 
     #[test]
     fn arguments_are_validated() {
@@ -715,7 +415,7 @@ pub(crate) mod tests {
                       10.9.9.9 dev eth0 scope link \n\
                       10.244.9.0/24 via 10.88.0.19 dev eth0 \n";
         let d = m
-            .diff(&fields(&[("ip", "1"), ("routes4", routes)]))
+            .diff(&fields(&[("route.ip", "1"), ("route.v4", routes)]))
             .unwrap();
         assert_eq!(
             d,
@@ -727,7 +427,8 @@ pub(crate) mod tests {
                     10.244.2.0/24 via 10.88.0.13 dev eth0 \n\
                     10.9.9.9 dev eth0 scope link \n";
         assert_eq!(
-            m.diff(&fields(&[("ip", "1"), ("routes4", done)])).unwrap(),
+            m.diff(&fields(&[("route.ip", "1"), ("route.v4", done)]))
+                .unwrap(),
             Diff::Unchanged
         );
     }
@@ -744,8 +445,8 @@ pub(crate) mod tests {
         assert!(text.contains("WantedBy=multi-user.target"));
         let Diff::Change { summary, .. } = m
             .diff(&fields(&[
-                ("ip", "1"),
-                ("routes4", ""),
+                ("route.ip", "1"),
+                ("route.v4", ""),
                 ("f0.stat", "absent"),
             ]))
             .unwrap()

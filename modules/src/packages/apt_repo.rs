@@ -9,6 +9,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::file::{FileFact, Read};
+use crate::facts::Fact;
 use crate::script::{quote, unb64};
 use crate::util::args;
 use crate::util::managed::{fold, ManagedFile};
@@ -357,9 +359,9 @@ impl Module for AptRepo {
             Key::Inline(key) => out.push_str(&key.gather("k.")),
             Key::Url { url, path } => {
                 out.push_str(&self.fetch(url));
-                // The wanted sha is known only after the fetch: `x` never matches, so the
-                // current keyring's content comes back for the diff.
-                out.push_str(&format!("kp_stat_file k. {} x || return\n", quote(path)));
+                // The wanted sha is known only after the fetch: the current keyring's
+                // content comes back for the diff.
+                out.push_str(&FileFact::new("k.", path, Read::ShaAndContent).gather());
             }
         }
         out

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::file::{FileFact, Read};
+use crate::facts::Fact;
 use crate::script::quote;
 use crate::util::args::{self, Presence};
 use crate::{Diff, HostContext, Module, ModuleError, Plan, State};
@@ -160,6 +162,11 @@ impl Package {
         matches!(self.manager, Manager::Dnf | Manager::Yum)
     }
 
+    /// The versionlock list, gathered with its content (rpm only).
+    fn locks(&self) -> FileFact {
+        FileFact::new("l.", self.lock_file(), Read::Content)
+    }
+
     fn lock_file(&self) -> &'static str {
         if self.manager == Manager::Yum {
             YUM_LOCKS
@@ -209,10 +216,10 @@ impl Package {
 
 /// Installed version (when installed) and hold state per package name, from the one
 /// query gather makes: rows of `name<TAB>installed VERSION<TAB>WANT` (apt: WANT is `hold`
-/// for held packages; rpm: holds come from the versionlock list).
+/// for held packages; rpm: holds come from the versionlock list, `locks`).
 fn installed(
     state: &State,
-    rpm: bool,
+    locks: Option<&FileFact>,
 ) -> Result<BTreeMap<String, (Option<String>, bool)>, ModuleError> {
     let rows = state.require(NAME, "q")?;
     let mut out: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
@@ -228,8 +235,8 @@ fn installed(
         }
         entry.1 |= want == "hold";
     }
-    if rpm {
-        let locks = state.text("l.content").unwrap_or_default();
+    if let Some(locks) = locks {
+        let locks = state.text(&locks.field("content")).unwrap_or_default();
         for (name, entry) in out.iter_mut() {
             entry.1 = locks.lines().any(|l| {
                 let l = l.trim().trim_start_matches('!');
@@ -257,8 +264,8 @@ impl Module for Package {
         if self.rpm() {
             format!(
                 "kp_q=$(rpm -q --qf '%{{NAME}}\\tinstalled %{{VERSION}}-%{{RELEASE}}\\t\\n' -- {names} 2>/dev/null) || :\n\
-                 kp_field q \"$kp_q\"\nkp_stat_file l. {} ''\n",
-                self.lock_file()
+                 kp_field q \"$kp_q\"\n{}",
+                self.locks().gather()
             )
         } else {
             format!(
@@ -280,7 +287,7 @@ impl Package {
     /// What would change.
     fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let rpm = self.rpm();
-        let now = installed(state, rpm)?;
+        let now = installed(state, rpm.then(|| self.locks()).as_ref())?;
         let mut parts = Vec::new();
         for spec in &self.specs {
             let (version, held) = now.get(&spec.name).cloned().unwrap_or_default();

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::unit::{Activity, Enablement, UnitFact};
+use crate::facts::Fact;
 use crate::util::args;
 use crate::{Diff, Module, ModuleError, Plan, State};
 
@@ -30,12 +32,12 @@ pub(crate) struct Firewall;
 const NAME: &str = "firewall";
 const UNITS: [&str; 2] = ["firewalld", "ufw"];
 
-fn is_enabled(v: &str) -> bool {
-    matches!(v, "enabled" | "enabled-runtime")
-}
-
-fn is_active(v: &str) -> bool {
-    matches!(v, "active" | "activating" | "reloading")
+/// A firewall unit's state, asked only when it is installed (a process per question).
+fn unit(name: &str) -> UnitFact {
+    UnitFact::new(format!("{name}."), format!("{name}.service"))
+        .enabled()
+        .active()
+        .if_installed()
 }
 
 impl Firewall {
@@ -53,19 +55,9 @@ impl Module for Firewall {
     }
 
     fn gather(&self) -> String {
-        // systemctl only for units that have a unit file (a fork per query is costly).
-        let mut out = String::from("if command -v systemctl >/dev/null 2>&1; then\n");
-        for unit in UNITS {
-            out.push_str(&format!(
-                "  for kp_d in /etc/systemd/system /run/systemd/system /usr/lib/systemd/system /lib/systemd/system; do\n    \
-                 if [ -e \"$kp_d/{unit}.service\" ]; then\n      \
-                 kp_word {unit}.enabled \"$(systemctl is-enabled {unit} 2>/dev/null)\"\n      \
-                 kp_word {unit}.active \"$(systemctl is-active {unit} 2>/dev/null)\"\n      \
-                 break\n    fi\n  done\n"
-            ));
-        }
+        let mut out: String = UNITS.iter().map(|u| unit(u).gather()).collect();
         out.push_str(
-            "fi\nif command -v ufw >/dev/null 2>&1; then\n  \
+            "if command -v ufw >/dev/null 2>&1; then\n  \
              kp_s=$(ufw status 2>/dev/null) || kp_s=\n  \
              case $kp_s in *'Status: active'*) kp_word ufw.status active ;; esac\nfi\n:\n",
         );
@@ -84,13 +76,14 @@ impl Firewall {
     /// What would change.
     fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut parts = Vec::new();
-        for unit in UNITS {
-            let enabled = is_enabled(&state.text(&format!("{unit}.enabled")).unwrap_or_default());
-            let active = is_active(&state.text(&format!("{unit}.active")).unwrap_or_default());
+        for name in UNITS {
+            let now = unit(name).parse(NAME, state)?;
+            let enabled = now.enabled.as_ref().is_some_and(Enablement::is_enabled);
+            let active = now.active.as_ref().is_some_and(Activity::is_running);
             match (enabled, active) {
-                (true, true) => parts.push(format!("stop and disable {unit}")),
-                (true, false) => parts.push(format!("disable {unit}")),
-                (false, true) => parts.push(format!("stop {unit}")),
+                (true, true) => parts.push(format!("stop and disable {name}")),
+                (true, false) => parts.push(format!("disable {name}")),
+                (false, true) => parts.push(format!("stop {name}")),
                 (false, false) => {}
             }
         }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::facts::unit::{Enablement, UnitFact};
+use crate::facts::Fact;
 use crate::script::quote;
 use crate::util::args;
 use crate::util::managed::{fold, ManagedFile};
@@ -105,18 +107,7 @@ impl Module for Service {
         for (i, f) in self.files.iter().enumerate() {
             out.push_str(&f.gather(&format!("f{i}.")));
         }
-        let u = quote(&self.unit);
-        if self.enabled.is_some() {
-            out.push_str(&format!(
-                "command -v systemctl >/dev/null 2>&1 && kp_word enabled \"$(systemctl is-enabled {u} 2>/dev/null)\"\n"
-            ));
-        }
-        if self.state.is_some() {
-            out.push_str(&format!(
-                "{SYSTEMD_UP} && kp_word active \"$(systemctl is-active {u} 2>/dev/null)\"\n"
-            ));
-        }
-        out.push_str(":\n");
+        out.push_str(&self.unit_fact().gather());
         out
     }
 
@@ -129,6 +120,19 @@ impl Module for Service {
 }
 
 impl Service {
+    /// The unit's state as far as the task needs it: `enabled` and `active` (the fields
+    /// registered results show).
+    fn unit_fact(&self) -> UnitFact {
+        let mut fact = UnitFact::new("", &self.unit);
+        if self.enabled.is_some() {
+            fact = fact.enabled();
+        }
+        if self.state.is_some() {
+            fact = fact.active();
+        }
+        fact
+    }
+
     /// What would change.
     fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
         let mut changes = Vec::new();
@@ -139,18 +143,19 @@ impl Service {
         if !changes.is_empty() {
             extra.push("systemctl daemon-reload".to_string());
         }
-        let enabled_now = matches!(
-            state.text("enabled").as_deref(),
-            Some("enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated")
-        );
+        let unit = self.unit_fact().parse(NAME, state)?;
+        let enabled_now = unit
+            .enabled
+            .as_ref()
+            .is_some_and(Enablement::needs_no_enable);
         match self.enabled {
             Some(true) if !enabled_now => extra.push(format!("enable {}", self.unit)),
-            Some(false) if state.text("enabled").as_deref() == Some("enabled") => {
+            Some(false) if unit.is_enabled_exactly() => {
                 extra.push(format!("disable {}", self.unit))
             }
             _ => {}
         }
-        let active = state.text("active").as_deref() == Some("active");
+        let active = unit.is_active();
         match self.state {
             Some(RunState::Started) if !active => extra.push(format!("start {}", self.unit)),
             Some(RunState::Stopped) if active => extra.push(format!("stop {}", self.unit)),

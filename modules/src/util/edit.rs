@@ -2,22 +2,25 @@
 //! content, the new content is computed locally, apply writes it only if the file still has
 //! the gathered sha256 (else `kp_stale`).
 
+use crate::facts::file::{FileFact, Read};
+use crate::facts::Fact;
 use crate::script::{b64, quote, sha256_hex};
 use crate::util::args::text;
-use crate::util::managed::{fold, FileChange, FileStat};
+use crate::util::managed::{fold, FileChange};
 use crate::{ModuleError, Plan, State};
 
 /// Computes a file's new content from its current content (`None` = the file is absent).
 /// Returns `None` to leave an absent file absent.
 pub(crate) type Edit<'a> = &'a dyn Fn(Option<&[u8]>) -> Result<Option<Vec<u8>>, ModuleError>;
 
-/// Gather fragment line: stat, sha and content of `path` under `prefix`.
+/// The fact an edit of `path` gathers: its stat and content, under `prefix`.
+fn fact(prefix: &str, path: &str) -> FileFact {
+    FileFact::new(prefix, path, Read::Content)
+}
+
+/// Gather fragment line: stat and content of `path` under `prefix`.
 pub(crate) fn gather(prefix: &str, path: &str) -> String {
-    format!(
-        "kp_stat_file {} {} '' || return\n",
-        quote(prefix),
-        quote(path)
-    )
+    fact(prefix, path).gather()
 }
 
 /// The gathered content (`None` when the file is absent).
@@ -27,14 +30,15 @@ pub(crate) fn current(
     prefix: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>, ModuleError> {
-    match FileStat::from_state(module, state, prefix)? {
+    let file = fact(prefix, path).parse(module, state)?;
+    match file.stat {
         None => Ok(None),
         Some(stat) if !stat.is_file() => Err(ModuleError::conflict(
             module,
             format!("{path} is a {}, expected a regular file", stat.kind),
         )),
-        Some(_) => match state.bytes(&format!("{prefix}content")) {
-            Some(content) => Ok(Some(content.to_vec())),
+        Some(_) => match file.content {
+            Some(content) => Ok(Some(content)),
             None => Err(ModuleError::conflict(
                 module,
                 format!("{path} is larger than 1 MiB; kprov does not edit files that large"),
@@ -114,30 +118,6 @@ pub(crate) fn plan(
     })
 }
 
-/// The state a file-editing module would gather once an earlier task of the same apply has
-/// written `content` to its file: same attributes (a new file: 644 root:root, as
-/// `kp_write` creates it), the new content.
-pub fn predict_file(state: &State, prefix: &str, content: &[u8]) -> State {
-    let mut next = state.clone();
-    let stat_field = format!("{prefix}stat");
-    let stat = match state.text(&stat_field) {
-        Some(raw) if raw != "absent" => {
-            let mut parts: Vec<String> = raw.split('|').map(str::to_string).collect();
-            if let Some(size) = parts.last_mut() {
-                *size = content.len().to_string();
-            }
-            parts.join("|")
-        }
-        _ => format!("regular file|644|0|0|root|root|{}", content.len()),
-    };
-    next.fields.insert(stat_field, stat.into_bytes());
-    next.fields
-        .insert(format!("{prefix}content"), content.to_vec());
-    next.fields
-        .insert(format!("{prefix}sha"), sha256_hex(content).into_bytes());
-    next
-}
-
 /// Splits UTF-8 content into lines (a missing final newline is added back by [`join`]).
 pub(crate) fn lines(
     module: &str,
@@ -182,7 +162,7 @@ pub(crate) fn join(lines: &[String]) -> Vec<u8> {
 
 #[cfg(test)]
 mod chain_tests {
-    use super::predict_file;
+    use crate::predict_file;
     use crate::{build, Diff, HostContext, State};
 
     /// Two `line` edits of one absent file: the second, computed from the first's

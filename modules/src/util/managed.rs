@@ -1,79 +1,11 @@
 //! Files whose whole content kprov decides (file, sysctl, repos, units, crictl…): gather
 //! compares sha256, apply writes atomically with `kp_put`.
 
+use crate::facts::file::{FileFact, Read};
+use crate::facts::Fact;
 use crate::script::{b64, quote, sha256_hex};
 use crate::util::args::text;
 use crate::{Diff, ModuleError, State};
-
-/// `stat` of a path as `kp_stat_file` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FileStat {
-    /// `regular file`, `regular empty file`, `directory`, …
-    pub kind: String,
-    pub mode: String,
-    pub uid: String,
-    pub gid: String,
-    pub user: String,
-    pub group: String,
-}
-
-impl FileStat {
-    /// Parses the `PREFIXstat` field; `None` when the path does not exist.
-    pub fn from_state(
-        module: &str,
-        state: &State,
-        prefix: &str,
-    ) -> Result<Option<FileStat>, ModuleError> {
-        let field = format!("{prefix}stat");
-        let raw = state.require(module, &field)?;
-        if raw == "absent" {
-            return Ok(None);
-        }
-        let parts: Vec<&str> = raw.split('|').collect();
-        let [kind, mode, uid, gid, user, group, _size] = parts[..] else {
-            return Err(ModuleError::conflict(
-                module,
-                format!("unexpected stat output `{raw}`"),
-            ));
-        };
-        Ok(Some(FileStat {
-            kind: kind.to_string(),
-            mode: mode.to_string(),
-            uid: uid.to_string(),
-            gid: gid.to_string(),
-            user: user.to_string(),
-            group: group.to_string(),
-        }))
-    }
-
-    pub fn is_file(&self) -> bool {
-        self.kind.starts_with("regular")
-    }
-
-    pub fn is_dir(&self) -> bool {
-        self.kind == "directory"
-    }
-
-    /// Summary parts for attributes that differ from the wanted ones.
-    pub fn attr_changes(
-        &self,
-        mode: Option<&str>,
-        owner: Option<&str>,
-        group: Option<&str>,
-    ) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(mode) = mode.filter(|m| *m != self.mode) {
-            out.push(format!("mode {} → {mode}", self.mode));
-        }
-        if let Some(owner) = owner.filter(|o| *o != self.uid && *o != self.user) {
-            out.push(format!("owner {} → {owner}", self.user));
-        }
-        if let Some(group) = group.filter(|g| *g != self.gid && *g != self.group) {
-            out.push(format!("group {} → {group}", self.group));
-        }
-        out
-    }
-}
 
 /// Shell args for optional attributes (empty = leave alone).
 pub(crate) fn attr_args(mode: Option<&str>, owner: Option<&str>, group: Option<&str>) -> String {
@@ -132,6 +64,37 @@ pub(crate) fn fold(changes: Vec<FileChange>, extra: Vec<String>) -> Diff {
     }
 }
 
+/// Several diffs as one: summaries joined, the first file text kept for the unified diff.
+pub(crate) fn merge(parts: Vec<Diff>) -> Diff {
+    let mut summaries = Vec::new();
+    let mut texts = None;
+    for d in parts {
+        match d {
+            Diff::Unchanged => {}
+            Diff::Run { summary } => summaries.push(summary),
+            Diff::Change {
+                summary,
+                before,
+                after,
+            } => {
+                summaries.push(summary);
+                if texts.is_none() && (before.is_some() || after.is_some()) {
+                    texts = Some((before, after));
+                }
+            }
+        }
+    }
+    if summaries.is_empty() {
+        return Diff::Unchanged;
+    }
+    let (before, after) = texts.unwrap_or((None, None));
+    Diff::Change {
+        summary: summaries.join("; "),
+        before,
+        after,
+    }
+}
+
 /// A file whose content, mode, owner and group kprov decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ManagedFile {
@@ -159,21 +122,20 @@ impl ManagedFile {
         }
     }
 
-    /// Gather fragment line: fields `PREFIXstat`, `PREFIXsha`, `PREFIXcontent` (only when
-    /// the content differs, and never for secrets).
-    pub fn gather(&self, prefix: &str) -> String {
-        // A leading `-` keeps a secret file's current content on the host.
-        let want = if self.secret {
-            format!("-{}", self.sha)
+    /// The fact its gather reads under `prefix`: stat and sha256, and the content only when
+    /// it differs (never for secrets).
+    pub fn fact(&self, prefix: &str) -> FileFact {
+        let read = if self.secret {
+            Read::ShaOnly
         } else {
-            self.sha.clone()
+            Read::ContentUnless(self.sha.clone())
         };
-        format!(
-            "kp_stat_file {} {} {} || return\n",
-            quote(prefix),
-            quote(&self.path),
-            quote(&want)
-        )
+        FileFact::new(prefix, &self.path, read)
+    }
+
+    /// Gather fragment line: fields `PREFIXstat`, `PREFIXsha`, `PREFIXcontent`.
+    pub fn gather(&self, prefix: &str) -> String {
+        self.fact(prefix).gather()
     }
 
     /// What differs on the host, or `None`.
@@ -183,7 +145,8 @@ impl ManagedFile {
         state: &State,
         prefix: &str,
     ) -> Result<Option<FileChange>, ModuleError> {
-        let stat = FileStat::from_state(module, state, prefix)?;
+        let fact = self.fact(prefix);
+        let file = fact.parse(module, state)?;
         let mut parts = Vec::new();
         let mut texts = None;
         let new_text = if self.secret {
@@ -191,7 +154,7 @@ impl ManagedFile {
         } else {
             text(&self.content)
         };
-        match &stat {
+        match &file.stat {
             None => {
                 parts.push(format!("create {}", self.path));
                 texts = Some((Some(String::new()), new_text));
@@ -206,13 +169,16 @@ impl ManagedFile {
                 ))
             }
             Some(stat) => {
-                let sha = state.require(module, &format!("{prefix}sha"))?;
+                let sha = file
+                    .sha
+                    .as_deref()
+                    .ok_or_else(|| ModuleError::missing(module, &fact.field("sha")))?;
                 if sha != self.sha {
                     parts.push(format!("update {}", self.path));
                     let old = if self.secret {
                         None
                     } else {
-                        state.bytes(&format!("{prefix}content")).and_then(text)
+                        file.content.as_deref().and_then(text)
                     };
                     texts = Some((old, new_text));
                 }
@@ -268,14 +234,21 @@ impl ManagedFile {
     }
 }
 
-/// Change for removing a file (`state: absent`), or `None` when already gone.
+/// The fact a file to remove gathers: its stat and content (for the diff).
+pub(crate) fn removal_fact(prefix: &str, path: &str) -> FileFact {
+    FileFact::new(prefix, path, Read::Content)
+}
+
+/// Change for removing a file (`state: absent`) gathered by [`removal_fact`], or `None`
+/// when already gone.
 pub(crate) fn removal(
     module: &str,
     state: &State,
     prefix: &str,
     path: &str,
 ) -> Result<Option<FileChange>, ModuleError> {
-    match FileStat::from_state(module, state, prefix)? {
+    let file = removal_fact(prefix, path).parse(module, state)?;
+    match file.stat {
         None => Ok(None),
         Some(stat) if stat.is_dir() => Err(ModuleError::conflict(
             module,
@@ -284,10 +257,7 @@ pub(crate) fn removal(
         Some(_) => Ok(Some(FileChange {
             path: path.to_string(),
             summary: format!("remove {path}"),
-            texts: Some((
-                state.bytes(&format!("{prefix}content")).and_then(text),
-                Some(String::new()),
-            )),
+            texts: Some((file.content.as_deref().and_then(text), Some(String::new()))),
         })),
     }
 }

@@ -101,7 +101,7 @@ impl CniManifest {
     pub fn build(args: serde_json::Value) -> Result<CniManifest, ModuleError> {
         let a: Args = args::parse(NAME, args)?;
         args::path(NAME, "dir", &a.dir)?;
-        let pod = crate::network::route::destination(NAME, &a.pod_cidr)?;
+        let pod = crate::network::route_spec::destination(NAME, &a.pod_cidr)?;
         let pod_cidr = pod.to_string();
         let registry = a.image_registry.trim();
         if registry.contains("://") || registry.contains(char::is_whitespace) {
@@ -115,7 +115,7 @@ impl CniManifest {
                 let backend = a.flannel.backend.as_deref().unwrap_or("vxlan");
                 word("flannel.backend", backend, &["vxlan", "host-gw"])?;
                 if let Some(iface) = &a.flannel.iface {
-                    crate::network::route::interface(NAME, "flannel.iface", iface)?;
+                    crate::network::route_spec::interface(NAME, "flannel.iface", iface)?;
                 }
                 let image = a.flannel_image.as_deref().unwrap_or(flannel::FLANNEL_IMAGE);
                 let cni = a
