@@ -8,12 +8,15 @@
 
 use schemars::{schema_for, Schema};
 
-use crate::{
-    apt_repo, block, cni_bridge, cni_manifest, command, containerd_config, containerd_hosts,
-    crictl_config, directory, etcd_member, file, firewall, hostname, hosts, kernel_module,
-    kube_init, kube_join, kube_join_control_plane, kube_join_info, kube_reset, line, package,
-    route, selinux, service, swap, sysctl, yum_repo, HostContext, Module, ModuleError,
+use crate::files::{block, directory, file, hosts, line};
+use crate::kube::{
+    etcd_member, kube_init, kube_join, kube_join_control_plane, kube_join_info, kube_reset,
 };
+use crate::network::{cni_bridge, cni_manifest, route};
+use crate::packages::{apt_repo, package, yum_repo};
+use crate::runtime::{containerd_config, containerd_hosts, crictl_config};
+use crate::system::{command, firewall, hostname, kernel_module, selinux, service, swap, sysctl};
+use crate::{HostContext, Module, ModuleError};
 
 /// Builds a module from its name (as written: aliases share a builder), its YAML
 /// arguments (as JSON) and the host's context.

@@ -21,7 +21,7 @@ pub struct TaskReport {
 }
 
 impl TaskReport {
-    /// The gathered state, for [`crate::Module::diff`] and [`crate::Module::apply`].
+    /// The gathered state, for [`crate::Module::plan`].
     pub fn state(&self) -> State {
         State {
             fields: self.fields.clone(),

@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn quoted_hostile_values_survive_a_real_shell() {
-        for value in crate::testutil::HOSTILE {
+        for value in crate::util::testutil::HOSTILE {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf '%s' {}", quote(value)))
@@ -143,7 +143,7 @@ mod tests {
         let script = format!(
             "{PRELUDE}kp_begin 1\nkp_run 'reader' cat\nkp_end $?\n{pad}kp_begin 2\nkp_changed\nkp_end 0\n"
         );
-        let out = crate::testutil::run_stdin(&["sh"], &script);
+        let out = crate::util::testutil::run_stdin(&["sh"], &script);
         let reports = crate::parse_output(&out.stdout).unwrap();
         assert!(reports[&1].ok(), "{reports:?}");
         assert!(reports[&2].changed, "task 2 never ran: {reports:?}");
@@ -162,7 +162,7 @@ mod tests {
                  kp_write {d}/f{mode} 'it'\\''s' {mode} '' '' '' || exit 0\n\
                  kp_write {d}/g{mode} 'x' {mode} '' '' '' || exit 0\nkp_word after \"$(umask)\"\nkp_end $?\n"
             );
-            let out = crate::testutil::run_stdin(&["sh"], &script);
+            let out = crate::util::testutil::run_stdin(&["sh"], &script);
             let r = crate::parse_output(&out.stdout).unwrap();
             assert!(r[&1].ok() && r[&1].changed, "{r:?}");
             assert_eq!(
