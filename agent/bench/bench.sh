@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: kprov-agent vs Debian's containerd 1.6 (runc, cgroupfs,
 # restrict_oom_score_adj), same CNI plugins (bridge + host-local + portmap from
-# /usr/lib/cni), same loopback registry, same CRI client (bench/cri_bench.rs).
+# /usr/lib/cni), same loopback registry, same CRI client (agent/bench/cri_bench.rs).
 # Measures: idle RSS (daemon + per-pod helpers: monitors / shims), RSS with N
 # running pods, median run-sandbox+create+start of one busybox container with the
 # image present, List latency with 0 and N pods, and with N pods running the exec
@@ -14,7 +14,7 @@ set -euo pipefail
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
 cd "$(dirname "$0")/../.."
 PODS=${PODS:-"10 50"}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-agent}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/kprov/target}
 for t in docker-registry containerd runc /usr/lib/cni/bridge busybox; do
   command -v "$t" >/dev/null || [ -x "$t" ] || { echo "bench.sh: missing $t (apt-get install docker-registry containerd runc containernetworking-plugins busybox-static)" >&2; exit 1; }
 done

@@ -76,7 +76,9 @@ pub fn init_files(
     Ok(out)
 }
 
-/// Every file an additional control-plane node writes.
+/// Every file an additional control-plane node writes (with kprov's simplification:
+/// the CAs are copied from the first master instead of going through the
+/// `kubeadm-certs` Secret).
 ///
 /// `shared` holds the first master's `ca`, `front-proxy-ca` and `etcd/ca`
 /// certificates and keys and `sa.key` (as read from it); `existing` what is already

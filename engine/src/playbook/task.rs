@@ -40,7 +40,6 @@ pub struct Task {
     pub delay: Duration,
     pub until: Option<String>,
     pub timeout: Option<Duration>,
-    pub become_root: Option<bool>,
     /// `loop:` (or `with_items:`): a list, or an expression giving one. The task runs once
     /// per item, with `item` bound, rendered per host.
     pub loop_items: Option<Value>,
@@ -227,14 +226,17 @@ fn one(
             }
         },
     };
-    let become_root = match obj.get("become") {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            problems.push(map.at_value(&format!("{at}/become"), "expected true or false", None));
-            None
-        }
-    };
+    // Every task runs with the host's privileges (the inventory's `become`): `become:
+    // true` says so again, `become: false` would be a promise kprov does not keep.
+    match obj.get("become") {
+        None | Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => problems.push(map.at_value(
+            &format!("{at}/become"),
+            "a task cannot drop root: kprov runs every task with the host's privileges",
+            Some("remove `become: false`; the inventory's `become` (ansible_become) decides for the whole host".into()),
+        )),
+        Some(_) => problems.push(map.at_value(&format!("{at}/become"), "expected true or false", None)),
+    }
     let loop_items = loop_items(obj, at, map, &mut problems);
     if loop_items.is_some() {
         let unsupported = [
@@ -284,7 +286,6 @@ fn one(
         delay,
         until,
         timeout,
-        become_root,
         loop_items,
         role_dir: role_dir.cloned(),
         origin: format!("{}:{}", map.file().display(), pos.line),
@@ -397,5 +398,18 @@ mod tests {
             assert!(d.message.contains(needle), "{}", d.message);
             assert_eq!(d.line, line, "{tasks}: {}", d.message);
         }
+    }
+
+    #[test]
+    fn a_task_cannot_promise_to_run_without_root() {
+        assert!(load("    - directory: { path: /d }\n      become: true\n").is_ok());
+        let err = load("    - directory: { path: /d }\n      become: false\n").unwrap_err();
+        let d = &err.0[0];
+        assert!(d.message.contains("cannot drop root"), "{}", d.message);
+        assert_eq!((d.line, d.column), (5, 15), "{}", d.message);
+        assert!(d
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("ansible_become")));
     }
 }

@@ -261,7 +261,6 @@ mod tests {
             delay: std::time::Duration::ZERO,
             until: None,
             timeout: None,
-            become_root: None,
             loop_items: None,
             role_dir: None,
             origin: "t.yaml:1".into(),

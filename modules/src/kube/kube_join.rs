@@ -1,4 +1,4 @@
-//! `kube_join`: the files a worker join writes (spec §7.1): `bootstrap-kubelet.conf`
+//! `kube_join`: the files a worker join writes: `bootstrap-kubelet.conf`
 //! with the bootstrap token, `pki/ca.crt`, and the kubelet's config, flags and
 //! drop-in, from the CA and token the first master registered (`kube_join_info`).
 //! Once the kubelet bootstrapped (`kubelet.conf` exists) the bootstrap kubeconfig is

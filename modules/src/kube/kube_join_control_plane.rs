@@ -1,5 +1,5 @@
 //! `kube_join_control_plane`: the files an additional control-plane node writes
-//! (`kubeadm join --control-plane`, spec §7.3 with kprov's simplification): the first
+//! (`kubeadm join --control-plane`, with kprov's simplification): the first
 //! master's CAs, their keys and the service-account keys copied byte for byte (kubeadm's
 //! modes), this node's own leaves, admin/controller-manager/scheduler kubeconfigs, the
 //! four static pods (etcd joining the existing members), `bootstrap-kubelet.conf` and the

@@ -2,8 +2,8 @@
 //! `register`: `ca_crt` (public PEM), `token` (`id.secret`: the engine never prints
 //! registered values) and `discovery_hash`. Run it after `kube_init`.
 //!
-//! With `control_plane: true` it also reads the files every control-plane node shares
-//! (spec §7.3): `ca_key`, `front_proxy_ca_crt`, `front_proxy_ca_key`, `etcd_ca_crt`,
+//! With `control_plane: true` it also reads the files every control-plane node shares:
+//! `ca_key`, `front_proxy_ca_crt`, `front_proxy_ca_key`, `etcd_ca_crt`,
 //! `etcd_ca_key`, `sa_key` and `sa_pub`. Register that task separately and only read it
 //! from the additional masters (`kube_join_control_plane`), so workers never see keys.
 //! The keys stay in the engine's memory: no event, diff or error carries them.

@@ -1,4 +1,4 @@
-//! `kube_reset`: what `kubeadm reset` cleans on a node (spec §10, paths from
+//! `kube_reset`: what `kubeadm reset` cleans on a node (paths from
 //! `kprov_controlplane::reset_paths`), plus kprov's own `/etc/kubernetes/kprov`
 //! (bootstrap token, discovery hash). Stops the kubelet, unmounts everything under
 //! `/var/lib/kubelet`, empties the etcd data dir when this node ran etcd, empties the
