@@ -168,11 +168,8 @@ impl Module for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{gather, run_cycle};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn s(v: &[&str]) -> Vec<String> {

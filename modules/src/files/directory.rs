@@ -145,11 +145,8 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{fields, run_cycle};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -139,11 +139,7 @@ impl Module for Line {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
     use crate::util::testutil::{apply, gather, run_cycle};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn edit(args: serde_json::Value, current: Option<&str>) -> Result<Option<String>, ModuleError> {

@@ -398,10 +398,7 @@ impl EtcdMember {
 mod tests {
     use super::*;
     use crate::util::testutil::fields;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn build() -> EtcdMember {

@@ -180,10 +180,6 @@ fn with_port(endpoint: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     pub(crate) fn sample() -> serde_json::Value {

@@ -296,11 +296,8 @@ pub(crate) fn apply(actions: &[Action], journal: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{apply, gather};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use crate::Module;
 
     /// A file set under a temporary root, written by the real prelude.

@@ -236,9 +236,6 @@ mod tests {
     use super::*;
     use crate::kube::kube_files::journal_for;
     use crate::util::testutil::gather;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
     use crate::Diff;
     use serde_json::json;
 

@@ -155,9 +155,7 @@ impl Module for KubeJoin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
     use crate::Diff;
     use serde_json::json;
 

@@ -301,10 +301,7 @@ impl Module for KubeJoinControlPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use kprov_controlplane::init_files;
     use serde_json::json;
 

@@ -159,11 +159,8 @@ impl KubeJoinInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{apply, fields, gather};
-    #[allow(unused_imports)]
-    use crate::Diff;
 
     #[test]
     fn missing_files_are_read_after_kube_init() {

@@ -168,10 +168,7 @@ impl KubeReset {
 mod tests {
     use super::*;
     use crate::util::testutil::fields;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
 
     #[test]
     fn diff_lists_what_is_left() {

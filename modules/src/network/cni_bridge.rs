@@ -384,10 +384,7 @@ mod tests {
     use super::*;
     use crate::network::netns::Netns;
     use crate::network::pod_rules::MASQ_COMMENT;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn net(s: &str) -> IpNet {

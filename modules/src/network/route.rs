@@ -369,7 +369,6 @@ mod tests {
     use super::*;
     use crate::network::netns::Netns;
     use crate::util::testutil::fields;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use serde_json::json;
 

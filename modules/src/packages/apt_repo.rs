@@ -406,11 +406,8 @@ impl AptRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{gather, run_cycle};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn summary(diff: &Diff) -> &str {

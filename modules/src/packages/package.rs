@@ -412,11 +412,8 @@ impl Package {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{fields, gather};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn apt() -> HostContext {

@@ -361,10 +361,7 @@ impl Module for ContainerdConfig {
 mod tests {
     use super::*;
     use crate::util::testutil::run_cycle;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     const DEBIAN_LIKE: &str = r#"# containerd config, edited by an admin

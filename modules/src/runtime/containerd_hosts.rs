@@ -10,7 +10,7 @@ use toml_edit::{Array, DocumentMut, Item, Table, Value};
 use crate::runtime::registry_name::{check_endpoint, check_host};
 use crate::util::args;
 use crate::util::managed::ManagedFile;
-use crate::{Diff, Module, ModuleError, Plan, State};
+use crate::{Module, ModuleError, Plan, State};
 
 /// Arguments of `containerd_hosts`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -156,22 +156,7 @@ impl Module for ContainerdHosts {
     }
 
     fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
-        Ok(Plan::new(
-            self.planned_diff(state)?,
-            self.planned_script(state),
-        ))
-    }
-}
-
-impl ContainerdHosts {
-    /// What would change.
-    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        self.file.diff(NAME, state)
-    }
-
-    /// The script that makes it so.
-    fn planned_script(&self, _state: &State) -> String {
-        self.file.apply()
+        self.file.plan(NAME, state)
     }
 }
 
@@ -179,10 +164,6 @@ impl ContainerdHosts {
 mod tests {
     use super::*;
     use crate::util::testutil::run_cycle;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     fn text(args: serde_json::Value) -> (String, DocumentMut) {

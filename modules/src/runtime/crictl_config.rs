@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::util::args;
 use crate::util::managed::ManagedFile;
-use crate::{Diff, Module, ModuleError, Plan, State};
+use crate::{Module, ModuleError, Plan, State};
 
 /// Arguments of `crictl_config`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -86,22 +86,7 @@ impl Module for CrictlConfig {
     }
 
     fn plan(&self, state: &State) -> Result<Plan, ModuleError> {
-        Ok(Plan::new(
-            self.planned_diff(state)?,
-            self.planned_script(state),
-        ))
-    }
-}
-
-impl CrictlConfig {
-    /// What would change.
-    fn planned_diff(&self, state: &State) -> Result<Diff, ModuleError> {
-        self.file.diff(NAME, state)
-    }
-
-    /// The script that makes it so.
-    fn planned_script(&self, _state: &State) -> String {
-        self.file.apply()
+        self.file.plan(NAME, state)
     }
 }
 
@@ -109,10 +94,6 @@ impl CrictlConfig {
 mod tests {
     use super::*;
     use crate::util::testutil::run_cycle;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     #[test]

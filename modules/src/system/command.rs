@@ -277,11 +277,8 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{apply, fields, gather};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -121,11 +121,8 @@ impl Firewall {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{fields, gather};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     #[test]

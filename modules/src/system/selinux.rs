@@ -101,10 +101,8 @@ impl Module for Selinux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{fields, gather, run_cycle};
-    #[allow(unused_imports)]
     use crate::Diff;
     use serde_json::json;
 

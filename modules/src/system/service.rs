@@ -217,11 +217,8 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{fields, run_cycle};
-    #[allow(unused_imports)]
-    use crate::Diff;
     use serde_json::json;
 
     #[test]

@@ -108,10 +108,8 @@ impl Module for Swap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
     use crate::util::testutil::Planned as _;
     use crate::util::testutil::{fields, run_cycle};
-    #[allow(unused_imports)]
     use crate::Diff;
     use serde_json::json;
 

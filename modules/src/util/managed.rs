@@ -5,7 +5,7 @@ use crate::facts::file::{FileFact, Read};
 use crate::facts::Fact;
 use crate::script::{b64, quote, sha256_hex};
 use crate::util::args::text;
-use crate::{Diff, ModuleError, State};
+use crate::{Diff, ModuleError, Plan, State};
 
 /// Shell args for optional attributes (empty = leave alone).
 pub(crate) fn attr_args(mode: Option<&str>, owner: Option<&str>, group: Option<&str>) -> String {
@@ -205,8 +205,6 @@ impl ManagedFile {
         }))
     }
 
-    /// Apply fragment line: writes content and attributes when they differ. Text travels
-    /// single-quoted (no decoding process on the host), anything else base64-encoded.
     /// The whole diff of a module that only manages this file.
     pub fn diff(&self, module: &str, state: &State) -> Result<Diff, ModuleError> {
         Ok(fold(
@@ -215,6 +213,14 @@ impl ManagedFile {
         ))
     }
 
+    /// The whole plan of a module that only manages this file (fields gathered with
+    /// prefix `""`).
+    pub fn plan(&self, module: &str, state: &State) -> Result<Plan, ModuleError> {
+        Ok(Plan::new(self.diff(module, state)?, self.apply()))
+    }
+
+    /// Apply fragment line: writes content and attributes when they differ. Text travels
+    /// single-quoted (no decoding process on the host), anything else base64-encoded.
     pub fn apply(&self) -> String {
         let (content, encoding) = match std::str::from_utf8(&self.content) {
             Ok(text) if !text.contains('\0') => (quote(text), ""),

@@ -89,8 +89,6 @@ pub(crate) fn adapt(docs: &mut [Value], c: &Calico<'_>) -> Result<(), String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
     use k8s_openapi::api::core::v1::ConfigMap;
     use kprov_controlplane::yaml::parse_docs;

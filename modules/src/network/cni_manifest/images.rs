@@ -46,10 +46,6 @@ pub(crate) fn rewrite_object(object: &mut serde_json::Value, registry: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::util::testutil::Planned as _;
-    #[allow(unused_imports)]
-    use crate::Diff;
 
     #[test]
     fn registry_host_replaced_path_kept() {
