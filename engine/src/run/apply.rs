@@ -167,6 +167,33 @@ impl HostRun<'_> {
         }
     }
 
+    /// Reports the planned tasks before `failed`, a task of the same batch that could not
+    /// be gathered or planned, which stops the batch before its apply. Plan mode shows
+    /// their plans; in apply, those already as desired are ok and the rest (from the first
+    /// that needed a change on, as an apply would have run them) were not applied.
+    pub(super) fn finish_before_failure(
+        &mut self,
+        items: &[Item<'_>],
+        plans: &[(Plan, State)],
+        failed: &str,
+    ) {
+        if self.ctx.mode == Mode::Plan {
+            self.report_plans(items, plans);
+            return;
+        }
+        let first = plans
+            .iter()
+            .position(|(p, _)| p.diff.needs_apply())
+            .unwrap_or(plans.len());
+        self.finish_ok_prefix(&items[..first], &plans[..first]);
+        let why = format!("not applied: `{failed}` failed before this batch's apply");
+        for item in &items[first..plans.len()] {
+            self.register(item.task, false, false, true, &BTreeMap::new());
+            let outcome = Outcome::simple(Status::Skipped, Some(why.clone()));
+            self.emit_as(item.task, &item.name, item.started, outcome);
+        }
+    }
+
     /// Registers the result and queues notified handlers.
     pub(super) fn after_task(
         &mut self,

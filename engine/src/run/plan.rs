@@ -153,7 +153,7 @@ impl HostRun<'_> {
                 });
             if let Some(message) = &report.failed {
                 let f = self.failure(item, message, "gather");
-                self.finish_ok_prefix(items, &plans);
+                self.finish_before_failure(items, &plans, &item.name);
                 self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                 return None;
             }
@@ -176,7 +176,7 @@ impl HostRun<'_> {
                                      nothing more is done on this host; make a new plan"
                                 );
                                 let f = self.failure(item, &message, "saved plan");
-                                self.finish_ok_prefix(items, &plans);
+                                self.finish_before_failure(items, &plans, &item.name);
                                 self.emit_as(
                                     item.task,
                                     &item.name,
@@ -193,7 +193,7 @@ impl HostRun<'_> {
                 }
                 Err(e) => {
                     let f = self.failure(item, &e.to_string(), "diff");
-                    self.finish_ok_prefix(items, &plans);
+                    self.finish_before_failure(items, &plans, &item.name);
                     self.emit_as(item.task, &item.name, item.started, Outcome::failed(f));
                     return None;
                 }

@@ -314,3 +314,62 @@ async fn an_unknown_play_host_is_refused_by_name() {
     assert!(err.contains("nosuch"), "{err}");
     assert!(!hosts.path("h1", "t").exists());
 }
+
+const GATHER_FAILS: &str = r#"
+- name: a batch whose second task cannot be gathered
+  hosts: all
+  tasks:
+    - name: already there
+      copy: { path: "{{ root }}/there", content: "same\n" }
+    - name: would change
+      copy: { path: "{{ root }}/planned", content: "new\n" }
+    - name: a line in a directory
+      line: { path: "{{ root }}/adir", line: "x" }
+"#;
+
+/// A task that cannot be gathered or planned stops its batch before the apply: the tasks
+/// before it that needed a change were not applied, and say so; the ones already as
+/// desired are ok. Plan shows what the tasks before the failure would do.
+#[tokio::test]
+async fn tasks_before_a_failure_in_their_batch_are_reported_as_not_applied() {
+    let hosts = Hosts::new(&["h1"]);
+    hosts.write("h1", "there", "same\n");
+    std::fs::create_dir(hosts.path("h1", "adir")).unwrap();
+    let ran = hosts.run(Mode::Apply, GATHER_FAILS).await;
+    assert_eq!(
+        ran.batches("h1"),
+        [["already there", "would change", "a line in a directory"]],
+        "one batch: {}",
+        ran.dump()
+    );
+    assert_eq!(ran.status("h1", "already there").as_deref(), Some("ok"));
+    assert_eq!(ran.status("h1", "would change").as_deref(), Some("skipped"));
+    assert_eq!(
+        ran.status("h1", "a line in a directory").as_deref(),
+        Some("failed")
+    );
+    let skipped = ran.tasks("h1")[1];
+    let why = skipped["summary"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("not applied") && why.contains("a line in a directory"),
+        "{skipped}"
+    );
+    assert!(!hosts.path("h1", "planned").exists(), "{}", ran.dump());
+    assert_eq!(
+        ran.host_done("h1")["counts"]
+            .get("ok")
+            .and_then(|n| n.as_u64()),
+        Some(1)
+    );
+
+    let planned = hosts.run(Mode::Plan, GATHER_FAILS).await;
+    assert_eq!(planned.status("h1", "already there").as_deref(), Some("ok"));
+    assert_eq!(
+        planned.status("h1", "would change").as_deref(),
+        Some("changed")
+    );
+    assert_eq!(
+        planned.status("h1", "a line in a directory").as_deref(),
+        Some("failed")
+    );
+}
