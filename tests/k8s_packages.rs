@@ -233,15 +233,20 @@ impl Drop for Repo {
 /// The spec of examples/lab.yaml with the Kubernetes repository pointed at `repository`.
 fn write_spec(dir: &Path, version: &str, repository: &str) -> PathBuf {
     let path = dir.join("cluster.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "kubernetes_version: \"{version}\"\nruntime:\n  kind: containerd\n  cgroup_driver: systemd\n\
-             cni:\n  plugin: bridge\npackages:\n  kubernetes_repository: {repository}\n"
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "{}packages:\n  kubernetes_repository: {repository}\n",
+        base_spec(version)
+    );
+    std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The spec of examples/lab.yaml on containerd, without package settings.
+fn base_spec(version: &str) -> String {
+    format!(
+        "kubernetes_version: \"{version}\"\nruntime:\n  kind: containerd\n  cgroup_driver: systemd\n\
+         cni:\n  plugin: bridge\n"
+    )
 }
 
 fn apply(lab: &Lab, spec: &Path) -> (Option<i32>, Vec<Value>, String) {
@@ -328,6 +333,32 @@ fn kubernetes_packages_from_an_upstream_shaped_repository() {
         diff.contains(KEYRING) && diff.contains(repo.key.lines().nth(2).unwrap()),
         "plan shows the fetched key: {repo_task}"
     );
+
+    // No repository in the spec: kprov adds none and looks in the host's own sources (the
+    // lab's have no kubelet), and the pre-check says so and what to set.
+    let bare = dir.path().join("no-repository.yaml");
+    std::fs::write(&bare, base_spec("1.31.1")).unwrap();
+    let (code, ev, err) = apply(&lab, &bare);
+    assert_eq!(code, Some(1), "{err}");
+    for host in HOSTS {
+        assert_eq!(task(&ev, host, REPO_TASK)["status"], "skipped", "{host}");
+        let text = task(&ev, host, CHECK)["error"].to_string();
+        assert!(
+            text.contains("no configured package source provides kubelet 1.31.1")
+                && text.contains("No Kubernetes repository is set in the spec")
+                && text.contains("set packages.kubernetes_repository"),
+            "{host}: {text}"
+        );
+        assert_eq!(
+            sh(
+                &lab,
+                host,
+                &format!("ls {SOURCE} {KEYRING} 2>/dev/null; echo end")
+            ),
+            "end\n",
+            "{host}: no Kubernetes source or key was added"
+        );
+    }
 
     // First apply: repository, key, packages at 1.31.1, held; the whole cluster playbook.
     let first = apply_ok(&lab, &spec);

@@ -306,6 +306,17 @@ spec_error!(
 );
 
 spec_error!(
+    repository_key_without_repository,
+    [(
+        3,
+        3,
+        "packages.kubernetes_repository_key",
+        "`kubernetes_repository_key` is the key of `kubernetes_repository`, which is not set",
+        Some("set packages.kubernetes_repository to the repository this key signs, or remove the key")
+    ),]
+);
+
+spec_error!(
     secret_not_repeated,
     [(
         7,

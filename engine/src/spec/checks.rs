@@ -339,6 +339,17 @@ fn mirror_endpoint(spec: &ClusterSpec, pointer: &str, endpoint: &str, out: &mut 
 
 fn packages(spec: &ClusterSpec, out: &mut Vec<Diagnostic>) {
     let p = &spec.packages;
+    if p.kubernetes_repository_key.is_some() && p.kubernetes_repository.is_none() {
+        out.push(spec.source.at_key(
+            "/packages/kubernetes_repository_key",
+            "`kubernetes_repository_key` is the key of `kubernetes_repository`, which is not set"
+                .to_string(),
+            Some(
+                "set packages.kubernetes_repository to the repository this key signs, or remove the key"
+                    .into(),
+            ),
+        ));
+    }
     if p.offline_repository.is_some() {
         for (key, set) in [
             ("apt_mirror", p.apt_mirror.is_some()),

@@ -20,9 +20,9 @@ pub struct Packages {
     pub yum_mirror: Option<String>,
     /// Kubernetes package repository the `kubelet` role adds (with its key in a keyring and
     /// `signed-by` on apt, `gpgkey` on yum/dnf), laid out like the upstream one: a flat
-    /// repository per minor version. Default
-    /// `https://pkgs.k8s.io/core:/stable:/v<major>.<minor>/deb/` (or `/rpm/`). Not used
-    /// when `offline_repository` is set.
+    /// repository of `kubernetes_version`'s minor. Unset: none is added, and the host's
+    /// own configured package sources must provide kubelet, kubectl and cri-tools. Not
+    /// used when `offline_repository` is set.
     #[serde(default)]
     #[schemars(schema_with = "crate::validate::patterns::optional_repository_url")]
     pub kubernetes_repository: Option<String>,
@@ -49,7 +49,8 @@ pub enum PackageFormat {
 /// Where the Kubernetes packages of one package format come from and which versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KubernetesPackages {
-    /// Repository to add (`None`: the offline repository serves them).
+    /// Repository to add (`None`: the host's configured sources or the offline repository
+    /// serve them).
     pub repository: Option<String>,
     /// URL of the repository's signing key.
     pub key: Option<String>,
@@ -59,32 +60,11 @@ pub struct KubernetesPackages {
 }
 
 impl Packages {
-    /// The Kubernetes repository for `version` and `format`: the configured one or the
-    /// upstream layout (one path per minor), always ending in `/`.
-    pub fn kubernetes_repository_for(
-        &self,
-        version: KubernetesVersion,
-        format: PackageFormat,
-    ) -> String {
-        let kind = match format {
-            PackageFormat::Deb => "deb",
-            PackageFormat::Rpm => "rpm",
-        };
-        let url = match &self.kubernetes_repository {
-            Some(url) => url.clone(),
-            None => format!(
-                "https://pkgs.k8s.io/core:/stable:/v{}.{}/{kind}/",
-                version.major, version.minor
-            ),
-        };
-        if url.ends_with('/') {
-            url
-        } else {
-            url + "/"
-        }
-    }
-
     /// Repository, key and pinned package names for `version` on hosts of `format`.
+    ///
+    /// Sources: `kubernetes_repository` (with its key) when set; otherwise none is added and
+    /// the packages come from the sources the host already has configured (or from
+    /// `offline_repository`, added by os-prep). kprov knows no repository of its own.
     ///
     /// Versions: upstream debs are `1.31.2-1.1` and rpms `1.31.2-150500.1.1`, so kubelet
     /// and kubectl are pinned to `1.31.2-*` (apt) or `1.31.2` (rpm: any release of it);
@@ -106,14 +86,17 @@ impl Packages {
             format!("kubectl={exact}"),
             format!("cri-tools={minor}"),
         ];
-        if self.offline_repository.is_some() {
-            return KubernetesPackages {
-                repository: None,
-                key: None,
-                names,
-            };
-        }
-        let repository = self.kubernetes_repository_for(version, format);
+        let repository = match (&self.offline_repository, &self.kubernetes_repository) {
+            (None, Some(url)) if url.ends_with('/') => url.clone(),
+            (None, Some(url)) => format!("{url}/"),
+            _ => {
+                return KubernetesPackages {
+                    repository: None,
+                    key: None,
+                    names,
+                }
+            }
+        };
         let key = self.kubernetes_repository_key.clone().unwrap_or_else(|| {
             let file = match format {
                 PackageFormat::Deb => "Release.key",
@@ -138,26 +121,16 @@ mod tests {
     }
 
     #[test]
-    fn upstream_layout_per_minor_by_default() {
+    fn no_repository_is_added_unless_one_is_configured() {
         let p = Packages::default();
         let deb = p.kubernetes_packages(version("1.31.2"), PackageFormat::Deb);
-        assert_eq!(
-            deb.repository.as_deref(),
-            Some("https://pkgs.k8s.io/core:/stable:/v1.31/deb/")
-        );
-        assert_eq!(
-            deb.key.as_deref(),
-            Some("https://pkgs.k8s.io/core:/stable:/v1.31/deb/Release.key")
-        );
+        assert_eq!((deb.repository, deb.key), (None, None));
         assert_eq!(
             deb.names,
             ["kubelet=1.31.2-*", "kubectl=1.31.2-*", "cri-tools=1.31.*"]
         );
         let rpm = p.kubernetes_packages(version("1.28.0"), PackageFormat::Rpm);
-        assert_eq!(
-            rpm.key.as_deref(),
-            Some("https://pkgs.k8s.io/core:/stable:/v1.28/rpm/repodata/repomd.xml.key")
-        );
+        assert_eq!((rpm.repository, rpm.key), (None, None));
         assert_eq!(
             rpm.names,
             ["kubelet=1.28.0", "kubectl=1.28.0", "cri-tools=1.28.*"]

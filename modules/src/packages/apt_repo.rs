@@ -24,7 +24,7 @@ pub(crate) struct Args {
     name: String,
     /// A full source line (`deb [options] url suite components`) instead of url/suite.
     deb: Option<String>,
-    /// Repository URL, e.g. https://pkgs.k8s.io/core:/stable:/v1.28/deb/
+    /// Repository URL, e.g. https://repo.example.com/kubernetes/v1.28/deb/
     url: Option<String>,
     /// Suite, e.g. bookworm, or `/` for flat repositories.
     suite: Option<String>,
@@ -423,13 +423,13 @@ mod tests {
     #[test]
     fn source_lines() {
         let m = AptRepo::build(json!({
-            "name": "kubernetes", "url": "https://pkgs.k8s.io/core:/stable:/v1.28/deb/", "suite": "/",
+            "name": "kubernetes", "url": "https://repo.example.com/kubernetes/v1.28/deb/", "suite": "/",
             "key": KEY,
         }))
         .unwrap();
         assert_eq!(
             String::from_utf8(m.source.content.clone()).unwrap(),
-            "# Managed by kprov\ndeb [signed-by=/etc/apt/keyrings/kubernetes.asc] https://pkgs.k8s.io/core:/stable:/v1.28/deb/ /\n"
+            "# Managed by kprov\ndeb [signed-by=/etc/apt/keyrings/kubernetes.asc] https://repo.example.com/kubernetes/v1.28/deb/ /\n"
         );
         let m = AptRepo::build(
             json!({"name": "lab", "deb": "deb http://10.0.0.1/repo ./", "trusted": true}),
@@ -543,7 +543,7 @@ mod tests {
     fn real_cycle_files_only() {
         let dir = tempfile::tempdir().unwrap();
         let m = AptRepo::build(json!({
-            "name": "kubernetes", "url": "https://pkgs.k8s.io/core:/stable:/v1.28/deb/", "suite": "/",
+            "name": "kubernetes", "url": "https://repo.example.com/kubernetes/v1.28/deb/", "suite": "/",
             "key": KEY, "update": false,
             "keyrings_dir": dir.path().join("keyrings"), "sources_dir": dir.path().join("sources"),
         }))

@@ -38,7 +38,7 @@ pub(crate) struct Args {
     mirrorlist: Option<String>,
     #[serde(default = "yes")]
     gpgcheck: bool,
-    /// Key URL(s), e.g. https://pkgs.k8s.io/core:/stable:/v1.28/rpm/repodata/repomd.xml.key
+    /// Key URL(s), e.g. https://repo.example.com/kubernetes/v1.28/rpm/repodata/repomd.xml.key
     gpgkey: Option<Urls>,
     #[serde(default = "yes")]
     enabled: bool,
@@ -159,15 +159,15 @@ mod tests {
     #[test]
     fn repo_file() {
         let m = YumRepo::build(json!({
-            "name": "kubernetes", "baseurl": "https://pkgs.k8s.io/core:/stable:/v1.28/rpm/",
-            "gpgkey": "https://pkgs.k8s.io/core:/stable:/v1.28/rpm/repodata/repomd.xml.key",
+            "name": "kubernetes", "baseurl": "https://repo.example.com/kubernetes/v1.28/rpm/",
+            "gpgkey": "https://repo.example.com/kubernetes/v1.28/rpm/repodata/repomd.xml.key",
             "options": {"exclude": "kubelet kubeadm kubectl"},
         }))
         .unwrap();
         assert_eq!(
             String::from_utf8(m.file.content.clone()).unwrap(),
-            "# Managed by kprov\n[kubernetes]\nname=kubernetes\nbaseurl=https://pkgs.k8s.io/core:/stable:/v1.28/rpm/\n\
-             enabled=1\ngpgcheck=1\ngpgkey=https://pkgs.k8s.io/core:/stable:/v1.28/rpm/repodata/repomd.xml.key\n\
+            "# Managed by kprov\n[kubernetes]\nname=kubernetes\nbaseurl=https://repo.example.com/kubernetes/v1.28/rpm/\n\
+             enabled=1\ngpgcheck=1\ngpgkey=https://repo.example.com/kubernetes/v1.28/rpm/repodata/repomd.xml.key\n\
              exclude=kubelet kubeadm kubectl\n"
         );
         assert!(YumRepo::build(json!({"name": "x", "baseurl": "http://x"})).is_err());
