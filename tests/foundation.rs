@@ -9,9 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{kprov, kprov_ok, Lab};
-use kprov_engine::transport::{
-    Connection, HostKeyPolicy, Pool, PoolOptions, Target, TransportErrorKind,
-};
+use kprov_engine::transport::{Connection, Pool, PoolOptions, Target, TransportErrorKind};
 
 const LAB: &str = "kt-found";
 
@@ -170,7 +168,6 @@ async fn ssh_failures_are_classified(lab: &Lab, targets: &[Target]) {
     .unwrap();
     let mut t = master.clone();
     t.known_hosts_file = Some(known);
-    t.host_key_policy = HostKeyPolicy::Strict;
     let err = open(t)
         .await
         .expect_err("a changed host key must be refused");
@@ -180,7 +177,6 @@ async fn ssh_failures_are_classified(lab: &Lab, targets: &[Target]) {
     // Unknown host key under strict checking.
     let mut t = master.clone();
     t.known_hosts_file = Some(dir.path().join("known_hosts_empty"));
-    t.host_key_policy = HostKeyPolicy::Strict;
     let err = open(t)
         .await
         .expect_err("an unknown key must be refused in strict mode");
@@ -199,7 +195,6 @@ async fn ssh_failures_are_classified(lab: &Lab, targets: &[Target]) {
     t.address = "127.0.0.1".into();
     t.port = port;
     t.connect_timeout = Duration::from_secs(2);
-    t.host_key_policy = HostKeyPolicy::Off;
     let err = open(t).await.expect_err("silent server");
     assert_eq!(err.kind, TransportErrorKind::Timeout, "{err}");
     drop(listener);

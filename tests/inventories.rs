@@ -1,6 +1,8 @@
 //! A kubespray-shaped directory inventory (INI + group_vars) driving a real SSH run on a lab,
 //! with the cluster hosts reachable only through the bastion: their sshd refuses this
-//! machine and lets in only the bastion host, as behind a real jump host.
+//! machine and lets in only the bastion host, as behind a real jump host. Host keys are
+//! checked on both hops against the lab's known-hosts file, named the Ansible way
+//! (`-o UserKnownHostsFile=` in `ansible_ssh_common_args`).
 
 mod common;
 
@@ -36,7 +38,8 @@ fn directory_inventory_through_a_bastion() {
         "node1 must refuse this machine"
     );
 
-    let key = Path::new("/var/lib/kprov/lab").join(&lab.name).join("key");
+    let state = Path::new("/var/lib/kprov/lab").join(&lab.name);
+    let (key, known_hosts) = (state.join("key"), state.join("known_hosts"));
     let dir = tempfile::tempdir().unwrap();
     let inv = dir.path().join("mycluster");
     std::fs::create_dir_all(inv.join("group_vars")).unwrap();
@@ -54,8 +57,9 @@ fn directory_inventory_through_a_bastion() {
         inv.join("group_vars/all.yml"),
         format!(
             "ansible_user: root\nansible_ssh_private_key_file: {}\nansible_port: \"22\"\n\
-             ansible_host_key_checking: false\n",
-            key.display()
+             ansible_ssh_common_args: \"-o UserKnownHostsFile={}\"\n",
+            key.display(),
+            known_hosts.display()
         ),
     )
     .unwrap();
@@ -71,11 +75,6 @@ fn directory_inventory_through_a_bastion() {
     )
     .unwrap();
     let inv_arg = inv.to_str().unwrap();
-    let out = kprov(&["apply", playbook.to_str().unwrap(), "-i", inv_arg]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-
     let probe = |host: &str| {
         std::fs::read_to_string(
             Path::new("/var/lib/kprov/lab")
@@ -86,6 +85,37 @@ fn directory_inventory_through_a_bastion() {
         )
         .ok()
     };
+
+    // kubespray's habit of turning host-key checking off is refused before any host is
+    // touched, at its line in the group_vars file.
+    let host_vars = inv.join("host_vars");
+    std::fs::create_dir_all(&host_vars).unwrap();
+    std::fs::write(
+        host_vars.join("worker.yml"),
+        "ansible_host_key_checking: false\n",
+    )
+    .unwrap();
+    let out = kprov(&["apply", playbook.to_str().unwrap(), "-i", inv_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("host_vars/worker.yml:1:28")
+            && stderr.contains("without verifying host keys")
+            && stderr.contains("ssh-keyscan"),
+        "{stderr}"
+    );
+    assert_eq!(
+        probe("node1"),
+        None,
+        "validation failed: nothing may change"
+    );
+    std::fs::remove_file(host_vars.join("worker.yml")).unwrap();
+
+    let out = kprov(&["apply", playbook.to_str().unwrap(), "-i", inv_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
     assert_eq!(probe("node1").as_deref(), Some("from-group-vars cp\n"));
     assert_eq!(probe("node2").as_deref(), Some("from-group-vars worker\n"));
     assert_eq!(probe("master"), None, "the bastion gets no cluster task");

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use common::{fixture, repo_file};
-use kprov_engine::inventory::{self, HostKeyChecking, Inventory};
+use kprov_engine::inventory::{self, Inventory};
 use kprov_engine::spec::{self, CgroupDriver, CniPlugin, RuntimeKind};
 use kprov_engine::validate;
 
@@ -162,7 +162,6 @@ fn inventory_defaults_and_overrides() {
     assert_eq!(master.user, "root");
     assert_eq!(master.port, 22);
     assert!(!master.become_);
-    assert_eq!(master.host_key_checking, HostKeyChecking::Strict);
     assert_eq!(master.connect_timeout, Duration::from_secs(10));
     assert_eq!(master.identity_file, None);
 
@@ -228,7 +227,6 @@ fn lab_generated_inventory_loads() {
     assert_eq!(names(&inv.hosts), ["master", "node1", "node2"]);
     let node2 = inv.host("node2").expect("node2");
     assert_eq!(node2.address, "172.30.1.12");
-    assert_eq!(node2.host_key_checking, HostKeyChecking::AcceptNew);
     assert_eq!(
         node2.known_hosts_file.as_deref(),
         Some(std::path::Path::new("/var/lib/kprov/lab/kprov/known_hosts"))
@@ -348,14 +346,13 @@ fn derived_addresses_follow_the_spec_and_inventory() {
 #[test]
 fn ansible_legacy_connection_names_are_understood() {
     let path = std::path::Path::new("hosts.yaml");
-    let text = "all:\n  hosts:\n    m1:\n      ansible_ssh_host: 10.1.1.1\n      ansible_ssh_port: 2200\n      ansible_ssh_user: core\n      ansible_ssh_host_key_checking: false\n  children:\n    kube_control_plane:\n      hosts: { m1: }\n";
+    let text = "all:\n  hosts:\n    m1:\n      ansible_ssh_host: 10.1.1.1\n      ansible_ssh_port: 2200\n      ansible_ssh_user: core\n      ansible_ssh_host_key_checking: true\n  children:\n    kube_control_plane:\n      hosts: { m1: }\n";
     let inv = inventory::from_str(path, text).unwrap_or_else(|e| panic!("{e}"));
     let m1 = inv.host("m1").expect("m1");
     assert_eq!(
         (m1.address.as_str(), m1.port, m1.user.as_str()),
         ("10.1.1.1", 2200, "core")
     );
-    assert_eq!(m1.host_key_checking, HostKeyChecking::Off);
     assert!(m1.vars.is_empty(), "{:?}", m1.vars);
 }
 

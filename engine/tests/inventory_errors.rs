@@ -139,6 +139,46 @@ inventory_error!(
     ),]
 );
 
+inventory_error!(
+    unverified_host_keys,
+    [
+        (
+            2,
+            22,
+            "ssh.host_key_checking",
+            "`host_key_checking: off` would connect without verifying host keys",
+            Some(kprov_engine::inventory::UNVERIFIED_HOST_KEY_HINT)
+        ),
+        (
+            4,
+            52,
+            "hosts.master.host_key_checking",
+            "`host_key_checking: accept-new` would trust any host key it has not seen before",
+            Some(kprov_engine::inventory::UNVERIFIED_HOST_KEY_HINT)
+        ),
+    ]
+);
+
+inventory_error!(
+    ansible_unverified_host_keys,
+    [
+        (
+            3,
+            32,
+            "all.vars.ansible_host_key_checking",
+            "`ansible_host_key_checking: false` would connect without verifying host keys",
+            Some(kprov_engine::inventory::UNVERIFIED_HOST_KEY_HINT)
+        ),
+        (
+            7,
+            32,
+            "all.hosts.master.ansible_ssh_common_args",
+            "`-o StrictHostKeyChecking=no` would connect without verifying host keys",
+            Some(kprov_engine::inventory::UNVERIFIED_HOST_KEY_HINT)
+        ),
+    ]
+);
+
 inventory_error!(bad_lab, [
     (1, 14, "lab.name", "`My_Lab` is not a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit", Some("did you mean `my-lab`?")),
     (1, 29, "lab.hosts", "the number `0` is too small (the minimum is 1)", None),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::fixture;
-use kprov_engine::inventory::{self, HostKeyChecking};
+use kprov_engine::inventory;
 use kprov_engine::transport::Target;
 
 fn names(hosts: &[&inventory::Host]) -> Vec<String> {
@@ -58,7 +58,16 @@ fn directory_inventory_applies_group_vars_and_host_vars_with_ansible_precedence(
         host("node1").become_,
         "ansible_become from group_vars/k8s_cluster"
     );
-    assert_eq!(host("node1").host_key_checking, HostKeyChecking::Off);
+    assert_eq!(
+        host("node1").known_hosts_file.as_deref(),
+        Some(dir.join("known_hosts").as_path()),
+        "-o UserKnownHostsFile in ansible_ssh_common_args, relative to the inventory"
+    );
+    assert!(
+        host("node1").ssh_options.is_empty(),
+        "{:?}",
+        host("node1").ssh_options
+    );
     assert_eq!(
         host("node1").identity_file.as_deref(),
         Some(dir.join("keys/cluster_ed25519").as_path())
@@ -282,4 +291,59 @@ fn a_directory_with_two_inventories_is_refused() {
     std::fs::remove_file(dir.path().join("hosts.yaml")).unwrap();
     let inv = inventory::load(dir.path()).unwrap();
     assert_eq!(names(&inv.masters()), ["cp1"]);
+}
+
+/// kubespray users who turned host-key checking off (in the INI, a `[group:vars]` section
+/// or `group_vars/`) get one error at each place, in that file, and nothing connects.
+#[test]
+fn settings_that_skip_host_key_checks_are_refused_in_the_file_that_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inventory.ini"),
+        "[kube_control_plane]\ncp1 ansible_host=10.0.0.1 ansible_host_key_checking=False\n\
+         [kube_node]\nw1 ansible_host=10.0.0.2\n[kube_node:vars]\n\
+         ansible_ssh_extra_args='-o StrictHostKeyChecking=accept-new'\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("group_vars")).unwrap();
+    std::fs::write(
+        dir.path().join("group_vars/all.yml"),
+        "ansible_user: ubuntu\nansible_host_key_checking: no\n",
+    )
+    .unwrap();
+    let err = inventory::load(dir.path()).unwrap_err();
+    let got: Vec<(String, usize, String)> = err
+        .iter()
+        .map(|d| {
+            let file = d.file.file_name().unwrap().to_string_lossy().into_owned();
+            (file, d.line, d.key.clone())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "all.yml".to_string(),
+                2,
+                "ansible_host_key_checking".to_string()
+            ),
+            (
+                "inventory.ini".to_string(),
+                2,
+                "all.children.kube_control_plane.hosts.cp1.ansible_host_key_checking".to_string()
+            ),
+            (
+                "inventory.ini".to_string(),
+                6,
+                "all.children.kube_node.vars.ansible_ssh_extra_args".to_string()
+            ),
+        ],
+        "{err}"
+    );
+    assert!(
+        err.iter()
+            .all(|d| d.message.contains("without verifying host keys")
+                && d.hint.as_deref() == Some(inventory::UNVERIFIED_HOST_KEY_HINT)),
+        "{err}"
+    );
 }

@@ -11,15 +11,16 @@ pub(crate) fn write(layout: &Layout, hosts: &[HostLayout]) -> Result<(), LabErro
     write_atomic(&layout.inventory(), render(layout, hosts).as_bytes(), 0o644)
 }
 
-/// YAML text of the inventory. Strings are emitted as JSON strings, which YAML reads as
-/// double-quoted scalars, so paths and names never need hand-quoting.
+/// YAML text of the inventory. Host keys are checked strictly against the lab's
+/// `known_hosts`, which holds every host's key before it first boots. Strings are emitted
+/// as JSON strings, which YAML reads as double-quoted scalars, so paths and names never
+/// need hand-quoting.
 fn render(layout: &Layout, hosts: &[HostLayout]) -> String {
     let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
     let p = |path: &Path| q(&path.display().to_string());
     let mut out = format!(
         "# Written by `kprov lab up` for lab {name}; regenerated on every up.\n\
-         ssh:\n  user: root\n  identity_file: {key}\n  host_key_checking: accept-new\n  \
-         known_hosts_file: {known}\nhosts:\n",
+         ssh:\n  user: root\n  identity_file: {key}\n  known_hosts_file: {known}\nhosts:\n",
         name = layout.name,
         key = p(&layout.key()),
         known = p(&layout.known_hosts()),
@@ -57,5 +58,7 @@ mod tests {
         assert!(text.contains("masters:\n    hosts: [\"master\"]"));
         assert!(text.contains("nodes:\n    hosts: [\"node1\", \"node2\"]"));
         assert!(text.contains("identity_file: \"/var/lib/kprov/lab/t/key\""));
+        assert!(text.contains("known_hosts_file: \"/var/lib/kprov/lab/t/known_hosts\""));
+        assert!(!text.contains("host_key_checking"), "{text}");
     }
 }

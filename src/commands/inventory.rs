@@ -143,7 +143,7 @@ fn host_vars(host: &Host) -> Value {
         "kprov".into(),
         json!({
             "cluster_address": host.address,
-            "host_key_checking": host.host_key_checking.ssh_option(),
+            "known_hosts_file": host.known_hosts_file.as_ref().map(|f| f.display().to_string()),
             "groups": host.groups,
             "ssh_options": ssh_options,
         }),

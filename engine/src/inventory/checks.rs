@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::resolve::{Draft, Shape};
-use super::{Inventory, MASTERS};
+use super::{HostKeyChecking, Inventory, MASTERS};
+use crate::validate::SourceMap;
 
 /// kubespray's etcd group.
 const ETCD: &str = "etcd";
@@ -29,6 +30,7 @@ pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
         }
         return out;
     }
+    host_keys(draft, source, &mut out);
     if draft.partial {
         // Only per-host checks: missing hosts or masters may be the schema errors' doing.
         host_names(draft, inventory, &mut out);
@@ -51,6 +53,40 @@ pub(super) fn check(draft: &Draft, inventory: &Inventory) -> Vec<Diagnostic> {
     etcd(draft, inventory, &mut out);
     super::roles::masters_in_nodes(draft, inventory, &mut out);
     out
+}
+
+/// kprov's own shape: `host_key_checking` other than `strict`, for all hosts or one, is an
+/// error where it is written (kprov verifies every host's key; the Ansible spellings are
+/// checked with the other variables).
+fn host_keys(draft: &Draft, source: &SourceMap, out: &mut Vec<Diagnostic>) {
+    if draft.shape != Shape::Kprov {
+        return;
+    }
+    let written = std::iter::once(("/ssh".to_string(), Some(draft.defaults.host_key_checking)))
+        .chain(
+            draft
+                .hosts
+                .iter()
+                .map(|h| (h.pointer.clone(), h.overrides.host_key_checking)),
+        );
+    for (pointer, value) in written {
+        let Some(value @ (HostKeyChecking::AcceptNew | HostKeyChecking::Off)) = value else {
+            continue;
+        };
+        let pointer = format!("{pointer}/host_key_checking");
+        if !source.contains(&pointer) {
+            continue;
+        }
+        let what = match value {
+            HostKeyChecking::Off => "connect without verifying host keys",
+            _ => "trust any host key it has not seen before",
+        };
+        out.push(source.at_value(
+            &pointer,
+            format!("`host_key_checking: {}` would {what}", value.name()),
+            Some(super::connection::UNVERIFIED_HOST_KEY_HINT.into()),
+        ));
+    }
 }
 
 /// kprov runs etcd stacked on the control-plane hosts: an `etcd` group may only repeat them.

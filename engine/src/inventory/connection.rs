@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use super::file::AnsiblePort;
 use super::resolve::Overrides;
 use super::words;
-use super::HostKeyChecking;
 use crate::diagnostic::Diagnostic;
 use crate::validate::source_map::pointer_join;
 use crate::validate::SourceMap;
@@ -107,8 +106,64 @@ pub(super) fn check_ssh_args(
     }
 }
 
-/// ssh options (`-o Key=Value`, `-J jump`) from an `ansible_ssh_common_args` string.
+/// The fix kprov suggests for a setting that would connect without verifying host keys.
+pub const UNVERIFIED_HOST_KEY_HINT: &str = "remove it (kprov always checks host keys, as \
+    `strict`) and record each host's key first: `ssh-keyscan -t ed25519 ADDRESS` prints it; \
+    add the line to ~/.ssh/known_hosts or to the inventory's known-hosts file once its \
+    fingerprint (`ssh-keygen -lf -`) matches what the host shows on its console \
+    (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); `kprov lab` inventories come \
+    with their hosts' keys";
+
+/// Settings in `vars` (at `pointer`) that would let ssh skip the host-key check:
+/// `ansible_host_key_checking: false` and `-o StrictHostKeyChecking=…` other than `yes` in
+/// the ssh arguments. kprov verifies every host's key, so each is an error at its value.
+pub(super) fn check_host_keys(
+    vars: &Map<String, Value>,
+    pointer: &str,
+    source: &SourceMap,
+    out: &mut Vec<Diagnostic>,
+) {
+    for key in ["ansible_host_key_checking", "ansible_ssh_host_key_checking"] {
+        if vars.get(key).and_then(as_bool) == Some(false) {
+            out.push(source.at_value(
+                &pointer_join(pointer, key),
+                format!("`{key}: false` would connect without verifying host keys"),
+                Some(UNVERIFIED_HOST_KEY_HINT.into()),
+            ));
+        }
+    }
+    for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        let Some(Value::String(args)) = vars.get(key) else {
+            continue;
+        };
+        let Ok(options) = parse_ssh_args(args) else {
+            continue;
+        };
+        for (option, value) in options {
+            if option.eq_ignore_ascii_case("StrictHostKeyChecking")
+                && !value.eq_ignore_ascii_case("yes")
+            {
+                out.push(source.at_value(
+                    &pointer_join(pointer, key),
+                    format!("`-o StrictHostKeyChecking={value}` would connect without verifying host keys"),
+                    Some(UNVERIFIED_HOST_KEY_HINT.into()),
+                ));
+            }
+        }
+    }
+}
+
+/// ssh options (`-o Key=Value`, `-J jump`) from an `ansible_ssh_common_args` string, less
+/// `StrictHostKeyChecking` (kprov always sets it to `yes`; other values are refused by
+/// [`check_host_keys`]).
 pub(crate) fn ssh_args(args: &str) -> Result<Vec<(String, String)>, String> {
+    let mut options = parse_ssh_args(args)?;
+    options.retain(|(key, _)| !key.eq_ignore_ascii_case("StrictHostKeyChecking"));
+    Ok(options)
+}
+
+/// Every ssh option (`-o Key=Value`, `-J jump`) of an `ansible_ssh_common_args` string.
+fn parse_ssh_args(args: &str) -> Result<Vec<(String, String)>, String> {
     if args.contains("{{") || args.contains("{%") {
         return Err("templates (`{{ … }}`) are not rendered in inventories".into());
     }
@@ -200,6 +255,19 @@ pub(super) fn take(vars: &mut Map<String, Value>) -> (Overrides, Option<String>)
             ssh_options.extend(ssh_args(&args).unwrap_or_default());
         }
     }
+    // Checked where it is written (`check_host_keys`): only `true` gets this far.
+    take("ansible_host_key_checking");
+    // A known-hosts file given as an ssh option is the host's known-hosts file, so the
+    // jump hop to it (a ProxyCommand of its own) and the re-verification of persisted
+    // masters read it too.
+    let mut known_hosts_file = None;
+    ssh_options.retain(|(key, value)| {
+        let lift = key.eq_ignore_ascii_case("UserKnownHostsFile");
+        if lift {
+            known_hosts_file = Some(PathBuf::from(value));
+        }
+        !lift
+    });
     let timeout = take("ansible_ssh_timeout").or_else(|| take("ansible_timeout"));
     let overrides = Overrides {
         port: take("ansible_port")
@@ -209,17 +277,8 @@ pub(super) fn take(vars: &mut Map<String, Value>) -> (Overrides, Option<String>)
         identity_file: take("ansible_ssh_private_key_file")
             .and_then(|v| v.as_str().map(PathBuf::from)),
         become_: take("ansible_become").as_ref().and_then(as_bool),
-        host_key_checking: take("ansible_host_key_checking")
-            .as_ref()
-            .and_then(as_bool)
-            .map(|check| {
-                if check {
-                    HostKeyChecking::Strict
-                } else {
-                    HostKeyChecking::Off
-                }
-            }),
-        known_hosts_file: None,
+        host_key_checking: None,
+        known_hosts_file,
         connect_timeout: timeout.as_ref().and_then(as_u64),
         proxy_jump: None,
         ssh_options,
@@ -250,6 +309,59 @@ mod tests {
         assert!(ssh_args("-x").is_err());
         assert!(ssh_args("-o").is_err());
         assert!(ssh_args("-o ProxyCommand='ssh {{ bastion }}'").is_err());
+        assert_eq!(
+            ssh_args("-o StrictHostKeyChecking=yes -o Compression=yes").unwrap(),
+            [("Compression".to_string(), "yes".to_string())]
+        );
+    }
+
+    #[test]
+    fn settings_that_skip_the_host_key_check_are_refused_where_written() {
+        let text = "all:\n  vars:\n    ansible_host_key_checking: false\n    \
+                    ansible_ssh_common_args: -o StrictHostKeyChecking=accept-new\n";
+        let (document, _) = crate::validate::yaml::parse(std::path::Path::new("h.yml"), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let vars = document.value["all"]["vars"].as_object().cloned().unwrap();
+        let mut out = Vec::new();
+        check_host_keys(&vars, "/all/vars", &document.map, &mut out);
+        let found: Vec<(usize, String)> = out.iter().map(|d| (d.line, d.key.clone())).collect();
+        assert_eq!(
+            found,
+            [
+                (3, "all.vars.ansible_host_key_checking".to_string()),
+                (4, "all.vars.ansible_ssh_common_args".to_string())
+            ]
+        );
+        assert!(out
+            .iter()
+            .all(|d| d.hint.as_deref() == Some(UNVERIFIED_HOST_KEY_HINT)));
+        let mut vars = vars;
+        vars.insert("ansible_host_key_checking".into(), Value::Bool(true));
+        vars.remove("ansible_ssh_common_args");
+        let mut out = Vec::new();
+        check_host_keys(&vars, "/all/vars", &document.map, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_known_hosts_file_in_ssh_args_becomes_the_hosts_known_hosts_file() {
+        let mut vars = serde_json::json!({
+            "ansible_ssh_common_args": "-o UserKnownHostsFile=/etc/kprov/known -o Compression=yes",
+            "ansible_host_key_checking": true,
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        let (overrides, _) = take(&mut vars);
+        assert_eq!(
+            overrides.known_hosts_file.as_deref(),
+            Some(std::path::Path::new("/etc/kprov/known"))
+        );
+        assert_eq!(
+            overrides.ssh_options,
+            [("Compression".to_string(), "yes".to_string())]
+        );
+        assert!(vars.is_empty(), "{vars:?}");
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub struct SshDefaults {
     /// Run remote commands through `sudo -n`.
     #[serde(default, rename = "become")]
     pub become_: bool,
-    /// Host key checking: `strict`, `accept-new` or `off`.
+    /// Host key checking. Only `strict` (the default) is accepted: kprov connects only to
+    /// hosts whose key is known; `accept-new` and `off` are refused.
     #[serde(default)]
     pub host_key_checking: HostKeyChecking,
     /// known_hosts file (relative paths are relative to this file); default: the user's own.
@@ -123,7 +124,7 @@ pub struct HostEntry {
     /// Use `sudo -n` (overrides `ssh.become`).
     #[serde(default, rename = "become")]
     pub become_: Option<bool>,
-    /// Host key checking (overrides `ssh.host_key_checking`).
+    /// Host key checking (overrides `ssh.host_key_checking`; only `strict` is accepted).
     #[serde(default)]
     pub host_key_checking: Option<HostKeyChecking>,
     /// known_hosts file (overrides `ssh.known_hosts_file`).
@@ -222,7 +223,7 @@ pub struct AnsibleVars {
     /// Run commands through sudo.
     #[serde(default)]
     pub ansible_become: Option<AnsibleBool>,
-    /// Check host keys (`false` turns checking off).
+    /// Check host keys: only `true` is accepted (kprov always checks them).
     #[serde(default)]
     pub ansible_host_key_checking: Option<AnsibleBool>,
     /// Connection timeout in seconds.
@@ -242,7 +243,8 @@ pub struct AnsibleVars {
     /// Same as `ansible_host_key_checking`.
     #[serde(default)]
     pub ansible_ssh_host_key_checking: Option<AnsibleBool>,
-    /// Extra ssh arguments (`-o Option=value`, `-J jump`), e.g. a bastion's ProxyCommand.
+    /// Extra ssh arguments (`-o Option=value`, `-J jump`), e.g. a bastion's ProxyCommand;
+    /// `-o UserKnownHostsFile=FILE` sets the host's known-hosts file.
     #[serde(default)]
     pub ansible_ssh_common_args: Option<String>,
     /// More ssh arguments, like `ansible_ssh_common_args`.

@@ -18,6 +18,7 @@ mod source;
 mod var_files;
 mod words;
 
+pub use connection::UNVERIFIED_HOST_KEY_HINT;
 pub use source::inventory_file;
 
 pub use select::UnknownName;
@@ -95,9 +96,8 @@ pub struct Host {
     pub identity_file: Option<PathBuf>,
     /// Run remote commands through `sudo -n`.
     pub become_: bool,
-    /// Host key policy.
-    pub host_key_checking: HostKeyChecking,
-    /// known_hosts file, if not the user's own.
+    /// known_hosts file, if not the user's own; the host's key must be in it (or in the
+    /// user's own).
     pub known_hosts_file: Option<PathBuf>,
     /// Connection timeout.
     pub connect_timeout: Duration,
@@ -143,26 +143,28 @@ pub enum Spelling {
     Ansible,
 }
 
-/// How SSH treats unknown or changed host keys.
+/// `host_key_checking` as an inventory may write it. Only `strict` (the default) is
+/// accepted: kprov connects only to hosts whose key is already known. The other values
+/// are parsed so that their refusal can say what they would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyChecking {
-    /// Refuse unknown and changed keys (default).
+    /// Refuse unknown and changed keys (default, and the only value accepted).
     #[default]
     Strict,
-    /// Record unknown keys, refuse changed ones.
+    /// Record unknown keys, refuse changed ones: refused.
     AcceptNew,
-    /// Accept any key (only for throw-away labs).
+    /// Accept any key: refused.
     Off,
 }
 
 impl HostKeyChecking {
-    /// The value of ssh's `StrictHostKeyChecking` option.
-    pub fn ssh_option(self) -> &'static str {
+    /// The value as written in an inventory.
+    pub fn name(self) -> &'static str {
         match self {
-            HostKeyChecking::Strict => "yes",
+            HostKeyChecking::Strict => "strict",
             HostKeyChecking::AcceptNew => "accept-new",
-            HostKeyChecking::Off => "no",
+            HostKeyChecking::Off => "off",
         }
     }
 }

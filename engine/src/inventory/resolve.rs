@@ -255,7 +255,6 @@ pub(crate) fn resolve(mut draft: Draft, source: SourceMap) -> (Inventory, Vec<Di
                 .or_else(|| d.identity_file.clone())
                 .map(|p| relative_to_file(&source, p)),
             become_: overrides.become_.unwrap_or(d.become_),
-            host_key_checking: overrides.host_key_checking.unwrap_or(d.host_key_checking),
             known_hosts_file: overrides
                 .known_hosts_file
                 .clone()

@@ -180,7 +180,8 @@ fn apply_files(draft: &mut Draft, vars: &VarFiles) {
 }
 
 /// Every place variables are written: the inventory file's (at their pointers) and each
-/// variables file's; ssh arguments are checked and ignored Ansible variables warned once.
+/// variables file's; ssh arguments and host-key settings are checked and ignored Ansible
+/// variables warned once.
 fn check_vars(
     draft: &Draft,
     map: &SourceMap,
@@ -202,6 +203,7 @@ fn check_vars(
     }
     for (vars, pointer, source) in places {
         connection::check_ssh_args(vars, &pointer, source, problems);
+        connection::check_host_keys(vars, &pointer, source, problems);
         connection::warn_ignored(vars, &pointer, source, &mut warned, warnings);
     }
 }

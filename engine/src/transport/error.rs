@@ -100,20 +100,27 @@ impl TransportError {
     ) -> Self {
         let detail = clean(ssh_text);
         let kind = classify(&detail);
-        let (user, key, accept, timeout) = match spelling {
+        let (user, key, known, timeout) = match spelling {
             Spelling::Kprov => (
                 "user",
                 "identity_file",
-                "host_key_checking: accept-new",
+                "`known_hosts_file` (default ~/.ssh/known_hosts)",
                 "connect_timeout",
             ),
             Spelling::Ansible => (
                 "ansible_user",
                 "ansible_ssh_private_key_file",
-                "ansible_host_key_checking: false",
+                "~/.ssh/known_hosts (or the file `-o UserKnownHostsFile=…` names in \
+                 ansible_ssh_common_args)",
                 "ansible_ssh_timeout",
             ),
         };
+        // `ssh-keyscan` takes the port with -p, as ssh does, and no user.
+        let scan = destination
+            .rsplit_once('@')
+            .map_or(destination.to_string(), |(port, address)| {
+                format!("{}{address}", port.trim_end_matches(|c: char| c != ' '))
+            });
         let hint = match kind {
             TransportErrorKind::Unreachable => format!(
                 "check the host's address and port in the inventory, that sshd runs on it and \
@@ -132,8 +139,12 @@ impl TransportError {
                     .to_string()
             }
             TransportErrorKind::HostKeyUnknown => format!(
-                "host key checking is strict and this host's key is not known yet: verify and \
-                 add it with `ssh {destination}` once, or set `{accept}` for trusted networks"
+                "kprov connects only to hosts whose key is already known: get the key with \
+                 `ssh-keyscan -t ed25519 {scan}`, check that its fingerprint (`ssh-keygen -lf \
+                 -`) is the one the host itself shows (`ssh-keygen -lf \
+                 /etc/ssh/ssh_host_ed25519_key.pub` on its console), then add the line to \
+                 {known}; or connect once with `ssh {destination}` and compare the fingerprint \
+                 it asks about"
             ),
             TransportErrorKind::Timeout => format!(
                 "the host did not answer in time: check its address and the network path, or \
@@ -247,5 +258,15 @@ mod tests {
             assert!(err.to_string().starts_with("node1: "), "{err}");
             assert!(!err.detail.contains("Permanently added"));
         }
+        let text =
+            "No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.";
+        let err = TransportError::from_ssh("n", "-p 2222 core@10.0.0.9", text, Spelling::Kprov);
+        assert!(
+            err.hint
+                .contains("`ssh-keyscan -t ed25519 -p 2222 10.0.0.9`")
+                && err.hint.contains("`known_hosts_file`")
+                && !err.hint.contains("accept-new"),
+            "{err}"
+        );
     }
 }

@@ -27,4 +27,4 @@ pub use local::LocalConnection;
 pub use pool::{Connection, Forward, Output, Pool, PoolOptions};
 pub use quote::quote;
 pub use stream::LineWatcher;
-pub use target::{ConnectionKind, HostKeyPolicy, Target};
+pub use target::{ConnectionKind, Target};

@@ -1,9 +1,9 @@
 //! Persisted ssh masters (`--persist`). A master is found again by a later run only when
 //! every setting that decides whom it trusts and who it is matches (user, address, port,
-//! host-key policy, known-hosts file, identity file, extra ssh options), and it is reused
-//! only after the host's key verified again under that run's policy: a master opened
-//! before the host's key changed, or by a run that did not check keys, is never a way
-//! around the check.
+//! known-hosts file, identity file, extra ssh options), and it is reused only after the
+//! host's key verified again against that run's known-hosts file: a master opened before
+//! the host's key changed, or with another known-hosts file, is never a way around the
+//! check.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use openssh::Session;
 use sha2::{Digest, Sha256};
 
-use super::target::{HostKeyPolicy, Target};
+use super::target::Target;
 
 /// File (inside the control directory) that records the persisted master for `target`.
 pub(super) fn record_name(target: &Target) -> String {
@@ -20,8 +20,7 @@ pub(super) fn record_name(target: &Target) -> String {
         target.user.as_str(),
         target.address.as_str(),
         &target.port.to_string(),
-        target.host_key_policy.ssh_value(),
-        &path_text(target.known_hosts_path().as_deref()),
+        &path_text(target.known_hosts_file.as_deref()),
         &path_text(target.identity_file.as_deref()),
     ] {
         identity.update(part.as_bytes());
@@ -90,9 +89,6 @@ pub(super) async fn resume(
 /// "Permission denied" (or success on a host that lets anyone in), anything else means
 /// the key did not verify (or the host did not answer).
 async fn host_key_verifies(target: &Target, config: Option<&Path>) -> bool {
-    if target.host_key_policy == HostKeyPolicy::Off {
-        return true;
-    }
     let mut command = tokio::process::Command::new("ssh");
     if let Some(config) = config {
         command.arg("-F").arg(config);
@@ -114,19 +110,14 @@ async fn host_key_verifies(target: &Target, config: Option<&Path>) -> bool {
         "GSSAPIAuthentication=no",
         "-o",
         "HostbasedAuthentication=no",
+        "-o",
+        "StrictHostKeyChecking=yes",
     ]);
-    command
-        .arg("-o")
-        .arg(format!(
-            "StrictHostKeyChecking={}",
-            target.host_key_policy.ssh_value()
-        ))
-        .arg("-o")
-        .arg(format!(
-            "ConnectTimeout={}",
-            target.connect_timeout.as_secs().max(1)
-        ));
-    if let Some(file) = target.known_hosts_path() {
+    command.arg("-o").arg(format!(
+        "ConnectTimeout={}",
+        target.connect_timeout.as_secs().max(1)
+    ));
+    if let Some(file) = &target.known_hosts_file {
         command
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", file.display()));
@@ -160,15 +151,13 @@ mod tests {
         let base = Target::new("h", "10.0.0.5");
         let name = record_name(&base);
         assert!(name.starts_with("persist-root@10.0.0.5-22-"), "{name}");
-        let mut off = base.clone();
-        off.host_key_policy = HostKeyPolicy::Off;
         let mut known = base.clone();
         known.known_hosts_file = Some("/etc/kprov/known_hosts".into());
         let mut key = base.clone();
         key.identity_file = Some("/root/.ssh/other".into());
         let mut jump = base.clone();
         jump.ssh_options = vec![("ProxyJump".into(), "bastion".into())];
-        let names = [&off, &known, &key, &jump].map(record_name);
+        let names = [&known, &key, &jump].map(record_name);
         for other in &names {
             assert_ne!(other, &name);
         }

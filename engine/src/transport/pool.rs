@@ -14,7 +14,7 @@ use super::error::{TransportError, TransportErrorKind};
 pub use super::forward::Forward;
 use super::forward::{connect, listen};
 use super::persist;
-use super::target::{HostKeyPolicy, Target};
+use super::target::Target;
 
 /// How the pool connects and runs.
 #[derive(Debug, Clone)]
@@ -113,15 +113,11 @@ impl Connection {
                     .and_then(std::num::NonZeroUsize::new)
                     .unwrap_or(std::num::NonZeroUsize::MIN),
             ))
-            .known_hosts_check(match target.host_key_policy {
-                HostKeyPolicy::Strict => KnownHosts::Strict,
-                HostKeyPolicy::AcceptNew => KnownHosts::Add,
-                HostKeyPolicy::Off => KnownHosts::Accept,
-            });
+            .known_hosts_check(KnownHosts::Strict);
         if let Some(key) = &target.identity_file {
             builder.keyfile(key);
         }
-        if let Some(file) = target.known_hosts_path() {
+        if let Some(file) = &target.known_hosts_file {
             builder.user_known_hosts_file(file);
         }
         builder.config_file(&config);

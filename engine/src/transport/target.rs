@@ -7,29 +7,6 @@ pub use crate::inventory::Spelling;
 
 use super::quote;
 
-/// How the remote host's key is checked against the known-hosts file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HostKeyPolicy {
-    /// The key must already be known (`StrictHostKeyChecking=yes`). Default.
-    #[default]
-    Strict,
-    /// Unknown hosts are added, changed keys are refused (`accept-new`); for lab hosts.
-    AcceptNew,
-    /// No checking at all (`StrictHostKeyChecking=no`); only on explicit request.
-    Off,
-}
-
-impl HostKeyPolicy {
-    /// The value of ssh's `StrictHostKeyChecking` for this policy.
-    pub fn ssh_value(self) -> &'static str {
-        match self {
-            HostKeyPolicy::Strict => "yes",
-            HostKeyPolicy::AcceptNew => "accept-new",
-            HostKeyPolicy::Off => "no",
-        }
-    }
-}
-
 /// How kprov reaches a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConnectionKind {
@@ -53,8 +30,8 @@ pub struct Target {
     pub identity_file: Option<PathBuf>,
     /// Run scripts through `sudo -n`.
     pub become_root: bool,
-    pub host_key_policy: HostKeyPolicy,
-    /// Known-hosts file to use instead of the user's own.
+    /// Known-hosts file to use instead of the user's own. The host's key must be in it (or
+    /// in the user's own): kprov always connects with `StrictHostKeyChecking=yes`.
     pub known_hosts_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     /// Further ssh options (`ProxyCommand`, `ProxyJump`, …) for this host only.
@@ -79,7 +56,6 @@ impl Target {
             user: "root".into(),
             identity_file: None,
             become_root: false,
-            host_key_policy: HostKeyPolicy::Strict,
             known_hosts_file: None,
             connect_timeout: Duration::from_secs(10),
             ssh_options: Vec::new(),
@@ -93,7 +69,6 @@ impl Target {
 impl Target {
     /// The connection settings of an inventory host.
     pub fn for_host(host: &crate::inventory::Host) -> Self {
-        use crate::inventory::HostKeyChecking;
         Target {
             name: host.name.clone(),
             address: host.ssh_address.clone(),
@@ -101,11 +76,6 @@ impl Target {
             user: host.user.clone(),
             identity_file: host.identity_file.clone(),
             become_root: host.become_,
-            host_key_policy: match host.host_key_checking {
-                HostKeyChecking::Strict => HostKeyPolicy::Strict,
-                HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
-                HostKeyChecking::Off => HostKeyPolicy::Off,
-            },
             known_hosts_file: host.known_hosts_file.clone(),
             connect_timeout: host.connect_timeout,
             ssh_options: host.ssh_options.clone(),
@@ -119,33 +89,19 @@ impl Target {
         }
     }
 
-    /// The known-hosts file ssh reads and writes for this host: the configured one, else
-    /// none at all (`/dev/null`) when checking is off, so a stale key left there by an
-    /// earlier host at the same address neither disables forwarding (ssh does that on a
-    /// changed key even with `StrictHostKeyChecking=no`) nor gets new keys written
-    /// into the user's file; `None` leaves ssh's default.
-    pub fn known_hosts_path(&self) -> Option<PathBuf> {
-        match (&self.known_hosts_file, self.host_key_policy) {
-            (Some(file), _) => Some(file.clone()),
-            (None, HostKeyPolicy::Off) => Some(PathBuf::from("/dev/null")),
-            (None, _) => None,
-        }
-    }
-
     /// An ssh `ProxyCommand` that reaches `%h:%p` through this host with its own settings
-    /// (user, port, key, host key policy), for hosts behind it.
+    /// (user, port, key, known-hosts file), for hosts behind it.
     pub fn proxy_command(&self) -> String {
-        let policy = self.host_key_policy.ssh_value();
         let mut words = vec![
             "ssh".to_string(),
             "-o".into(),
             "BatchMode=yes".into(),
             "-o".into(),
-            format!("StrictHostKeyChecking={policy}"),
+            "StrictHostKeyChecking=yes".into(),
             "-o".into(),
             format!("ConnectTimeout={}", self.connect_timeout.as_secs().max(1)),
         ];
-        if let Some(file) = self.known_hosts_path() {
+        if let Some(file) = &self.known_hosts_file {
             words.push("-o".into());
             words.push(quote(&format!("UserKnownHostsFile={}", file.display())));
         }
@@ -174,20 +130,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn off_reads_no_known_hosts_file_on_either_hop() {
+    fn the_jump_hop_checks_its_key_strictly_in_its_own_known_hosts_file() {
         let mut jump = Target::new("bastion", "10.0.0.9");
-        jump.host_key_policy = HostKeyPolicy::Off;
-        assert_eq!(jump.known_hosts_path(), Some(PathBuf::from("/dev/null")));
         let command = jump.proxy_command();
         assert!(
-            command.contains(
-                "StrictHostKeyChecking=no -o ConnectTimeout=10 -o 'UserKnownHostsFile=/dev/null'"
-            ),
+            command.contains("StrictHostKeyChecking=yes -o ConnectTimeout=10 -p 22"),
             "{command}"
         );
-        jump.host_key_policy = HostKeyPolicy::Strict;
-        assert_eq!(jump.known_hosts_path(), None);
-        assert!(!jump.proxy_command().contains("UserKnownHostsFile"));
         jump.known_hosts_file = Some("/etc/kprov/known_hosts".into());
         assert!(jump
             .proxy_command()
