@@ -80,7 +80,9 @@ pub(super) fn warn_ignored(
     }
 }
 
-/// Problems of `ansible_ssh_common_args`/`ansible_ssh_extra_args` in `vars` (at `pointer`).
+/// Problems of `ansible_ssh_common_args`/`ansible_ssh_extra_args` in `vars` (at `pointer`):
+/// arguments kprov cannot pass on, and `-o StrictHostKeyChecking=…` other than `yes`
+/// (kprov verifies every host's key).
 pub(super) fn check_ssh_args(
     vars: &Map<String, Value>,
     pointer: &str,
@@ -88,19 +90,38 @@ pub(super) fn check_ssh_args(
     out: &mut Vec<Diagnostic>,
 ) {
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        if let Some(Value::String(args)) = vars.get(key) {
-            if let Err(problem) = ssh_args(args) {
-                out.push(
-                    source.at_value(
-                        &pointer_join(pointer, key),
-                        problem,
-                        Some(
-                            "kprov passes `-o Option=value` and `-J [user@]host[:port]` to ssh; \
+        let Some(Value::String(args)) = vars.get(key) else {
+            continue;
+        };
+        let at = pointer_join(pointer, key);
+        let options =
+            match parse_ssh_args(args) {
+                Ok(options) => options,
+                Err(problem) => {
+                    out.push(source.at_value(
+                    &at,
+                    problem,
+                    Some(
+                        "kprov passes `-o Option=value` and `-J [user@]host[:port]` to ssh; \
                          write the command out without templates"
-                                .into(),
-                        ),
+                            .into(),
                     ),
-                );
+                ));
+                    continue;
+                }
+            };
+        for (option, value) in options {
+            if option.eq_ignore_ascii_case("StrictHostKeyChecking")
+                && !value.eq_ignore_ascii_case("yes")
+            {
+                out.push(source.at_value(
+                    &at,
+                    format!(
+                        "`-o StrictHostKeyChecking={value}` would connect without verifying \
+                         host keys"
+                    ),
+                    Some(UNVERIFIED_HOST_KEY_HINT.into()),
+                ));
             }
         }
     }
@@ -114,9 +135,9 @@ pub const UNVERIFIED_HOST_KEY_HINT: &str = "remove it (kprov always checks host 
     (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); `kprov lab` inventories come \
     with their hosts' keys";
 
-/// Settings in `vars` (at `pointer`) that would let ssh skip the host-key check:
-/// `ansible_host_key_checking: false` and `-o StrictHostKeyChecking=…` other than `yes` in
-/// the ssh arguments. kprov verifies every host's key, so each is an error at its value.
+/// `ansible_host_key_checking: false` (or its pre-2.0 name) in `vars` (at `pointer`): an
+/// error at its value, since kprov verifies every host's key (the ssh-argument spelling is
+/// checked by [`check_ssh_args`]).
 pub(super) fn check_host_keys(
     vars: &Map<String, Value>,
     pointer: &str,
@@ -132,30 +153,11 @@ pub(super) fn check_host_keys(
             ));
         }
     }
-    for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        let Some(Value::String(args)) = vars.get(key) else {
-            continue;
-        };
-        let Ok(options) = parse_ssh_args(args) else {
-            continue;
-        };
-        for (option, value) in options {
-            if option.eq_ignore_ascii_case("StrictHostKeyChecking")
-                && !value.eq_ignore_ascii_case("yes")
-            {
-                out.push(source.at_value(
-                    &pointer_join(pointer, key),
-                    format!("`-o StrictHostKeyChecking={value}` would connect without verifying host keys"),
-                    Some(UNVERIFIED_HOST_KEY_HINT.into()),
-                ));
-            }
-        }
-    }
 }
 
 /// ssh options (`-o Key=Value`, `-J jump`) from an `ansible_ssh_common_args` string, less
 /// `StrictHostKeyChecking` (kprov always sets it to `yes`; other values are refused by
-/// [`check_host_keys`]).
+/// [`check_ssh_args`]).
 pub(crate) fn ssh_args(args: &str) -> Result<Vec<(String, String)>, String> {
     let mut options = parse_ssh_args(args)?;
     options.retain(|(key, _)| !key.eq_ignore_ascii_case("StrictHostKeyChecking"));
@@ -324,6 +326,7 @@ mod tests {
         let vars = document.value["all"]["vars"].as_object().cloned().unwrap();
         let mut out = Vec::new();
         check_host_keys(&vars, "/all/vars", &document.map, &mut out);
+        check_ssh_args(&vars, "/all/vars", &document.map, &mut out);
         let found: Vec<(usize, String)> = out.iter().map(|d| (d.line, d.key.clone())).collect();
         assert_eq!(
             found,
