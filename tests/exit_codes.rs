@@ -1,5 +1,5 @@
-//! The exit codes of the README's table, one test each (1 and 2 need hosts: they are
-//! asserted by the lab tests `engine::a_failure_stops_only_its_host` (1) and
+//! The exit codes of the README's table, one test each (1 on a local host here too; 1 and
+//! 2 on ssh hosts are asserted by the lab tests `engine::a_failure_stops_only_its_host` (1) and
 //! `engine::engine_on_a_three_host_lab` (2, `plan --detailed-exitcode`); 130 by
 //! `interrupt::sigint_mid_apply_ends_the_remote_command_and_the_ssh_masters`; 4 mid-run by
 //! `silent_host`; 5 by `run_lock`).
@@ -101,4 +101,56 @@ fn exit_4_unreachable() {
     .unwrap();
     let (c, err) = code(&["facts", "-i", inv.to_str().unwrap()]);
     assert_eq!(c, Some(4), "{err}");
+}
+
+/// Exit 1 on a host of this machine (`connection: local`), from a task that changed the
+/// host before it failed: the human report and the JSON event both say it changed.
+#[test]
+fn exit_1_a_failed_task_that_changed_the_host_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let inventory = dir.path().join("hosts.yaml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "hosts:\n  here:\n    address: 127.0.0.1\n    vars: {{ connection: local, \
+             kprov_state_dir: {state} }}\ngroups:\n  masters: {{ hosts: [here] }}\n",
+            state = serde_json::json!(dir.path().join("state")),
+        ),
+    )
+    .unwrap();
+    let playbook = dir.path().join("p.yaml");
+    std::fs::write(
+        &playbook,
+        format!(
+            "- name: p\n  hosts: all\n  tasks:\n    - name: made, then chown fails\n      \
+             directory: {{ path: {path}, owner: nosuchuser-kprov }}\n",
+            path = serde_json::json!(root.join("made")),
+        ),
+    )
+    .unwrap();
+    let (playbook, inventory) = (playbook.to_str().unwrap(), inventory.to_str().unwrap());
+    let out = kprov(&["apply", playbook, "-i", inventory, "--color", "never"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot chown nosuchuser-kprov")
+            && text.contains("the task changed the host before it failed"),
+        "{text}"
+    );
+    assert!(root.join("made").is_dir());
+    std::fs::remove_dir(root.join("made")).unwrap();
+    let out = kprov(&["apply", playbook, "-i", inventory, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let failed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["error"]["changed"], true, "{failed:?}");
 }

@@ -373,3 +373,41 @@ async fn tasks_before_a_failure_in_their_batch_are_reported_as_not_applied() {
         Some("failed")
     );
 }
+
+/// A task that changed the host and then failed says so (`error.changed`): the directory
+/// was made before its owner could not be set. One that failed before changing anything
+/// does not.
+#[tokio::test]
+async fn a_failure_after_a_change_says_the_host_was_changed() {
+    let hosts = Hosts::new(&["h1", "h2"]);
+    hosts.write("h2", "made", "");
+    let ran = hosts
+        .run(
+            Mode::Apply,
+            r#"
+- name: owners that do not exist
+  hosts: all
+  tasks:
+    - name: made, then chown fails
+      directory: { path: "{{ root }}/made", owner: nosuchuser-kprov }
+"#,
+        )
+        .await;
+    let failed = |host: &str| {
+        ran.tasks(host)
+            .into_iter()
+            .find(|t| t["status"] == "failed")
+            .cloned()
+            .unwrap_or_else(|| panic!("{host}: no failed task\n{}", ran.dump()))
+    };
+    let h1 = failed("h1");
+    assert_eq!(h1["error"]["changed"], true, "{h1}");
+    assert!(
+        hosts.path("h1", "made").is_dir(),
+        "the change is on the host"
+    );
+    // On h2 a file stands where the directory should be: nothing changed before the failure.
+    let h2 = failed("h2");
+    assert!(h2["error"].get("changed").is_none(), "{h2}");
+    assert!(hosts.path("h2", "made").is_file());
+}
