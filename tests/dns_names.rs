@@ -66,7 +66,26 @@ fn dns_name_addresses_give_ip_addresses_to_the_hosts() {
     for name in &names {
         assert!(text.contains(name.as_str()), "{text}");
     }
+    // ssh checks the key under the name it connects to: the operator records each host's
+    // key under its name too (here: the lab's known key of that address).
     let dir = tempfile::tempdir().unwrap();
+    let lab_known = lab.inventory.with_file_name("known_hosts");
+    let mut known = String::new();
+    for line in std::fs::read_to_string(&lab_known).unwrap().lines() {
+        let (address, key) = line.split_once(' ').expect("`address key` lines");
+        if let Some(i) = ips.iter().position(|ip| ip == address) {
+            known.push_str(&format!("{} {key}\n", names[i]));
+        }
+    }
+    assert_eq!(known.lines().count(), names.len(), "{known}");
+    let known_file = dir.path().join("known_hosts");
+    std::fs::write(&known_file, known).unwrap();
+    let lab_known = serde_json::json!(lab_known.display().to_string()).to_string();
+    assert!(text.contains(&lab_known), "{text}");
+    text = text.replace(
+        &lab_known,
+        &serde_json::json!(known_file.display().to_string()).to_string(),
+    );
     let inv = dir.path().join("hosts.yaml");
     std::fs::write(&inv, &text).unwrap();
     let inv = inv.to_str().unwrap();
