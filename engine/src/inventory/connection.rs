@@ -80,6 +80,10 @@ pub(super) fn warn_ignored(
     }
 }
 
+/// What kprov can pass on from `ansible_ssh_common_args`.
+const SSH_ARGS_HINT: &str = "kprov passes `-o Option=value` and `-J [user@]host[:port]` to \
+    ssh; write the command out without templates";
+
 /// Problems of `ansible_ssh_common_args`/`ansible_ssh_extra_args` in `vars` (at `pointer`):
 /// arguments kprov cannot pass on, and `-o StrictHostKeyChecking=…` other than `yes`
 /// (kprov verifies every host's key).
@@ -94,22 +98,13 @@ pub(super) fn check_ssh_args(
             continue;
         };
         let at = pointer_join(pointer, key);
-        let options =
-            match parse_ssh_args(args) {
-                Ok(options) => options,
-                Err(problem) => {
-                    out.push(source.at_value(
-                    &at,
-                    problem,
-                    Some(
-                        "kprov passes `-o Option=value` and `-J [user@]host[:port]` to ssh; \
-                         write the command out without templates"
-                            .into(),
-                    ),
-                ));
-                    continue;
-                }
-            };
+        let options = match parse_ssh_args(args) {
+            Ok(options) => options,
+            Err(problem) => {
+                out.push(source.at_value(&at, problem, Some(SSH_ARGS_HINT.into())));
+                continue;
+            }
+        };
         for (option, value) in options {
             if option.eq_ignore_ascii_case("StrictHostKeyChecking")
                 && !value.eq_ignore_ascii_case("yes")

@@ -90,17 +90,12 @@ impl TransportError {
         })
     }
 
-    /// Classifies ssh's error text for `host` (reached as `destination`), with hints in the
-    /// inventory's `spelling`.
-    pub(crate) fn from_ssh(
-        host: &str,
-        destination: &str,
-        ssh_text: &str,
-        spelling: Spelling,
-    ) -> Self {
+    /// Classifies ssh's error text for `target`, with hints in the inventory's spelling.
+    pub(crate) fn from_ssh(target: &Target, ssh_text: &str) -> Self {
         let detail = clean(ssh_text);
         let kind = classify(&detail);
-        let (user, key, known, timeout) = match spelling {
+        let destination = target.destination();
+        let (user, key, known, timeout) = match target.spelling {
             Spelling::Kprov => (
                 "user",
                 "identity_file",
@@ -115,12 +110,7 @@ impl TransportError {
                 "ansible_ssh_timeout",
             ),
         };
-        // `ssh-keyscan` takes the port with -p, as ssh does, and no user.
-        let scan = destination
-            .rsplit_once('@')
-            .map_or(destination.to_string(), |(port, address)| {
-                format!("{}{address}", port.trim_end_matches(|c: char| c != ' '))
-            });
+        let scan = target.keyscan_destination();
         let hint = match kind {
             TransportErrorKind::Unreachable => format!(
                 "check the host's address and port in the inventory, that sshd runs on it and \
@@ -156,7 +146,7 @@ impl TransportError {
             }
         };
         TransportError {
-            host: host.to_string(),
+            host: target.name.clone(),
             kind,
             detail,
             hint,
@@ -253,18 +243,21 @@ mod tests {
             ("No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.\nHost key verification failed.", TransportErrorKind::HostKeyUnknown),
         ];
         for (text, kind) in cases {
-            let err = TransportError::from_ssh("node1", "root@10.0.0.9", text, Spelling::Kprov);
+            let err = TransportError::from_ssh(&Target::new("node1", "10.0.0.9"), text);
             assert_eq!(err.kind, kind, "for {text:?}");
             assert!(err.to_string().starts_with("node1: "), "{err}");
             assert!(!err.detail.contains("Permanently added"));
         }
         let text =
             "No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.";
-        let err = TransportError::from_ssh("n", "-p 2222 core@10.0.0.9", text, Spelling::Kprov);
+        let mut target = Target::new("n", "10.0.0.9");
+        (target.port, target.user) = (2222, "core".into());
+        let err = TransportError::from_ssh(&target, text);
         assert!(
             err.hint
                 .contains("`ssh-keyscan -t ed25519 -p 2222 10.0.0.9`")
                 && err.hint.contains("`known_hosts_file`")
+                && err.hint.contains("`ssh -p 2222 core@10.0.0.9`")
                 && !err.hint.contains("accept-new"),
             "{err}"
         );

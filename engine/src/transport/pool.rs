@@ -121,27 +121,17 @@ impl Connection {
             builder.user_known_hosts_file(file);
         }
         builder.config_file(&config);
-        let destination = destination(&target);
         let connect = builder.connect_mux(&target.address);
         // ssh's ConnectTimeout covers the TCP connect only; bound the whole handshake too.
         let limit = target.connect_timeout + Duration::from_secs(5);
         let session = match tokio::time::timeout(limit, connect).await {
             Err(_) => {
                 return Err(TransportError::from_ssh(
-                    &target.name,
-                    &destination,
+                    &target,
                     &format!("connection timed out after {} s", limit.as_secs()),
-                    target.spelling,
                 ))
             }
-            Ok(Err(err)) => {
-                return Err(TransportError::from_ssh(
-                    &target.name,
-                    &destination,
-                    &error_text(&err),
-                    target.spelling,
-                ))
-            }
+            Ok(Err(err)) => return Err(TransportError::from_ssh(&target, &error_text(&err))),
             Ok(Ok(session)) => session,
         };
         tracing::debug!(host = %target.name, "ssh master connected");
@@ -458,15 +448,6 @@ fn permits(concurrency: Option<usize>, hosts: usize) -> usize {
     concurrency
         .unwrap_or(hosts)
         .clamp(1, Semaphore::MAX_PERMITS)
-}
-
-/// `user@address` (port when not 22), as a user would type it to try by hand.
-fn destination(target: &Target) -> String {
-    if target.port == 22 {
-        format!("{}@{}", target.user, target.address)
-    } else {
-        format!("-p {} {}@{}", target.port, target.user, target.address)
-    }
 }
 
 /// The whole chain of an openssh error as one line (ssh's own words are in the source).

@@ -89,6 +89,25 @@ impl Target {
         }
     }
 
+    /// `user@address` (port when not 22), as a user would type it to try by hand.
+    pub fn destination(&self) -> String {
+        format!("{}{}@{}", self.port_flag(), self.user, self.address)
+    }
+
+    /// The arguments `ssh-keyscan` takes to fetch this host's key (`[-p PORT] ADDRESS`).
+    pub fn keyscan_destination(&self) -> String {
+        format!("{}{}", self.port_flag(), self.address)
+    }
+
+    /// `-p PORT ` when the port is not 22, else nothing.
+    fn port_flag(&self) -> String {
+        if self.port == 22 {
+            String::new()
+        } else {
+            format!("-p {} ", self.port)
+        }
+    }
+
     /// An ssh `ProxyCommand` that reaches `%h:%p` through this host with its own settings
     /// (user, port, key, known-hosts file), for hosts behind it.
     pub fn proxy_command(&self) -> String {
