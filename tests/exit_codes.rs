@@ -146,10 +146,9 @@ fn exit_1_a_failed_task_that_changed_the_host_says_so() {
     std::fs::remove_dir(root.join("made")).unwrap();
     let out = kprov(&["apply", playbook, "-i", inventory, "--output", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    let failed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|e: &serde_json::Value| e["status"] == "failed")
+    let failed: Vec<serde_json::Value> = common::events(&out.stdout)
+        .into_iter()
+        .filter(|e| e["status"] == "failed")
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["error"]["changed"], true, "{failed:?}");
